@@ -1,0 +1,1 @@
+"""signserv: a signing service for the IBM HPCS TKE signing-service contract."""

@@ -1,0 +1,222 @@
+"""Wire formats of the TKE signing-service contract, shared by server, client and checker.
+
+Pure functions, no I/O. TKE-REFERENCE §1 is the spec: key names are RFC 3986 unreserved
+characters, the public key is DER ``SEQUENCE{INTEGER X, INTEGER Y}`` with minimal INTEGERs, a
+signature is DER ``SEQUENCE{INTEGER R, INTEGER S}``, base64 is the standard alphabet with
+padding, and the service signs SHA-512 of the decoded input exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from signserv import der
+from signserv.errors import SignservError
+
+HASH_ALGORITHM = "sha2-512"
+P521_COORDINATE_BYTES = 66
+SKI_HEX_LENGTH = 64
+KEY_NAME_MAX_LENGTH = 128
+_KEY_NAME = re.compile(r"[A-Za-z0-9\-._~]{1,128}")
+
+
+class ContractError(SignservError, ValueError):
+    """Bytes or JSON that do not follow the signing-service contract."""
+
+
+class InvalidKeyName(ContractError):
+    """A key name outside RFC 3986 unreserved characters, empty, or longer than 128."""
+
+
+class MalformedSignRequest(ContractError):
+    """A POST /sign body that cannot be signed; ``field`` names the offending member."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class BodyNotJSON(MalformedSignRequest):
+    """A POST /sign body that is not JSON at all."""
+
+
+class MalformedPublicKey(ContractError):
+    """A public key that is not DER SEQUENCE{X,Y} of a P-521 point with minimal INTEGERs."""
+
+
+class MalformedSignature(ContractError):
+    """A signature that is not a DER SEQUENCE{R,S} of two positive minimal INTEGERs."""
+
+
+class NonStandardBase64(ContractError):
+    """Text that is not standard-alphabet base64 with padding."""
+
+
+def is_valid_key_name(name: str) -> bool:
+    """True when ``name`` is 1..128 RFC 3986 unreserved characters."""
+    return _KEY_NAME.fullmatch(name) is not None
+
+
+def require_key_name(name: str) -> str:
+    """Return ``name`` unchanged, or raise :class:`InvalidKeyName` saying what is wrong."""
+    if not name:
+        raise InvalidKeyName("a key name must not be empty")
+    if len(name) > KEY_NAME_MAX_LENGTH:
+        raise InvalidKeyName(f"a key name is at most {KEY_NAME_MAX_LENGTH} characters")
+    if not is_valid_key_name(name):
+        raise InvalidKeyName(
+            "a key name may contain only the RFC 3986 unreserved characters A-Z a-z 0-9 - . _ ~"
+        )
+    return name
+
+
+def b64encode(data: bytes) -> str:
+    """Standard-alphabet base64 with padding, one line (TKE-REFERENCE §1.3)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode_strict(text: str, *, what: str) -> bytes:
+    """Decode standard base64 with padding; URL-safe, unpadded or stray characters are refused."""
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise NonStandardBase64(f"{what} is not standard base64 with padding") from None
+
+
+# --- public key -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicPoint:
+    """The affine coordinates of a P-521 public key as the TKE client sees them."""
+
+    x: int
+    y: int
+
+    def uncompressed(self) -> bytes:
+        """``04 || X || Y``, each coordinate left-padded to 66 bytes: the SKI pre-image (§1.5)."""
+        return (
+            b"\x04"
+            + self.x.to_bytes(P521_COORDINATE_BYTES, "big")
+            + self.y.to_bytes(P521_COORDINATE_BYTES, "big")
+        )
+
+    def ski(self) -> bytes:
+        """Subject Key Identifier: SHA-256 of the uncompressed point (TKE-REFERENCE §2.1)."""
+        return hashlib.sha256(self.uncompressed()).digest()
+
+    def ski_hex(self) -> str:
+        """The SKI as the SDK compares it: 64 lowercase hex characters."""
+        return self.ski().hex()
+
+
+def encode_public_key(point: PublicPoint) -> bytes:
+    """DER ``SEQUENCE{INTEGER X, INTEGER Y}`` with minimal positive INTEGERs (not padded)."""
+    return der.encode_sequence(der.encode_integer(point.x), der.encode_integer(point.y))
+
+
+def decode_public_key(encoded: bytes) -> PublicPoint:
+    """Parse what GET /keys returns, as strictly as the Go client (TKE-REFERENCE §1.5).
+
+    Trailing bytes after the SEQUENCE are ignored, as Go does; SPKI, raw points, padded or
+    negative INTEGERs and coordinates over 66 bytes are refused.
+    """
+    if encoded[:1] == b"\x04":
+        raise MalformedPublicKey(
+            "public key is a raw uncompressed point, not DER SEQUENCE{INTEGER X, INTEGER Y}"
+        )
+    try:
+        outer = der.expect_tlv(encoded, der.TAG_SEQUENCE, what="public key")
+        if outer.content[:1] == bytes([der.TAG_SEQUENCE]):
+            raise MalformedPublicKey(
+                "public key is a SubjectPublicKeyInfo (SPKI), not DER SEQUENCE{INTEGER X, INTEGER Y}"
+            )
+        x, y = der.decode_integer_pair(encoded, names=("X", "Y"), allow_trailing=True)
+    except der.DERError as exc:
+        raise MalformedPublicKey(f"public key is not DER SEQUENCE{{X, Y}}: {exc}") from None
+    longest = max(x.bit_length(), y.bit_length())
+    if longest > P521_COORDINATE_BYTES * 8:
+        raise MalformedPublicKey(
+            "public key coordinate is longer than 66 bytes: only P-521 EC keys are supported"
+        )
+    return PublicPoint(x=x, y=y)
+
+
+# --- signature --------------------------------------------------------------------------------
+
+
+def decode_signature(encoded: bytes) -> tuple[int, int]:
+    """Parse a DER ECDSA-Sig-Value strictly; raw ``r||s`` and padded INTEGERs are refused."""
+    try:
+        return der.decode_integer_pair(encoded, names=("R", "S"), allow_trailing=False)
+    except der.DERError as exc:
+        raise MalformedSignature(f"signature is not DER SEQUENCE{{R, S}}: {exc}") from None
+
+
+def encode_signature(r: int, s: int) -> bytes:
+    """DER ``SEQUENCE{INTEGER R, INTEGER S}`` with minimal INTEGERs."""
+    return der.encode_sequence(der.encode_integer(r), der.encode_integer(s))
+
+
+# --- POST /sign body ------------------------------------------------------------------------
+
+
+def build_sign_request_body(data: bytes) -> bytes:
+    """The POST /sign body exactly as the TKE client concatenates it (TKE-REFERENCE §1.3)."""
+    return b'{"hash_algorithm":"' + HASH_ALGORITHM.encode() + b'","input":"' + b64encode(
+        data
+    ).encode("ascii") + b'"}'
+
+
+def _refuse_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in members:
+            raise MalformedSignRequest(key, f"member {key!r} appears more than once")
+        members[key] = value
+    return members
+
+
+def parse_sign_request(body: bytes) -> bytes:
+    """Return the bytes a POST /sign body asks to have signed, or raise naming the bad field.
+
+    ``input`` is the contract's field; ``inputs`` (an older IBM page) is accepted as an alias
+    when it is the only one present or equal to ``input``.
+    """
+    try:
+        document = json.loads(body, object_pairs_hook=_refuse_duplicate_members)
+    except MalformedSignRequest:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise BodyNotJSON("body", "request body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise MalformedSignRequest("body", "request body must be a JSON object")
+
+    if "hash_algorithm" not in document:
+        raise MalformedSignRequest("hash_algorithm", f"hash_algorithm is required ({HASH_ALGORITHM!r})")
+    if document["hash_algorithm"] != HASH_ALGORITHM:
+        raise MalformedSignRequest(
+            "hash_algorithm", f"hash_algorithm must be {HASH_ALGORITHM!r}; no other is supported"
+        )
+
+    present = [field for field in ("input", "inputs") if field in document]
+    if not present:
+        raise MalformedSignRequest("input", "input is required (base64 of the bytes to sign)")
+    if len(present) == 2 and document["input"] != document["inputs"]:
+        raise MalformedSignRequest("input", "input and inputs are both present and differ")
+    field = present[0]
+    value = document[field]
+    if not isinstance(value, str):
+        raise MalformedSignRequest(field, f"{field} must be a string of standard base64")
+    if value == "":
+        raise MalformedSignRequest(field, f"{field} must not be empty")
+    try:
+        return b64decode_strict(value, what=field)
+    except NonStandardBase64 as exc:
+        raise MalformedSignRequest(field, str(exc)) from None
