@@ -1,0 +1,410 @@
+"""The client half of the signing-service contract: SIGNSERVKEYS and ``SigningServiceClient``.
+
+Requests are byte-for-byte what the TKE client sends (TKE-REFERENCE §1.3) and responses are
+parsed as leniently as the Go client parses them (§1.4), then checked more strictly than Go
+does: the public key must be a point on P-521 and every signature must verify before it is
+returned (§9 item 28: the SDK leaves that to the crypto unit).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from signserv import contract
+from signserv.errors import SignservError
+from signserv.secret import Secret
+
+SIGNSERVKEYS_FILENAME = "SIGNSERVKEYS"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_RESPONSE_BYTES = 1 << 20
+MAX_MESSAGE_BODY_CHARS = 2000
+USER_AGENT = f"signserv-client/{metadata.version('signserv')}"
+
+_RAW_SIGNATURE_LENGTH = 2 * contract.P521_COORDINATE_BYTES
+_ENTRY_MEMBERS = ("key", "token")
+
+
+class ClientError(SignservError):
+    """Base of the errors raised by the signing-service client and the SIGNSERVKEYS loader."""
+
+
+class SignservKeysError(ClientError, ValueError):
+    """SIGNSERVKEYS is missing or malformed; the message names the entry and the problem."""
+
+
+class TokenUnavailable(ClientError):
+    """A SIGNSERVKEYS entry has no token and there is no terminal to ask for it."""
+
+
+class InvalidServiceURL(ClientError, ValueError):
+    """The signing-service base URL is not an http(s) URL."""
+
+
+class UnusableKeyName(ClientError, ValueError):
+    """A key name the contract forbids (TKE-REFERENCE §1.2); refused before any request."""
+
+
+class SigningServiceUnreachable(ClientError):
+    """The request did not complete: connection refused, DNS, TLS or timeout."""
+
+
+class SigningServiceRedirected(ClientError):
+    """The service answered with a redirect, which is never followed with a token attached."""
+
+
+class SigningServiceRefused(ClientError):
+    """The service answered with a non-2xx status; ``status`` and the raw body are kept."""
+
+    def __init__(self, message: str, status: int, body: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class InvalidServiceResponse(ClientError):
+    """A 2xx answer whose body is not the contract's JSON (empty, not JSON, member missing)."""
+
+
+class InvalidPublicKey(InvalidServiceResponse):
+    """The service's public key is not DER SEQUENCE{X,Y} of a P-521 point in standard base64."""
+
+
+class InvalidServiceSignature(InvalidServiceResponse):
+    """The service's signature is not a DER SEQUENCE{R,S} in standard base64."""
+
+
+class SignatureDoesNotVerify(InvalidServiceSignature):
+    """A well-formed signature that does not verify with the key's public key over the data."""
+
+
+# --- SIGNSERVKEYS -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignServKey:
+    """One SIGNSERVKEYS entry: a key name and its token, or ``None`` when it must be asked for."""
+
+    key: str
+    token: Secret[str] | None
+
+
+class _Members(list[tuple[str, Any]]):
+    """A JSON object's members in file order, so duplicates can be reported per entry."""
+
+
+def _entry_problem(index: int, problem: str) -> SignservKeysError:
+    return SignservKeysError(f"{SIGNSERVKEYS_FILENAME} entry {index}: {problem}")
+
+
+def _parse_entry(index: int, value: object) -> SignServKey:
+    if not isinstance(value, _Members):
+        raise _entry_problem(index, 'must be a JSON object like {"key": "name"}')
+    names = [name for name, _ in value]
+    for name in names:
+        if names.count(name) > 1:
+            raise _entry_problem(index, f"member {name!r} appears more than once")
+        if name not in _ENTRY_MEMBERS:
+            raise _entry_problem(index, f"unknown member {name!r} (allowed: key, token)")
+    members = dict(value)
+    key = members.get("key")
+    if key is None:
+        raise _entry_problem(index, '"key" is required')
+    if not isinstance(key, str):
+        raise _entry_problem(index, '"key" must be a string')
+    try:
+        contract.require_key_name(key)
+    except contract.InvalidKeyName as exc:
+        raise _entry_problem(index, f"key {key!r}: {exc}") from None
+    if "token" not in members:
+        return SignServKey(key=key, token=None)
+    token = members["token"]
+    if not isinstance(token, str):
+        raise _entry_problem(index, '"token" must be a string')
+    if not token:
+        raise _entry_problem(index, '"token" must not be empty (leave it out to be asked for it)')
+    return SignServKey(key=key, token=Secret(token))
+
+
+def load_signservkeys(directory: str | os.PathLike[str]) -> list[SignServKey]:
+    """Read ``<directory>/SIGNSERVKEYS``; tokens left out are asked for by ``resolve_token``."""
+    path = Path(directory) / SIGNSERVKEYS_FILENAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SignservKeysError(
+            f'{path} does not exist: create it with a JSON array such as [{{"key": "admin1"}}]'
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SignservKeysError(f"{path} cannot be read: {exc}") from None
+    try:
+        document = json.loads(text, object_pairs_hook=_Members)
+    except json.JSONDecodeError as exc:
+        raise SignservKeysError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(document, list) or isinstance(document, _Members):
+        raise SignservKeysError(f'{path} must hold a JSON array of {{"key", "token"}} objects')
+    entries: list[SignServKey] = []
+    for index, value in enumerate(document):
+        entry = _parse_entry(index, value)
+        for earlier_index, earlier in enumerate(entries):
+            if earlier.key == entry.key:
+                raise _entry_problem(
+                    index, f"key {entry.key!r} is already listed in entry {earlier_index}"
+                )
+        entries.append(entry)
+    return entries
+
+
+def resolve_token(
+    entry: SignServKey,
+    *,
+    stdin: TextIO | None = None,
+    ask: Callable[[str], str] = getpass.getpass,
+) -> Secret[str]:
+    """The entry's token, or one asked for without echo when stdin is a terminal."""
+    if entry.token is not None:
+        return entry.token
+    terminal = sys.stdin if stdin is None else stdin
+    if not terminal.isatty():
+        raise TokenUnavailable(
+            f"{SIGNSERVKEYS_FILENAME} has no token for key {entry.key!r} and stdin is not a "
+            'terminal to ask for it: add "token" to the entry or run interactively'
+        )
+    token = ask(f"Token for signature key {entry.key}: ")
+    if not token:
+        raise TokenUnavailable(f"no token entered for key {entry.key!r}")
+    return Secret(token)
+
+
+# --- the HTTP client ----------------------------------------------------------------------------
+
+
+class _RawTokenAuth(requests.auth.AuthBase):
+    """``Authorization: <token>`` verbatim, as the TKE client sends it (TKE-REFERENCE §1.3).
+
+    Passing it as ``auth`` also keeps requests from substituting ``~/.netrc`` credentials.
+    """
+
+    def __init__(self, token: Secret[str]) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._token.reveal()
+        return request
+
+
+def _require_http_url(base_url: str) -> str:
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        raise InvalidServiceURL("the signing-service URL cannot be parsed") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidServiceURL(
+            f"signing-service URL {base_url!r} must look like https://host:port"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise InvalidServiceURL(
+            "the signing-service URL must not carry credentials: tokens belong in SIGNSERVKEYS"
+        )
+    return base_url
+
+
+def _require_key_name(name: str) -> str:
+    try:
+        return contract.require_key_name(name)
+    except contract.InvalidKeyName as exc:
+        raise UnusableKeyName(f"key name {name!r}: {exc}") from None
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= MAX_MESSAGE_BODY_CHARS:
+        return text
+    return (
+        f"{text[:MAX_MESSAGE_BODY_CHARS]}... ({len(text) - MAX_MESSAGE_BODY_CHARS} more characters)"
+    )
+
+
+def _first_json_object(body: bytes, *, what: str) -> dict[str, Any]:
+    """Decode the first JSON value of a 2xx body and ignore what follows, as Go's decoder does."""
+    if not body:
+        raise InvalidServiceResponse(f"{what}: empty response body")
+    try:
+        text = body.decode("utf-8").lstrip(" \t\r\n")
+        document, _ = json.JSONDecoder().raw_decode(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise InvalidServiceResponse(f"{what}: response body is not JSON") from None
+    if not isinstance(document, dict):
+        raise InvalidServiceResponse(f"{what}: response body is not a JSON object")
+    return document
+
+
+def _string_member(document: dict[str, Any], member: str, *, what: str) -> str:
+    if member not in document:
+        raise InvalidServiceResponse(f"{what}: {member} not found")
+    value = document[member]
+    if not isinstance(value, str):
+        raise InvalidServiceResponse(f"{what}: {member} is not a string")
+    return value
+
+
+def _decode_base64_member(value: str, *, member: str, what: str) -> bytes:
+    try:
+        return contract.b64decode_strict(value, what=member)
+    except contract.NonStandardBase64 as exc:
+        error = InvalidPublicKey if member == "publickey" else InvalidServiceSignature
+        raise error(f"{what}: {exc} (URL-safe, unpadded or wrapped base64 is refused)") from None
+
+
+def _verifying_key(point: contract.PublicPoint, *, what: str) -> ec.EllipticCurvePublicKey:
+    try:
+        return ec.EllipticCurvePublicNumbers(point.x, point.y, ec.SECP521R1()).public_key()
+    except ValueError:
+        raise InvalidPublicKey(
+            f"{what}: the public key is not a point on the P-521 curve"
+        ) from None
+
+
+def _decode_service_signature(encoded: bytes, *, what: str) -> tuple[int, int]:
+    if len(encoded) == _RAW_SIGNATURE_LENGTH and encoded[:1] != b"\x30":
+        raise InvalidServiceSignature(
+            f"{what}: the signature is {_RAW_SIGNATURE_LENGTH} raw bytes (r||s), "
+            "not DER SEQUENCE{INTEGER R, INTEGER S}"
+        )
+    try:
+        return contract.decode_signature(encoded)
+    except contract.MalformedSignature as exc:
+        raise InvalidServiceSignature(f"{what}: {exc}") from None
+
+
+class SigningServiceClient:
+    """Talks to one signing service; verifies every public key and signature it receives."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        ca_bundle: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.base_url = _require_http_url(base_url)
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        if ca_bundle is not None:
+            self._session.verify = os.fspath(ca_bundle)
+        self._public_keys: dict[str, contract.PublicPoint] = {}
+
+    def __enter__(self) -> SigningServiceClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._session.close()
+
+    def public_key(self, name: str, token: Secret[str]) -> contract.PublicPoint:
+        """GET /keys/<name>: the key's P-521 point, checked to lie on the curve."""
+        what = f"public key of {_require_key_name(name)!r}"
+        body = self._exchange("GET", f"/keys/{name}", token, None, what=what)
+        document = _first_json_object(body, what=what)
+        encoded = _decode_base64_member(
+            _string_member(document, "publickey", what=what), member="publickey", what=what
+        )
+        try:
+            point = contract.decode_public_key(encoded)
+        except contract.MalformedPublicKey as exc:
+            raise InvalidPublicKey(f"{what}: {exc}") from None
+        _verifying_key(point, what=what)
+        self._public_keys[name] = point
+        return point
+
+    def sign(self, name: str, token: Secret[str], data: bytes) -> bytes:
+        """POST /sign/<name>: the DER signature over SHA-512(data), verified before returning."""
+        what = f"signature by {_require_key_name(name)!r}"
+        point = self._public_keys.get(name) or self.public_key(name, token)
+        body = self._exchange(
+            "POST", f"/sign/{name}", token, contract.build_sign_request_body(data), what=what
+        )
+        document = _first_json_object(body, what=what)
+        signature = _decode_base64_member(
+            _string_member(document, "signature", what=what), member="signature", what=what
+        )
+        r, s = _decode_service_signature(signature, what=what)
+        try:
+            _verifying_key(point, what=what).verify(
+                encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA512())
+            )
+        except InvalidSignature:
+            raise SignatureDoesNotVerify(
+                f"{what}: the signature does not verify with the key's public key "
+                f"(SKI {point.ski_hex()}) over SHA-512 of the data"
+            ) from None
+        return signature
+
+    def _exchange(
+        self, method: str, path: str, token: Secret[str], body: bytes | None, *, what: str
+    ) -> bytes:
+        """Send one request exactly as §1.3 lays it out and return a 2xx body."""
+        url = self.base_url + path
+        try:
+            with self._session.request(
+                method,
+                url,
+                data=body,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                auth=_RawTokenAuth(token),
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                content = self._read_limited(response, what=what)
+        except requests.RequestException as exc:
+            raise SigningServiceUnreachable(
+                f"{what}: {method} {url} failed: {type(exc).__name__}: {exc}"
+            ) from None
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("Location", "(no Location header)")
+            raise SigningServiceRedirected(
+                f"{what}: {method} {url} answered {response.status_code} redirecting to "
+                f"{location}; redirects are not followed with a token: use the final URL"
+            )
+        if not 200 <= response.status_code < 300:
+            text = content.decode("utf-8", errors="replace")
+            raise SigningServiceRefused(
+                f"{what}: {method} {url} answered status {response.status_code}\n"
+                f"Message: {_shorten(text)}",
+                response.status_code,
+                text,
+            )
+        return content
+
+    @staticmethod
+    def _read_limited(response: requests.Response, *, what: str) -> bytes:
+        chunks: list[bytes] = []
+        received = 0
+        for chunk in response.iter_content(chunk_size=65536):
+            received += len(chunk)
+            if received > MAX_RESPONSE_BYTES:
+                raise InvalidServiceResponse(
+                    f"{what}: response body over {MAX_RESPONSE_BYTES} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
