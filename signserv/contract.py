@@ -12,26 +12,44 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from keystore.errors import InvalidKeyName
+from keystore.validation import KEY_NAME_MAX_LENGTH, is_valid_key_name, require_key_name
 from signserv import der
 from signserv.errors import SignservError
 
+__all__ = [
+    "HASH_ALGORITHM",
+    "KEY_NAME_MAX_LENGTH",
+    "P521_COORDINATE_BYTES",
+    "BodyNotJSON",
+    "ContractError",
+    "InvalidKeyName",
+    "MalformedPublicKey",
+    "MalformedSignRequest",
+    "MalformedSignature",
+    "NonStandardBase64",
+    "PublicPoint",
+    "b64decode_strict",
+    "b64encode",
+    "build_sign_request_body",
+    "decode_public_key",
+    "decode_signature",
+    "encode_public_key",
+    "encode_signature",
+    "is_valid_key_name",
+    "parse_sign_request",
+    "require_key_name",
+]
+
 HASH_ALGORITHM = "sha2-512"
 P521_COORDINATE_BYTES = 66
-SKI_HEX_LENGTH = 64
-KEY_NAME_MAX_LENGTH = 128
-_KEY_NAME = re.compile(r"[A-Za-z0-9\-._~]{1,128}")
 
 
 class ContractError(SignservError, ValueError):
     """Bytes or JSON that do not follow the signing-service contract."""
-
-
-class InvalidKeyName(ContractError):
-    """A key name outside RFC 3986 unreserved characters, empty, or longer than 128."""
 
 
 class MalformedSignRequest(ContractError):
@@ -56,24 +74,6 @@ class MalformedSignature(ContractError):
 
 class NonStandardBase64(ContractError):
     """Text that is not standard-alphabet base64 with padding."""
-
-
-def is_valid_key_name(name: str) -> bool:
-    """True when ``name`` is 1..128 RFC 3986 unreserved characters."""
-    return _KEY_NAME.fullmatch(name) is not None
-
-
-def require_key_name(name: str) -> str:
-    """Return ``name`` unchanged, or raise :class:`InvalidKeyName` saying what is wrong."""
-    if not name:
-        raise InvalidKeyName("a key name must not be empty")
-    if len(name) > KEY_NAME_MAX_LENGTH:
-        raise InvalidKeyName(f"a key name is at most {KEY_NAME_MAX_LENGTH} characters")
-    if not is_valid_key_name(name):
-        raise InvalidKeyName(
-            "a key name may contain only the RFC 3986 unreserved characters A-Z a-z 0-9 - . _ ~"
-        )
-    return name
 
 
 def b64encode(data: bytes) -> str:

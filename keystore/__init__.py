@@ -1,0 +1,49 @@
+"""Encrypted-at-rest storage of P-521 signing keys; knows nothing of HTTP or Flask."""
+
+from keystore.crypto import Argon2Parameters, Argon2Runner, MasterKey
+from keystore.errors import (
+    InvalidKeyName,
+    InvalidToken,
+    KeyDisabled,
+    KeyExists,
+    KeyNotFound,
+    KeystoreCorrupt,
+    KeystoreError,
+    KeystoreExists,
+    KeystoreUnavailable,
+    MasterKeyExists,
+    MasterKeyInvalid,
+    MasterKeyMismatch,
+    MasterKeyMissing,
+    StorageFull,
+    TokenRejected,
+)
+from keystore.master_key_file import read_master_key, write_master_key
+from keystore.store import KeyInfo, KeyStatus, KeyStore, UnlockedKey
+
+__all__ = [
+    "Argon2Parameters",
+    "Argon2Runner",
+    "InvalidKeyName",
+    "InvalidToken",
+    "KeyDisabled",
+    "KeyExists",
+    "KeyInfo",
+    "KeyNotFound",
+    "KeyStatus",
+    "KeyStore",
+    "KeystoreCorrupt",
+    "KeystoreError",
+    "KeystoreExists",
+    "KeystoreUnavailable",
+    "MasterKey",
+    "MasterKeyExists",
+    "MasterKeyInvalid",
+    "MasterKeyMismatch",
+    "MasterKeyMissing",
+    "StorageFull",
+    "TokenRejected",
+    "UnlockedKey",
+    "read_master_key",
+    "write_master_key",
+]

@@ -1,0 +1,289 @@
+"""The envelope that seals private keys at rest: the only module that touches raw key bytes.
+
+DESIGN §3. Each record has a random 32-byte *master share* and *token share*. The master share
+is sealed with AES-256-GCM under the server master key; the token share under a key derived
+from the record's token with argon2id and a per-record salt. The record's data key is
+HKDF-SHA256 of both shares, and the private scalar is sealed under it. Recovering the key
+therefore needs the master key AND the token; the master key can be rotated by resealing
+master shares alone, and a token by resealing its token share alone. Every seal's associated
+data names its purpose, the key name and the record id, so sealed fields cannot be swapped
+between records or between roles.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+import threading
+from dataclasses import dataclass, replace
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from keystore.errors import KeystoreCorrupt, MasterKeyInvalid, TokenRejected
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+SALT_BYTES = 16
+RECORD_ID_BYTES = 16
+P521_SCALAR_BYTES = 66
+_FORMAT = b"signserv-keystore-v1"
+_MASTER_CHECK_PLAINTEXT = b"signserv master key check"
+
+
+@dataclass(frozen=True)
+class Argon2Parameters:
+    """argon2id cost; the defaults are RFC 9106 §4's second recommended option (64 MiB, t=3, p=4)."""
+
+    time_cost: int = 3
+    memory_cost_kib: int = 65536
+    parallelism: int = 4
+
+    def as_record(self) -> str:
+        """The compact form stored with each record, so old records open after a config change."""
+        return f"argon2id:t={self.time_cost},m={self.memory_cost_kib},p={self.parallelism}"
+
+    @classmethod
+    def from_record(cls, text: str) -> Argon2Parameters:
+        """Parse :meth:`as_record` output; anything else means the record is damaged."""
+        try:
+            algorithm, fields = text.split(":", 1)
+            values = dict(item.split("=", 1) for item in fields.split(","))
+            if algorithm != "argon2id" or set(values) != {"t", "m", "p"}:
+                raise ValueError(text)
+            return cls(int(values["t"]), int(values["m"]), int(values["p"]))
+        except ValueError:
+            raise KeystoreCorrupt("a key record names an unknown key-derivation function") from None
+
+
+class MasterKey:
+    """The server master key; its value never appears in ``repr``/``str``."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise MasterKeyInvalid(f"a master key is {KEY_BYTES} bytes, not {len(key)}")
+        self._key = key
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        """A fresh random master key."""
+        return cls(secrets.token_bytes(KEY_BYTES))
+
+    @classmethod
+    def from_text(cls, text: str) -> MasterKey:
+        """Decode the master key file's content: base64 of 32 bytes, surrounding whitespace ignored."""
+        try:
+            return cls(base64.b64decode(text.strip(), validate=True))
+        except (binascii.Error, ValueError):
+            raise MasterKeyInvalid("the master key file does not hold base64 of 32 bytes") from None
+
+    def to_text(self) -> str:
+        """The master key file's content."""
+        return base64.b64encode(self._key).decode("ascii") + "\n"
+
+    def __repr__(self) -> str:
+        return "MasterKey(<hidden>)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class SealedKey:
+    """Everything a record stores about its private key; each field is useless on its own."""
+
+    record_id: bytes
+    kdf: Argon2Parameters
+    token_salt: bytes
+    token_share: bytes
+    master_share: bytes
+    private_key: bytes
+
+    def __repr__(self) -> str:
+        return f"SealedKey(record_id={self.record_id.hex()}, kdf={self.kdf.as_record()})"
+
+
+class Argon2Runner:
+    """Runs argon2id with a bound on concurrent runs, so a flood cannot exhaust memory."""
+
+    def __init__(self, parameters: Argon2Parameters, max_concurrent: int) -> None:
+        self.parameters = parameters
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+
+    def derive(self, token: str, salt: bytes, parameters: Argon2Parameters) -> bytes:
+        """The 32-byte token key for ``token`` under ``salt``."""
+        with self._slots:
+            return hash_secret_raw(
+                secret=token.encode("utf-8"),
+                salt=salt,
+                time_cost=parameters.time_cost,
+                memory_cost=parameters.memory_cost_kib,
+                parallelism=parameters.parallelism,
+                hash_len=KEY_BYTES,
+                type=Type.ID,
+            )
+
+    def spend_like_a_lookup(self, token: str) -> None:
+        """Cost an unknown-key request the same argon2id run a known key costs (no enumeration)."""
+        self.derive(token, b"\x00" * SALT_BYTES, self.parameters)
+
+
+def _associated_data(purpose: bytes, name: str, record_id: bytes) -> bytes:
+    return b"|".join((_FORMAT, purpose, name.encode("utf-8"), record_id))
+
+
+def _seal(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data)
+
+
+def _open(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
+    """Open a seal; raises InvalidTag when the key or associated data is wrong."""
+    if len(sealed) < NONCE_BYTES + 16:
+        raise InvalidTag
+    return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated_data)
+
+
+def _data_key(name: str, record_id: bytes, master_share: bytes, token_share: bytes) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=KEY_BYTES,
+        salt=record_id,
+        info=_associated_data(b"data-key", name, record_id),
+    ).derive(master_share + token_share)
+
+
+def _open_master_share(name: str, sealed: SealedKey, master_key: MasterKey) -> bytes:
+    try:
+        return _open(
+            master_key._key,  # noqa: SLF001 - this module is the master key's only reader
+            sealed.master_share,
+            _associated_data(b"master-share", name, sealed.record_id),
+        )
+    except InvalidTag:
+        raise KeystoreCorrupt(
+            f"the record of key {name!r} does not open with this master key"
+        ) from None
+
+
+def _open_token_share(name: str, sealed: SealedKey, token: str, argon2: Argon2Runner) -> bytes:
+    token_key = argon2.derive(token, sealed.token_salt, sealed.kdf)
+    try:
+        return _open(
+            token_key, sealed.token_share, _associated_data(b"token-share", name, sealed.record_id)
+        )
+    except InvalidTag:
+        raise TokenRejected("the token does not unlock this key") from None
+
+
+def _seal_token_share(
+    name: str, record_id: bytes, token_share: bytes, token: str, argon2: Argon2Runner
+) -> tuple[bytes, bytes]:
+    salt = os.urandom(SALT_BYTES)
+    token_key = argon2.derive(token, salt, argon2.parameters)
+    sealed = _seal(token_key, token_share, _associated_data(b"token-share", name, record_id))
+    return salt, sealed
+
+
+def seal_private_key(
+    name: str,
+    private_key: ec.EllipticCurvePrivateKey,
+    token: str,
+    master_key: MasterKey,
+    argon2: Argon2Runner,
+) -> SealedKey:
+    """Seal a P-521 private key for storage under ``name``, recoverable only with both secrets."""
+    record_id = os.urandom(RECORD_ID_BYTES)
+    master_share = os.urandom(KEY_BYTES)
+    token_share = os.urandom(KEY_BYTES)
+    token_salt, sealed_token_share = _seal_token_share(name, record_id, token_share, token, argon2)
+    scalar = private_key.private_numbers().private_value.to_bytes(P521_SCALAR_BYTES, "big")
+    data_key = _data_key(name, record_id, master_share, token_share)
+    return SealedKey(
+        record_id=record_id,
+        kdf=argon2.parameters,
+        token_salt=token_salt,
+        token_share=sealed_token_share,
+        master_share=_seal(
+            master_key._key,  # noqa: SLF001
+            master_share,
+            _associated_data(b"master-share", name, record_id),
+        ),
+        private_key=_seal(data_key, scalar, _associated_data(b"private-key", name, record_id)),
+    )
+
+
+def verify_token(name: str, sealed: SealedKey, token: str, argon2: Argon2Runner) -> None:
+    """Raise :class:`TokenRejected` unless ``token`` is the record's token (no unsealing)."""
+    _open_token_share(name, sealed, token, argon2)
+
+
+def unseal_private_key(
+    name: str, sealed: SealedKey, token: str, master_key: MasterKey, argon2: Argon2Runner
+) -> ec.EllipticCurvePrivateKey:
+    """Recover the private key; :class:`TokenRejected` for a wrong token."""
+    token_share = _open_token_share(name, sealed, token, argon2)
+    master_share = _open_master_share(name, sealed, master_key)
+    data_key = _data_key(name, sealed.record_id, master_share, token_share)
+    try:
+        scalar = _open(
+            data_key, sealed.private_key, _associated_data(b"private-key", name, sealed.record_id)
+        )
+    except InvalidTag:
+        raise KeystoreCorrupt(f"the private key of {name!r} fails its integrity check") from None
+    return ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP521R1())
+
+
+def reseal_for_new_token(
+    name: str, sealed: SealedKey, old_token: str, new_token: str, argon2: Argon2Runner
+) -> SealedKey:
+    """Rewrap the token share under ``new_token``; needs the old token, not the master key."""
+    token_share = _open_token_share(name, sealed, old_token, argon2)
+    salt, sealed_token_share = _seal_token_share(
+        name, sealed.record_id, token_share, new_token, argon2
+    )
+    return replace(
+        sealed, kdf=argon2.parameters, token_salt=salt, token_share=sealed_token_share
+    )
+
+
+def reseal_for_new_master_key(
+    name: str, sealed: SealedKey, old_master_key: MasterKey, new_master_key: MasterKey
+) -> SealedKey:
+    """Rewrap the master share under ``new_master_key``; needs no token."""
+    master_share = _open_master_share(name, sealed, old_master_key)
+    resealed = _seal(
+        new_master_key._key,  # noqa: SLF001
+        master_share,
+        _associated_data(b"master-share", name, sealed.record_id),
+    )
+    return replace(sealed, master_share=resealed)
+
+
+def master_key_check(master_key: MasterKey) -> bytes:
+    """A seal stored in the keystore so a wrong master key is caught when it is opened."""
+    return _seal(
+        master_key._key,  # noqa: SLF001
+        _MASTER_CHECK_PLAINTEXT,
+        _associated_data(b"master-check", "", b""),
+    )
+
+
+def matches_master_key_check(master_key: MasterKey, check: bytes) -> bool:
+    """True when ``check`` was made by :func:`master_key_check` with this master key."""
+    try:
+        opened = _open(
+            master_key._key,  # noqa: SLF001
+            check,
+            _associated_data(b"master-check", "", b""),
+        )
+    except InvalidTag:
+        return False
+    return opened == _MASTER_CHECK_PLAINTEXT

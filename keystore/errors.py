@@ -1,0 +1,63 @@
+"""Errors of the keystore package: one base, one subclass per condition a caller can act on."""
+
+from __future__ import annotations
+
+
+class KeystoreError(Exception):
+    """Base of every error the keystore raises on purpose; messages never hold secrets."""
+
+
+class InvalidKeyName(KeystoreError, ValueError):
+    """A key name outside 1..128 RFC 3986 unreserved characters."""
+
+
+class InvalidToken(KeystoreError, ValueError):
+    """A token that breaks the token rules (length, characters); its value is never shown."""
+
+
+class KeyNotFound(KeystoreError, LookupError):
+    """No key is stored under that name."""
+
+
+class KeyExists(KeystoreError):
+    """A key is already stored under that name; names are never reused in place."""
+
+
+class TokenRejected(KeystoreError):
+    """The token does not unlock that key."""
+
+
+class KeyDisabled(KeystoreError):
+    """The key exists and the token is right, but the key is disabled."""
+
+
+class KeystoreUnavailable(KeystoreError):
+    """The keystore file is missing or cannot be opened."""
+
+
+class KeystoreCorrupt(KeystoreUnavailable):
+    """The keystore file or a record in it is damaged, truncated or not a signserv keystore."""
+
+
+class KeystoreExists(KeystoreError):
+    """A keystore already exists where a new one was to be created."""
+
+
+class StorageFull(KeystoreError):
+    """The disk (or the database's size limit) is full; the change was rolled back."""
+
+
+class MasterKeyMissing(KeystoreError):
+    """The master key file does not exist or cannot be read."""
+
+
+class MasterKeyInvalid(KeystoreError, ValueError):
+    """The master key file does not hold a base64-encoded 32-byte key."""
+
+
+class MasterKeyMismatch(KeystoreError):
+    """The master key does not open this keystore (it belongs to another one)."""
+
+
+class MasterKeyExists(KeystoreError):
+    """A master key file already exists and would be replaced."""

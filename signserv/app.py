@@ -1,0 +1,160 @@
+"""``create_app``: the Flask application serving the TKE signing-service contract (DESIGN §1)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from keystore import KeyDisabled, KeyNotFound, KeystoreError, KeyStore, TokenRejected
+from signserv.api_errors import APIError, unauthorized
+from signserv.auth import token_from_authorization
+from signserv.config import Settings
+from signserv.contract import (
+    BodyNotJSON,
+    ContractError,
+    b64encode,
+    is_valid_key_name,
+    parse_sign_request,
+)
+from signserv.home import open_keystore
+from signserv.signing import SigningService
+from signserv.unlock_cache import UnlockCache
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+_logger = logging.getLogger(__name__)
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class CollapseLeadingSlashes:
+    """Serve ``//keys/x`` as ``/keys/x``: a base URL ending in ``/`` makes the TKE client send it.
+
+    Werkzeug would answer such a path with a redirect, which the contract forbids (§1.2).
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("//"):
+            environ["PATH_INFO"] = "/" + path.lstrip("/")
+        return self._app(environ, start_response)
+
+
+def _json_response(status: int, payload: dict[str, str], headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def _checked_key_name(name: str) -> str:
+    if not is_valid_key_name(name):
+        raise APIError(
+            400,
+            "invalid_key_name",
+            "key names are 1 to 128 RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~)",
+        )
+    return name
+
+
+def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
+    """Build the application; refuses (raises) when the keystore or master key is unusable."""
+    app = Flask("signserv")
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
+    store = keystore or open_keystore(settings)
+    signing = SigningService(
+        store,
+        UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
+    )
+    app.url_map.strict_slashes = False
+
+    def refused(exc: KeystoreError) -> APIError:
+        if isinstance(exc, (KeyNotFound, TokenRejected)):
+            return unauthorized()
+        if isinstance(exc, KeyDisabled):
+            return APIError(403, "key_disabled", "this key is disabled")
+        _logger.error("keystore failure: %s", exc)
+        return APIError(503, "keystore_unavailable", "the keystore is unavailable")
+
+    @app.get("/keys/<name>")
+    def get_public_key(name: str) -> Response:
+        key_name = _checked_key_name(name)
+        token = token_from_authorization(request.headers.get("Authorization"))
+        try:
+            der = signing.public_key(key_name, token)
+        except KeystoreError as exc:
+            raise refused(exc) from None
+        return _json_response(200, {"publickey": b64encode(der)})
+
+    @app.post("/sign/<name>")
+    def sign(name: str) -> Response:
+        key_name = _checked_key_name(name)
+        token = token_from_authorization(request.headers.get("Authorization"))
+        try:
+            data = parse_sign_request(request.get_data(cache=False))
+        except BodyNotJSON as exc:
+            if request.mimetype not in ("", "application/json"):
+                raise APIError(415, "unsupported_media_type", "the body must be JSON") from None
+            raise APIError(400, "invalid_request", str(exc)) from None
+        except ContractError as exc:
+            raise APIError(400, "invalid_request", str(exc)) from None
+        try:
+            signature = signing.sign(key_name, token, data)
+        except KeystoreError as exc:
+            raise refused(exc) from None
+        return _json_response(200, {"signature": b64encode(signature)})
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return _json_response(200, {"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            store.check_ready()
+        except KeystoreError as exc:
+            _logger.error("not ready: %s", exc)
+            raise APIError(503, "not_ready", "the keystore is not usable; see the server log") from None
+        return _json_response(200, {"status": "ready"})
+
+    @app.before_request
+    def assign_request_id() -> None:
+        g.request_id = uuid.uuid4().hex
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        response.headers.update(_SECURITY_HEADERS)
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.errorhandler(APIError)
+    def api_error(exc: APIError) -> Response:
+        return _json_response(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        headers = {key: value for key, value in exc.get_headers() if key != "Content-Type"}
+        return _json_response(
+            exc.code or 500, {"error": code, "message": exc.description or ""}, headers
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception) -> Response:
+        _logger.exception("unexpected error in request %s", g.get("request_id", "?"))
+        return _json_response(500, {"error": "internal_error", "message": "internal error"})
+
+    app.wsgi_app = CollapseLeadingSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,3 @@
+from signserv.cli.main import main
+
+__all__ = ["main"]

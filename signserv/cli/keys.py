@@ -1,0 +1,168 @@
+"""`signserv keys ...`: the key lifecycle on the host (DESIGN §4). No token is ever needed to list."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+
+import click
+
+from keystore import KeyInfo
+from signserv.cli.context import pass_settings
+from signserv.cli.secret_input import read_secret
+from signserv.config import Settings
+from signserv.contract import PublicPoint, b64encode, encode_public_key
+from signserv.home import open_keystore
+from signserv.secret import Secret
+
+GENERATED_TOKEN_BYTES = 32  # 256 bits of randomness (DESIGN §3)
+
+
+def generate_token() -> Secret[str]:
+    """A fresh 256-bit token, URL-safe base64 (43 characters)."""
+    return Secret(secrets.token_urlsafe(GENERATED_TOKEN_BYTES))
+
+
+def public_point(info: KeyInfo) -> PublicPoint:
+    """The TKE client's view of a stored key's public point."""
+    coordinate = (len(info.public_point) - 1) // 2
+    return PublicPoint(
+        x=int.from_bytes(info.public_point[1 : 1 + coordinate], "big"),
+        y=int.from_bytes(info.public_point[1 + coordinate :], "big"),
+    )
+
+
+def describe(info: KeyInfo) -> dict[str, object]:
+    """The public facts of a key, as `keys list/show --json` print them."""
+    point = public_point(info)
+    return {
+        "name": info.name,
+        "ski": point.ski_hex(),
+        "state": "enabled" if info.enabled else "disabled",
+        "created_at": info.created_at,
+        "last_used_at": info.last_used_at,
+        "publickey": b64encode(encode_public_key(point)),
+    }
+
+
+def signservkeys_entry(name: str, token: Secret[str]) -> str:
+    """One element of the TKE CLI's SIGNSERVKEYS file for this key."""
+    return json.dumps({"key": name, "token": token.reveal()})
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Create, inspect, disable and delete signing keys."""
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--token-file", help="Read the key's token from FILE (- for stdin) instead of generating one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object {name, token, ski}.")
+@pass_settings
+def create_key(settings: Settings, name: str, token_file: str | None, as_json: bool) -> None:
+    """Generate a new P-521 key NAME. A generated token is printed once and never stored."""
+    generated = token_file is None
+    token = generate_token() if generated else read_secret(token_file, "token")
+    info = open_keystore(settings).create_key(name, token.reveal())
+    ski = public_point(info).ski_hex()
+    if as_json:
+        shown = token.reveal() if generated else None
+        click.echo(json.dumps({"name": info.name, "token": shown, "ski": ski}))
+        return
+    click.echo(f"created key {info.name}")
+    click.echo(f"  SKI: {ski}")
+    if generated:
+        click.echo(f"  token: {token.reveal()}")
+        click.echo("  (shown once: signserv stores no token and cannot show it again)")
+        click.echo(f"  SIGNSERVKEYS entry: {signservkeys_entry(info.name, token)}")
+
+
+@keys_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_settings
+def list_keys(settings: Settings, as_json: bool) -> None:
+    """List every key with its SKI and state (no token needed)."""
+    described = [describe(info) for info in open_keystore(settings).list_keys()]
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    if not described:
+        click.echo("no keys (create one with `signserv keys create NAME`)")
+        return
+    click.echo(f"{'NAME':<24} {'STATE':<9} {'CREATED':<26} {'LAST USED':<26} SKI")
+    for key in described:
+        click.echo(
+            f"{key['name']!s:<24} {key['state']!s:<9} {key['created_at']!s:<26} "
+            f"{key['last_used_at'] or '-'!s:<26} {key['ski']}"
+        )
+
+
+@keys_group.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@pass_settings
+def show_key(settings: Settings, name: str, as_json: bool) -> None:
+    """Show one key's public facts: SKI, state, dates, public key (no token needed)."""
+    described = describe(open_keystore(settings).info(name))
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for field, value in described.items():
+        click.echo(f"{field + ':':<14} {value if value is not None else '-'}")
+
+
+@keys_group.command("disable")
+@click.argument("name")
+@pass_settings
+def disable_key(settings: Settings, name: str) -> None:
+    """Refuse every request for NAME (403 after a correct token) until it is enabled again."""
+    open_keystore(settings).set_enabled(name, False)
+    click.echo(f"key {name} disabled")
+
+
+@keys_group.command("enable")
+@click.argument("name")
+@pass_settings
+def enable_key(settings: Settings, name: str) -> None:
+    """Serve NAME again."""
+    open_keystore(settings).set_enabled(name, True)
+    click.echo(f"key {name} enabled")
+
+
+@keys_group.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_settings
+def delete_key(settings: Settings, name: str, yes: bool) -> None:
+    """Delete NAME for good. Crypto-unit administrators that use it can no longer sign."""
+    store = open_keystore(settings)
+    store.info(name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("refusing to delete without --yes when stdin is not a terminal")
+        click.confirm(f"delete key {name} permanently?", abort=True, err=True)
+    store.delete_key(name)
+    click.echo(f"key {name} deleted")
+
+
+@keys_group.command("rotate-token")
+@click.argument("name")
+@click.option("--token-file", help="Read the CURRENT token from FILE (- for stdin); prompts if absent.")
+@click.option("--new-token-file", help="Read the new token from FILE (- for stdin) instead of generating one.")
+@pass_settings
+def rotate_token(
+    settings: Settings, name: str, token_file: str | None, new_token_file: str | None
+) -> None:
+    """Replace NAME's token; needs the current one. The key and its SKI stay the same."""
+    if token_file == "-" and new_token_file == "-":
+        raise click.UsageError("only one of --token-file and --new-token-file can read stdin")
+    current = read_secret(token_file, "current token")
+    generated = new_token_file is None
+    new = generate_token() if generated else read_secret(new_token_file, "new token")
+    open_keystore(settings).rotate_token(name, current.reveal(), new.reveal())
+    click.echo(f"token of key {name} replaced")
+    if generated:
+        click.echo(f"  new token: {new.reveal()}")
+        click.echo("  (shown once: signserv stores no token and cannot show it again)")

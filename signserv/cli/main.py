@@ -1,0 +1,61 @@
+"""The `signserv` command group and its one top-level error handler."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from keystore import KeystoreError
+from signserv.cli.keys import keys_group
+from signserv.cli.service import demo_command, init_command, serve_command
+from signserv.config import CONFIG_ENV, HOME_ENV, load_settings
+from signserv.errors import SignservError
+
+
+@click.group()
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=HOME_ENV,
+    help=f"Directory holding the keystore, master key and logs (env {HOME_ENV}; default ./var/signserv).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help=f"YAML settings file, see config.example.yaml (env {CONFIG_ENV}).",
+)
+@click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, config_file: Path | None, verbose: bool) -> None:
+    """signserv: a signing service for the IBM HPCS TKE CLI and Terraform."""
+    ctx.obj = load_settings(home, config_file)
+
+
+cli.add_command(init_command)
+cli.add_command(serve_command)
+cli.add_command(demo_command)
+cli.add_command(keys_group)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; our own errors print as `error: message` and exit 1 (tracebacks with --verbose)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        status = cli.main(args=arguments, prog_name="signserv", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (SignservError, KeystoreError) as exc:
+        if "--verbose" in arguments:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)

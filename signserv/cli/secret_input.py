@@ -1,0 +1,37 @@
+"""Reading secrets for the CLI: from a file, from stdin (``-``) or a no-echo prompt, never argv."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from signserv.errors import SignservError
+from signserv.secret import Secret
+
+
+class SecretInputError(SignservError):
+    """A secret could not be read (missing file, empty content, no terminal to prompt on)."""
+
+
+def read_secret(source: str | None, what: str, *, confirm: bool = False) -> Secret[str]:
+    """Read ``what`` from a file path, ``-`` for stdin, or (``None``) a no-echo prompt on a terminal."""
+    if source is None:
+        if not sys.stdin.isatty():
+            raise SecretInputError(
+                f"{what} is needed and stdin is not a terminal: pass it with a file option "
+                "(a path, or - for stdin)"
+            )
+        value = click.prompt(what, hide_input=True, confirmation_prompt=confirm, err=True)
+    elif source == "-":
+        value = sys.stdin.readline()
+    else:
+        try:
+            value = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SecretInputError(f"cannot read {what} from {source}: {exc}") from None
+    value = value.strip()
+    if not value:
+        raise SecretInputError(f"{what} is empty")
+    return Secret(value)

@@ -1,0 +1,63 @@
+"""`signserv init`, `serve` and `demo`: setting up a home and running the service."""
+
+from __future__ import annotations
+
+import click
+
+from keystore import KeyNotFound
+from signserv.cli.context import pass_settings
+from signserv.cli.keys import generate_token, public_point, signservkeys_entry
+from signserv.config import Settings
+from signserv.home import initialize_home, open_keystore
+from signserv.server import serve
+
+DEMO_KEY = "demo-admin"
+
+
+@click.command("init")
+@pass_settings
+def init_command(settings: Settings) -> None:
+    """Create the home directory, a master key and an empty keystore. Never replaces a master key."""
+    result = initialize_home(settings)
+    if not result.created_keystore:
+        raise click.ClickException(
+            f"{settings.home} is already initialized; refusing to replace its master key"
+        )
+    if result.created_master_key:
+        click.echo(f"created master key {settings.keystore.master_key_file} (back it up: "
+                   "without it no key can be recovered)")
+    click.echo(f"created keystore {settings.keystore.path}")
+
+
+@click.command("serve")
+@click.option("--bind", metavar="HOST:PORT", help="Address to listen on (default 127.0.0.1:8080).")
+@click.option("--workers", type=click.IntRange(min=1), help="Number of gunicorn worker processes.")
+@pass_settings
+def serve_command(settings: Settings, bind: str | None, workers: int | None) -> None:
+    """Run the signing service under gunicorn in the foreground."""
+    serve(settings, bind, workers)
+
+
+@click.command("demo")
+@click.option("--bind", metavar="HOST:PORT", help="Address to listen on (default 127.0.0.1:8080).")
+@pass_settings
+def demo_command(settings: Settings, bind: str | None) -> None:
+    """Initialize if needed, create key demo-admin if absent (printing its token once), then serve."""
+    initialize_home(settings)
+    store = open_keystore(settings)
+    try:
+        info = store.info(DEMO_KEY)
+        click.echo(
+            f"key {DEMO_KEY} already exists (SKI {public_point(info).ski_hex()}); its token was "
+            f"printed when it was created. To start over: signserv keys delete {DEMO_KEY} --yes"
+        )
+    except KeyNotFound:
+        token = generate_token()
+        info = store.create_key(DEMO_KEY, token.reveal())
+        click.echo(f"created key {DEMO_KEY} (SKI {public_point(info).ski_hex()})")
+        click.echo(f"  token: {token.reveal()}   (shown once; signserv does not store it)")
+        click.echo(f"  SIGNSERVKEYS: [{signservkeys_entry(DEMO_KEY, token)}]")
+    store.close()
+    address = bind or settings.server.bind
+    click.echo(f"serving on http://{address}  (export TKE_SIGNSERV_URL=http://{address})")
+    serve(settings, bind, None)

@@ -1,0 +1,74 @@
+"""The contract's two operations over the keystore: fetch a public key, sign bytes.
+
+Framework-free so the Flask routes stay thin. A request checks the record's enabled flag and
+generation (one indexed read), then uses the worker's unlocked-key cache; only a miss runs
+argon2id and unseals the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from keystore import KeystoreError, KeyStore
+from signserv.contract import PublicPoint, encode_public_key
+from signserv.secret import Secret
+from signserv.unlock_cache import CachedKey, UnlockCache
+
+LAST_USED_RESOLUTION_SECONDS = 60
+_logger = logging.getLogger(__name__)
+
+
+def public_key_der(private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The contract's DER ``SEQUENCE{X, Y}`` for a private key's public half."""
+    numbers = private_key.public_key().public_numbers()
+    return encode_public_key(PublicPoint(numbers.x, numbers.y))
+
+
+class SigningService:
+    """Public keys and signatures for token holders; raises the keystore's errors on refusal."""
+
+    def __init__(self, keystore: KeyStore, cache: UnlockCache) -> None:
+        self._keystore = keystore
+        self._cache = cache
+        self._last_stamped: dict[str, float] = {}
+
+    def public_key(self, name: str, token: Secret[str]) -> bytes:
+        """DER ``SEQUENCE{X, Y}`` of ``name``'s public key."""
+        return self._unlocked(name, token).public_key_der
+
+    def sign(self, name: str, token: Secret[str], data: bytes) -> bytes:
+        """DER ``(R, S)``: ECDSA P-521 over SHA-512 of ``data``, hashed exactly once (§1.7)."""
+        key = self._unlocked(name, token)
+        return key.private_key.sign(data, ec.ECDSA(hashes.SHA512()))
+
+    def _unlocked(self, name: str, token: Secret[str]) -> CachedKey:
+        status = self._keystore.status(name)
+        if status is not None:
+            cached = self._cache.get(name, token.reveal(), status.generation)
+            if cached is not None and status.enabled:
+                self._stamp_last_used(name)
+                return cached
+        unlocked = self._keystore.unlock(name, token.reveal())
+        encoded = public_key_der(unlocked.private_key)
+        self._cache.put(name, token.reveal(), unlocked.private_key, encoded, unlocked.generation)
+        self._stamp_last_used(name)
+        return CachedKey(unlocked.private_key, encoded, unlocked.generation, expires_at=0.0)
+
+    def _stamp_last_used(self, name: str) -> None:
+        """Record ``last_used_at`` at most once a minute per key and worker: a write is costly."""
+        now = time.monotonic()
+        if now - self._last_stamped.get(name, -LAST_USED_RESOLUTION_SECONDS) < (
+            LAST_USED_RESOLUTION_SECONDS
+        ):
+            return
+        self._last_stamped[name] = now
+        not_since = datetime.now(timezone.utc) - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
+        try:
+            self._keystore.record_use(name, not_since.isoformat(timespec="seconds"))
+        except KeystoreError as exc:
+            _logger.warning("could not record last use of key %r: %s", name, exc)

@@ -1,0 +1,164 @@
+"""Fixtures shared by every test package: fast settings, the CLI, and a real gunicorn service.
+
+Servers bind 127.0.0.1 on a free port, are polled for readiness (no sleeps), and are stopped
+by the fixture that started them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+# argon2id at a test cost; the production defaults are pinned by tests/signserv/test_config.py.
+FAST_CONFIG = """\
+kdf:
+  time_cost: 1
+  memory_cost_kib: 8192
+  parallelism: 1
+"""
+
+
+@dataclass
+class SignservHome:
+    """A throwaway signserv home with a fast config, driven through the real CLI."""
+
+    home: Path
+    config: Path
+
+    def env(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        environment.pop("SIGNSERV_MASTER_KEY_FILE", None)
+        environment.update(SIGNSERV_HOME=str(self.home), SIGNSERV_CONFIG=str(self.config))
+        return environment
+
+    def run(self, *arguments: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `signserv ARGUMENTS...` as a subprocess; raise with its output if it fails and ``check``."""
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "signserv", *arguments],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=60,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"signserv {' '.join(arguments)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def create_key(self, name: str) -> str:
+        """Create key ``name`` and return its generated token."""
+        created = json.loads(self.run("keys", "create", name, "--json").stdout)
+        return str(created["token"])
+
+
+def make_home(directory: Path, extra_config: str = "") -> SignservHome:
+    """Write a fast config into ``directory`` and run `signserv init` there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "config.yaml"
+    config.write_text(FAST_CONFIG + extra_config)
+    home = SignservHome(home=directory / "home", config=config)
+    home.run("init")
+    return home
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningService:
+    """A `signserv serve` process under gunicorn, and the tokens of the keys it was given."""
+
+    url: str
+    home: SignservHome
+    process: subprocess.Popen[bytes]
+    log: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_service(home: SignservHome, workers: int = 2, timeout: float = 30.0) -> RunningService:
+    """Start `signserv serve` on a free loopback port and wait until /healthz answers."""
+    port = free_port()
+    log = home.home.parent / f"serve-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "signserv", "serve", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=home.env(),
+            start_new_session=True,
+        )
+    service = RunningService(url=f"http://127.0.0.1:{port}", home=home, process=process, log=log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"signserv serve exited {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(f"{service.url}/healthz", timeout=1).status_code == 200:
+                return service
+        except requests.ConnectionError:
+            time.sleep(0.05)  # poll interval while gunicorn binds, not a wait for readiness
+    service.stop()
+    raise AssertionError(f"signserv serve did not become healthy in {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def signserv_home(tmp_path: Path) -> SignservHome:
+    """An initialized home with a fast argon2id config."""
+    return make_home(tmp_path / "signserv")
+
+
+@pytest.fixture
+def start_signserv() -> Iterator[Callable[..., RunningService]]:
+    """Factory: start services on given homes; every one is stopped when the test ends."""
+    started: list[RunningService] = []
+
+    def start(home: SignservHome, workers: int = 2) -> RunningService:
+        service = start_service(home, workers)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def signserv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One real gunicorn service (2 workers) for the session, with keys ``key-a`` and ``key-b``.
+
+    Tests must not disable, delete or rotate these two keys; create their own for that.
+    """
+    home = make_home(tmp_path_factory.mktemp("session-signserv"))
+    tokens = {name: home.create_key(name) for name in ("key-a", "key-b")}
+    service = start_service(home)
+    service.tokens.update(tokens)
+    yield service
+    service.stop()
