@@ -163,7 +163,7 @@ def _data_key(name: str, record_id: bytes, master_share: bytes, token_share: byt
 def _open_master_share(name: str, sealed: SealedKey, master_key: MasterKey) -> bytes:
     try:
         return _open(
-            master_key._key,  # noqa: SLF001 - this module is the master key's only reader
+            master_key._key,
             sealed.master_share,
             _associated_data(b"master-share", name, sealed.record_id),
         )
@@ -212,7 +212,7 @@ def seal_private_key(
         token_salt=token_salt,
         token_share=sealed_token_share,
         master_share=_seal(
-            master_key._key,  # noqa: SLF001
+            master_key._key,
             master_share,
             _associated_data(b"master-share", name, record_id),
         ),
@@ -249,9 +249,7 @@ def reseal_for_new_token(
     salt, sealed_token_share = _seal_token_share(
         name, sealed.record_id, token_share, new_token, argon2
     )
-    return replace(
-        sealed, kdf=argon2.parameters, token_salt=salt, token_share=sealed_token_share
-    )
+    return replace(sealed, kdf=argon2.parameters, token_salt=salt, token_share=sealed_token_share)
 
 
 def reseal_for_new_master_key(
@@ -260,7 +258,7 @@ def reseal_for_new_master_key(
     """Rewrap the master share under ``new_master_key``; needs no token."""
     master_share = _open_master_share(name, sealed, old_master_key)
     resealed = _seal(
-        new_master_key._key,  # noqa: SLF001
+        new_master_key._key,
         master_share,
         _associated_data(b"master-share", name, sealed.record_id),
     )
@@ -270,7 +268,7 @@ def reseal_for_new_master_key(
 def master_key_check(master_key: MasterKey) -> bytes:
     """A seal stored in the keystore so a wrong master key is caught when it is opened."""
     return _seal(
-        master_key._key,  # noqa: SLF001
+        master_key._key,
         _MASTER_CHECK_PLAINTEXT,
         _associated_data(b"master-check", "", b""),
     )
@@ -280,7 +278,7 @@ def matches_master_key_check(master_key: MasterKey, check: bytes) -> bool:
     """True when ``check`` was made by :func:`master_key_check` with this master key."""
     try:
         opened = _open(
-            master_key._key,  # noqa: SLF001
+            master_key._key,
             check,
             _associated_data(b"master-check", "", b""),
         )

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -222,7 +223,7 @@ class KeyStore:
                 connection.execute("ROLLBACK")
             raise _translate(exc, self.path) from None
 
-    def _query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def _query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[Any]:
         try:
             return self._connection().execute(sql, parameters).fetchall()
         except sqlite3.Error as exc:
@@ -258,18 +259,18 @@ class KeyStore:
         if not rows:
             return None
         enabled, generation = rows[0]
-        return KeyStatus(enabled=bool(enabled), generation=int(generation))  # type: ignore[call-overload]
+        return KeyStatus(enabled=bool(enabled), generation=int(generation))
 
     @staticmethod
-    def _info_from_row(row: tuple[object, ...]) -> KeyInfo:
+    def _info_from_row(row: Any) -> KeyInfo:
         name, point, enabled, created_at, last_used_at, generation = row
         return KeyInfo(
             name=str(name),
-            public_point=bytes(point),  # type: ignore[arg-type]
+            public_point=bytes(point),
             enabled=bool(enabled),
             created_at=str(created_at),
             last_used_at=None if last_used_at is None else str(last_used_at),
-            generation=int(generation),  # type: ignore[call-overload]
+            generation=int(generation),
         )
 
     def _sealed(self, name: str) -> _SealedRecord | None:
@@ -280,18 +281,27 @@ class KeyStore:
         )
         if not rows:
             return None
-        (record_id, kdf, salt, token_share, master_share, private_key, enabled, generation,
-         point) = rows[0]
+        (
+            record_id,
+            kdf,
+            salt,
+            token_share,
+            master_share,
+            private_key,
+            enabled,
+            generation,
+            point,
+        ) = rows[0]
         sealed = crypto.SealedKey(
-            record_id=bytes(record_id),  # type: ignore[arg-type]
+            record_id=bytes(record_id),
             kdf=crypto.Argon2Parameters.from_record(str(kdf)),
-            token_salt=bytes(salt),  # type: ignore[arg-type]
-            token_share=bytes(token_share),  # type: ignore[arg-type]
-            master_share=bytes(master_share),  # type: ignore[arg-type]
-            private_key=bytes(private_key),  # type: ignore[arg-type]
+            token_salt=bytes(salt),
+            token_share=bytes(token_share),
+            master_share=bytes(master_share),
+            private_key=bytes(private_key),
         )
-        status = KeyStatus(enabled=bool(enabled), generation=int(generation))  # type: ignore[call-overload]
-        return _SealedRecord(sealed=sealed, status=status, public_point=bytes(point))  # type: ignore[arg-type]
+        status = KeyStatus(enabled=bool(enabled), generation=int(generation))
+        return _SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
 
     # --- unlocking ---------------------------------------------------------------------------
 
@@ -312,7 +322,9 @@ class KeyStore:
             name, found.sealed, token, self._master_key, self._argon2
         )
         if _uncompressed_point(private_key) != found.public_point:
-            raise KeystoreCorrupt(f"the public key stored for {name!r} does not match its private key")
+            raise KeystoreCorrupt(
+                f"the public key stored for {name!r} does not match its private key"
+            )
         return UnlockedKey(name=name, private_key=private_key, generation=found.status.generation)
 
     # --- writing -----------------------------------------------------------------------------

@@ -20,6 +20,4 @@ class APIError(SignservError):
 
 def unauthorized() -> APIError:
     """The one answer for a missing or wrong token and for an unknown key (no enumeration)."""
-    return APIError(
-        401, "unauthorized", "the token is missing or wrong, or there is no such key"
-    )
+    return APIError(401, "unauthorized", "the token is missing or wrong, or there is no such key")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from keystore import KeyDisabled, KeyNotFound, KeystoreError, KeyStore, TokenRejected
+from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, TokenRejected
 from signserv.api_errors import APIError, unauthorized
 from signserv.auth import token_from_authorization
 from signserv.config import Settings
@@ -54,7 +54,9 @@ class CollapseLeadingSlashes:
         return self._app(environ, start_response)
 
 
-def _json_response(status: int, payload: dict[str, str], headers: dict[str, str] | None = None) -> Response:
+def _json_response(
+    status: int, payload: dict[str, str], headers: dict[str, str] | None = None
+) -> Response:
     body = json.dumps(payload, separators=(",", ":"))
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
@@ -126,7 +128,9 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
             store.check_ready()
         except KeystoreError as exc:
             _logger.error("not ready: %s", exc)
-            raise APIError(503, "not_ready", "the keystore is not usable; see the server log") from None
+            raise APIError(
+                503, "not_ready", "the keystore is not usable; see the server log"
+            ) from None
         return _json_response(200, {"status": "ready"})
 
     @app.before_request

@@ -131,7 +131,9 @@ def _resolve_paths(settings: Settings) -> Settings:
 def load_settings(home: Path | None = None, config_file: Path | None = None) -> Settings:
     """Settings for ``home`` (else $SIGNSERV_HOME, else ./var/signserv) from an optional YAML file."""
     home = (home or Path(os.environ.get(HOME_ENV) or DEFAULT_HOME)).absolute()
-    config_file = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    config_file = config_file or (
+        Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None
+    )
     sections: dict[str, Any] = {}
     if config_file is not None:
         source = str(config_file)

@@ -169,9 +169,13 @@ def encode_signature(r: int, s: int) -> bytes:
 
 def build_sign_request_body(data: bytes) -> bytes:
     """The POST /sign body exactly as the TKE client concatenates it (TKE-REFERENCE §1.3)."""
-    return b'{"hash_algorithm":"' + HASH_ALGORITHM.encode() + b'","input":"' + b64encode(
-        data
-    ).encode("ascii") + b'"}'
+    return (
+        b'{"hash_algorithm":"'
+        + HASH_ALGORITHM.encode()
+        + b'","input":"'
+        + b64encode(data).encode("ascii")
+        + b'"}'
+    )
 
 
 def _refuse_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -199,7 +203,9 @@ def parse_sign_request(body: bytes) -> bytes:
         raise MalformedSignRequest("body", "request body must be a JSON object")
 
     if "hash_algorithm" not in document:
-        raise MalformedSignRequest("hash_algorithm", f"hash_algorithm is required ({HASH_ALGORITHM!r})")
+        raise MalformedSignRequest(
+            "hash_algorithm", f"hash_algorithm is required ({HASH_ALGORITHM!r})"
+        )
     if document["hash_algorithm"] != HASH_ALGORITHM:
         raise MalformedSignRequest(
             "hash_algorithm", f"hash_algorithm must be {HASH_ALGORITHM!r}; no other is supported"

@@ -130,7 +130,9 @@ def decode_positive_integer(content: bytes, *, what: str) -> int:
     return value
 
 
-def decode_integer_pair(der: bytes, *, names: tuple[str, str], allow_trailing: bool) -> tuple[int, int]:
+def decode_integer_pair(
+    der: bytes, *, names: tuple[str, str], allow_trailing: bool
+) -> tuple[int, int]:
     """Decode ``SEQUENCE { INTEGER a, INTEGER b }`` strictly; ``names`` label the errors.
 
     ``allow_trailing`` accepts bytes after the SEQUENCE, as Go's ``asn1.Unmarshal`` does for the

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from keystore import (
     Argon2Runner,
-    KeystoreExists,
     KeyStore,
+    KeystoreExists,
     MasterKey,
     read_master_key,
     write_master_key,

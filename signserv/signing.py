@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keystore import KeystoreError, KeyStore
+from keystore import KeyStore, KeystoreError
 from signserv.contract import PublicPoint, encode_public_key
 from signserv.secret import Secret
 from signserv.unlock_cache import CachedKey, UnlockCache

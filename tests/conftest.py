@@ -42,9 +42,11 @@ class SignservHome:
         environment.update(SIGNSERV_HOME=str(self.home), SIGNSERV_CONFIG=str(self.config))
         return environment
 
-    def run(self, *arguments: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *arguments: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run `signserv ARGUMENTS...` as a subprocess; raise with its output if it fails and ``check``."""
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [sys.executable, "-m", "signserv", *arguments],
             input=stdin,
             capture_output=True,
@@ -107,9 +109,17 @@ def start_service(home: SignservHome, workers: int = 2, timeout: float = 30.0) -
     port = free_port()
     log = home.home.parent / f"serve-{port}.log"
     with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "signserv", "serve", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers)],
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "signserv",
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+            ],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=home.env(),

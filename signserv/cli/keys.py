@@ -58,7 +58,9 @@ def keys_group() -> None:
 
 @keys_group.command("create")
 @click.argument("name")
-@click.option("--token-file", help="Read the key's token from FILE (- for stdin) instead of generating one.")
+@click.option(
+    "--token-file", help="Read the key's token from FILE (- for stdin) instead of generating one."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object {name, token, ski}.")
 @pass_settings
 def create_key(settings: Settings, name: str, token_file: str | None, as_json: bool) -> None:
@@ -149,14 +151,18 @@ def delete_key(settings: Settings, name: str, yes: bool) -> None:
 
 @keys_group.command("rotate-token")
 @click.argument("name")
-@click.option("--token-file", help="Read the CURRENT token from FILE (- for stdin); prompts if absent.")
-@click.option("--new-token-file", help="Read the new token from FILE (- for stdin) instead of generating one.")
+@click.option(
+    "--token-file", help="Read the CURRENT token from FILE (- for stdin); prompts if absent."
+)
+@click.option(
+    "--new-token-file", help="Read the new token from FILE (- for stdin) instead of generating one."
+)
 @pass_settings
 def rotate_token(
     settings: Settings, name: str, token_file: str | None, new_token_file: str | None
 ) -> None:
     """Replace NAME's token; needs the current one. The key and its SKI stay the same."""
-    if token_file == "-" and new_token_file == "-":
+    if token_file == "-" and new_token_file == "-":  # noqa: S105 - "-" means stdin
         raise click.UsageError("only one of --token-file and --new-token-file can read stdin")
     current = read_secret(token_file, "current token")
     generated = new_token_file is None

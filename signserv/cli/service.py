@@ -24,8 +24,10 @@ def init_command(settings: Settings) -> None:
             f"{settings.home} is already initialized; refusing to replace its master key"
         )
     if result.created_master_key:
-        click.echo(f"created master key {settings.keystore.master_key_file} (back it up: "
-                   "without it no key can be recovered)")
+        click.echo(
+            f"created master key {settings.keystore.master_key_file} (back it up: "
+            "without it no key can be recovered)"
+        )
     click.echo(f"created keystore {settings.keystore.path}")
 
 
