@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -174,14 +174,13 @@ def load_signservkeys(directory: str | os.PathLike[str]) -> list[SignServKey]:
 def resolve_token(
     entry: SignServKey,
     *,
-    stdin: TextIO | None = None,
+    interactive: bool | None = None,
     ask: Callable[[str], str] = getpass.getpass,
 ) -> Secret[str]:
-    """The entry's token, or one asked for without echo when stdin is a terminal."""
+    """The entry's token, or one asked for without echo; ``interactive`` defaults to stdin.isatty()."""
     if entry.token is not None:
         return entry.token
-    terminal = sys.stdin if stdin is None else stdin
-    if not terminal.isatty():
+    if not (sys.stdin.isatty() if interactive is None else interactive):
         raise TokenUnavailable(
             f"{SIGNSERVKEYS_FILENAME} has no token for key {entry.key!r} and stdin is not a "
             'terminal to ask for it: add "token" to the entry or run interactively'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -644,24 +643,13 @@ def test_a_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
         load_signservkeys(tmp_path)
 
 
-class FakeTerminal(io.StringIO):
-    """A stdin that claims to be (or not to be) a terminal."""
-
-    def __init__(self, is_terminal: bool) -> None:
-        super().__init__()
-        self._is_terminal = is_terminal
-
-    def isatty(self) -> bool:
-        return self._is_terminal
-
-
 def test_a_token_in_the_file_is_used_without_asking() -> None:
     """An entry's own token is returned; nobody is asked."""
 
     def ask(prompt: str) -> str:
         raise AssertionError("must not prompt")
 
-    assert resolve_token(SignServKey("a", TOKEN), stdin=FakeTerminal(False), ask=ask) is TOKEN
+    assert resolve_token(SignServKey("a", TOKEN), interactive=False, ask=ask) is TOKEN
 
 
 def test_a_missing_token_is_asked_for_on_a_terminal() -> None:
@@ -672,7 +660,7 @@ def test_a_missing_token_is_asked_for_on_a_terminal() -> None:
         prompts.append(prompt)
         return "typed-token"
 
-    token = resolve_token(SignServKey("admin1", None), stdin=FakeTerminal(True), ask=ask)
+    token = resolve_token(SignServKey("admin1", None), interactive=True, ask=ask)
     assert token.reveal() == "typed-token"
     assert prompts == ["Token for signature key admin1: "]
 
@@ -684,4 +672,4 @@ def test_a_missing_token_without_terminal_is_an_error_not_a_hang() -> None:
         raise AssertionError("must not prompt")
 
     with pytest.raises(TokenUnavailable, match="stdin is not a terminal"):
-        resolve_token(SignServKey("admin1", None), stdin=FakeTerminal(False), ask=ask)
+        resolve_token(SignServKey("admin1", None), interactive=False, ask=ask)
