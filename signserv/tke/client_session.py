@@ -1,0 +1,308 @@
+"""Talk to one crypto unit as the TKE client does: queries, and signed commands (TKE-REFERENCE §4.1).
+
+A signed command reads the unit's identity and transaction counter with Query Domain
+Attributes, fills an xcpAdminBlk with counter + 1, has every chosen administrator sign the
+block's exact DER, and sends it; a refusal raises :class:`CryptoUnitRefused` with the EP11
+return and reason codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from signserv.client import SigningServiceClient
+from signserv.contract import PublicPoint
+from signserv.secret import Secret
+from signserv.tke.admin_cert import (
+    AdminCertificate,
+    assemble_admin_certificate,
+    build_admin_tbs,
+    parse_admin_certificate,
+)
+from signserv.tke.admin_messages import (
+    AdminBlock,
+    AdminRequest,
+    AdminResponseBlock,
+    decode_admin_response,
+    decode_admin_response_block,
+    domain_id,
+)
+from signserv.tke.attributes import decode_attribute_pairs, encode_attribute_pairs
+from signserv.tke.commands import AttributeId, CommandId, XcpInfoSubtype
+from signserv.tke.counter import increment_counter
+from signserv.tke.cprb import Cprb
+from signserv.tke.errors import TKEError
+from signserv.tke.htp import HTPRequest, decode_htp_response
+from signserv.tke.location import Location, parse_location
+from signserv.tke.return_codes import refusal
+from signserv.tke.signer_info import SignerInfo, encode_signer_infos
+from signserv.tke.transport import CryptoUnitTransport
+from signserv.tke.xcp_info import (
+    DomainInfo,
+    XcpInfoRequest,
+    decode_domain_info,
+    decode_xcp_info_response,
+)
+
+SKI_BYTES = 32
+SERIAL_BYTES = 8
+_UNIT_LISTS = (("hsms", "operational"), ("source_hsms", "recovery"), ("failover_hsms", "failover"))
+
+
+class UnexpectedCryptoUnitAnswer(TKEError):
+    """A crypto unit answered something the TKE client cannot use (wrong command, serial, size)."""
+
+
+@dataclass(frozen=True)
+class CryptoUnit:
+    """One crypto unit of a service instance, as ``GET /hsms`` lists it (§3.2, §3.6)."""
+
+    hsm_id: str
+    location: Location
+    serial_number: str
+    unit_type: str
+
+    @property
+    def location_text(self) -> str:
+        """The location as the service writes it, ``[zone].[host].[module].[domain]``."""
+        return self.location.encode()
+
+
+def _string_field(entry: dict[str, object], name: str, list_name: str) -> str:
+    value = entry.get(name)
+    if value is None:
+        raise UnexpectedCryptoUnitAnswer(f"{list_name} entry: {name} not found")
+    if not isinstance(value, str):
+        raise UnexpectedCryptoUnitAnswer(f"{list_name} entry: {name} is not a string")
+    return value
+
+
+def parse_crypto_units(document: dict[str, object]) -> list[CryptoUnit]:
+    """The units of a ``GET /hsms`` document: operational, then recovery, then failover (§3.2)."""
+    if not isinstance(document.get("hsms"), list):
+        raise UnexpectedCryptoUnitAnswer("the crypto-unit list has no hsms array")
+    units = []
+    for list_name, unit_type in _UNIT_LISTS:
+        entries = document.get(list_name) or []
+        if not isinstance(entries, list):
+            raise UnexpectedCryptoUnitAnswer(f"{list_name} is not an array")
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise UnexpectedCryptoUnitAnswer(f"{list_name} entry is not an object")
+            units.append(
+                CryptoUnit(
+                    hsm_id=_string_field(entry, "hsm_id", list_name),
+                    location=parse_location(_string_field(entry, "location", list_name)),
+                    serial_number=_string_field(entry, "serial_number", list_name),
+                    unit_type=unit_type,
+                )
+            )
+    return units
+
+
+@dataclass(frozen=True)
+class DomainAttributes:
+    """The thresholds, permissions and mode of a domain (Query Domain Attributes, §5)."""
+
+    signature_threshold: int
+    revocation_threshold: int
+    permissions: int
+    mode: int
+
+    @property
+    def imprint_mode(self) -> bool:
+        """A domain is in imprint mode while its signature threshold is 0 (§6.2)."""
+        return self.signature_threshold == 0
+
+    def with_thresholds(self, signature: int, revocation: int) -> bytes:
+        """Set Attributes input for new thresholds; permissions and mode written back unchanged."""
+        return encode_attribute_pairs(
+            [
+                (AttributeId.SIGNATURE_THRESHOLD, signature),
+                (AttributeId.REVOCATION_THRESHOLD, revocation),
+                (AttributeId.PERMISSIONS, self.permissions),
+                (AttributeId.MODE, self.mode),
+            ]
+        )
+
+
+def _decode_domain_attributes(output: bytes) -> DomainAttributes:
+    values = dict(decode_attribute_pairs(output))
+    missing = [
+        attribute.name
+        for attribute in (AttributeId.SIGNATURE_THRESHOLD, AttributeId.REVOCATION_THRESHOLD)
+        if attribute not in values
+    ]
+    if missing:
+        raise UnexpectedCryptoUnitAnswer(f"domain attributes lack {', '.join(missing)}")
+    return DomainAttributes(
+        signature_threshold=values[AttributeId.SIGNATURE_THRESHOLD],
+        revocation_threshold=values[AttributeId.REVOCATION_THRESHOLD],
+        permissions=values.get(AttributeId.PERMISSIONS, 0),
+        mode=values.get(AttributeId.MODE, 0),
+    )
+
+
+class CommandSigner(Protocol):
+    """An administrator key that can sign command blocks; ``ski`` goes into its SignerInfo."""
+
+    @property
+    def label(self) -> str:
+        """How reports name the key (never its token)."""
+        ...
+
+    @property
+    def ski(self) -> bytes:
+        """The 32-byte subject key identifier of the key (§2.1)."""
+        ...
+
+    def sign(self, data: bytes) -> bytes:
+        """A DER ECDSA-Sig-Value over SHA-512(data)."""
+        ...
+
+
+class ServiceSigner:
+    """A SIGNSERVKEYS key used through the signing service; its point is fetched once."""
+
+    def __init__(self, client: SigningServiceClient, key: str, token: Secret[str]) -> None:
+        self._client = client
+        self._key = key
+        self._token = token
+        self._point: PublicPoint | None = None
+
+    @property
+    def label(self) -> str:
+        """The key name of SIGNSERVKEYS."""
+        return self._key
+
+    @property
+    def point(self) -> PublicPoint:
+        """The key's public point, as GET /keys returns it (checked to lie on P-521)."""
+        if self._point is None:
+            self._point = self._client.public_key(self._key, self._token)
+        return self._point
+
+    @property
+    def ski(self) -> bytes:
+        """SHA-256 of the uncompressed point (§2.1)."""
+        return self.point.ski()
+
+    def sign(self, data: bytes) -> bytes:
+        """POST /sign; the client verifies the signature before returning it."""
+        return self._client.sign(self._key, self._token, data)
+
+    def admin_certificate(self, name: str) -> bytes:
+        """A certificate for administrator ``name``, signed over SHA-512(TBS) as §1.7 requires.
+
+        The service hashes its input once more, so the signature covers SHA-512(SHA-512(TBS)).
+        """
+        tbs = build_admin_tbs(name, self.point)
+        return assemble_admin_certificate(tbs, self.sign(hashlib.sha512(tbs).digest()))
+
+
+def read_admin_reply(htp_response: str, *, command: int) -> AdminResponseBlock:
+    """The response block of an m_admin answer; any EP11 error raises ``CryptoUnitRefused``."""
+    cprb = decode_htp_response(htp_response)
+    if cprb.return_code:
+        raise refusal(cprb.return_code, cprb.reason_code or None)
+    response = decode_admin_response(cprb.payload)
+    if response.return_value or response.block is None:
+        raise refusal(response.return_value)
+    block = decode_admin_response_block(response.block)
+    if block.command != command:
+        raise UnexpectedCryptoUnitAnswer(
+            f"the crypto unit answered command {block.command:08x} to command {command:08x}"
+        )
+    if block.return_code:
+        raise refusal(block.return_code, block.reason)
+    return block
+
+
+class CryptoUnitSession:
+    """Queries and signed commands for one crypto unit over a transport."""
+
+    def __init__(self, transport: CryptoUnitTransport, unit: CryptoUnit) -> None:
+        self.transport = transport
+        self.unit = unit
+
+    def _exchange(self, payload: bytes) -> str:
+        request = HTPRequest(
+            crypto_module=self.unit.location.crypto_module,
+            cprb=Cprb(domain=self.unit.location.domain, payload=payload),
+        )
+        return self.transport.send(self.unit.hsm_id, request.encode())
+
+    def _send_admin(self, block: AdminBlock, signer_infos: bytes = b"") -> AdminResponseBlock:
+        request = AdminRequest(
+            domain=self.unit.location.domain, block=block.encode(), signer_infos=signer_infos
+        )
+        return read_admin_reply(self._exchange(request.encode()), command=block.command)
+
+    def query(self, command: CommandId, command_input: bytes = b"") -> AdminResponseBlock:
+        """An unsigned query: no module id, no counter (§3.7)."""
+        block = AdminBlock(
+            command=command,
+            domain_id=domain_id(self.unit.location.domain, bytes(4)),
+            command_input=command_input,
+        )
+        return self._send_admin(block)
+
+    def _query_attributes(self) -> AdminResponseBlock:
+        answer = self.query(CommandId.QUERY_DOMAIN_ATTRIBUTES)
+        serial = answer.module_id[:SERIAL_BYTES].decode("ascii", errors="replace")
+        if serial != self.unit.serial_number:
+            raise UnexpectedCryptoUnitAnswer(
+                f"crypto unit {self.unit.location_text}: serial number mismatch "
+                f"(listed {self.unit.serial_number!r}, unit reports {serial!r})"
+            )
+        return answer
+
+    def attributes(self) -> DomainAttributes:
+        """Thresholds, permissions and mode."""
+        return _decode_domain_attributes(self._query_attributes().output)
+
+    def admin_skis(self) -> list[bytes]:
+        """The SKIs of the installed administrators, in the unit's order."""
+        output = self.query(CommandId.QUERY_DOMAIN_ADMINS).output
+        if len(output) % SKI_BYTES:
+            raise UnexpectedCryptoUnitAnswer(
+                f"administrator list of {len(output)} bytes is not a multiple of {SKI_BYTES}"
+            )
+        return [output[offset : offset + SKI_BYTES] for offset in range(0, len(output), SKI_BYTES)]
+
+    def admin_certificate(self, ski: bytes) -> AdminCertificate:
+        """The installed certificate of one administrator."""
+        return parse_admin_certificate(self.query(CommandId.QUERY_DOMAIN_ADMINS, ski).output)
+
+    def domain_info(self) -> DomainInfo:
+        """Master-key register states and verification patterns (get_xcp_info, §3.7)."""
+        request = XcpInfoRequest(domain=self.unit.location.domain, subtype=XcpInfoSubtype.DOMAIN)
+        cprb = decode_htp_response(self._exchange(request.encode()))
+        if cprb.return_code:
+            raise refusal(cprb.return_code, cprb.reason_code or None)
+        return decode_domain_info(decode_xcp_info_response(cprb.payload).payload)
+
+    def run_signed(
+        self, command: CommandId, command_input: bytes, signers: Sequence[CommandSigner]
+    ) -> bytes:
+        """Send a command with one SignerInfo per signer over its block; return the output."""
+        context = self._query_attributes()
+        if not context.counter:
+            raise UnexpectedCryptoUnitAnswer(
+                "Query Domain Attributes returned no transaction counter"
+            )
+        block = AdminBlock(
+            command=command,
+            domain_id=context.domain_id,
+            module_id=context.module_id,
+            counter=increment_counter(context.counter),
+            command_input=command_input,
+        )
+        encoded = block.encode()
+        signer_infos = [
+            SignerInfo(ski=signer.ski, signature=signer.sign(encoded)) for signer in signers
+        ]
+        return self._send_admin(block, encode_signer_infos(signer_infos)).output
