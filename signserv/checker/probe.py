@@ -1,0 +1,172 @@
+"""HTTP to the service under test: the TKE client's exact requests, bounded in count and time.
+
+Requests carry the headers of TKE-REFERENCE §1.3 (raw ``Authorization``, JSON content type and
+accept) and are never redirected: a redirect is reported as a finding, and following one would
+forward the token to wherever the service points.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from signserv.checker.errors import RunLimitReached, ServiceUnreachable
+from signserv.secret import Secret
+
+USER_AGENT = f"signserv-check/{metadata.version('signserv')}"
+MAX_RESPONSE_BYTES = 1 << 20
+_EXCERPT_CHARS = 160
+_CONCURRENT_CONNECTIONS = 16
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what came back, kept as evidence."""
+
+    method: str
+    path: str
+    status: int
+    body: bytes
+    location: str | None
+    seconds: float
+
+    @property
+    def succeeded(self) -> bool:
+        """A 2xx status, which the TKE client treats as success (§1.4)."""
+        return 200 <= self.status < 300
+
+    def describe(self) -> str:
+        """``METHOD path -> status body-excerpt``, or the redirect target, for a report line."""
+        if self.location is not None:
+            return f"{self.method} {self.path} -> {self.status} redirect to {self.location}"
+        text = self.body.decode("utf-8", errors="replace").strip()
+        if len(text) > _EXCERPT_CHARS:
+            text = text[:_EXCERPT_CHARS] + "..."
+        return f"{self.method} {self.path} -> {self.status} {text}".rstrip()
+
+
+class ServiceProbe:
+    """Sends the contract's requests to one base URL, counting them against a budget."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        ca_bundle: str | None,
+        max_requests: int,
+        max_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._max_requests = max_requests
+        self._clock = clock
+        self._deadline = clock() + max_seconds
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._session.verify = ca_bundle if ca_bundle is not None else True
+        adapter = HTTPAdapter(pool_maxsize=_CONCURRENT_CONNECTIONS)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    @property
+    def requests_sent(self) -> int:
+        """How many requests this probe has sent so far."""
+        return self._sent
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self._session.close()
+
+    def get_key(
+        self, name: str, token: Secret[str] | None, *, trailing_slash: bool = False
+    ) -> Exchange:
+        """``GET <base>/keys/<name>``; ``trailing_slash`` sends ``<base>//keys/<name>`` (§1.2)."""
+        return self.send("GET", self._path("keys", name, trailing_slash), token, None)
+
+    def post_sign(
+        self, name: str, token: Secret[str] | None, body: bytes, *, trailing_slash: bool = False
+    ) -> Exchange:
+        """``POST <base>/sign/<name>`` with ``body`` sent byte for byte."""
+        return self.send("POST", self._path("sign", name, trailing_slash), token, body)
+
+    def send(
+        self, method: str, path: str, token: Secret[str] | None, body: bytes | None
+    ) -> Exchange:
+        """One request to ``base_url + path``; ``token`` None leaves out ``Authorization``."""
+        self._spend_one_request()
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                data=body,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                auth=_ExactAuthorization(token),
+                timeout=self._timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                content = _read_capped(response)
+        except requests.RequestException as exc:
+            raise ServiceUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+        location = response.headers.get("Location") if response.is_redirect else None
+        return Exchange(
+            method=method,
+            path=path,
+            status=response.status_code,
+            body=content,
+            location=location,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _path(self, route: str, name: str, trailing_slash: bool) -> str:
+        # TKE-REFERENCE §1.2: the client concatenates, so a base URL ending in "/" gives "//".
+        return ("/" if trailing_slash else "") + f"/{route}/{name}"
+
+    def _spend_one_request(self) -> None:
+        with self._lock:
+            if self._sent >= self._max_requests:
+                raise RunLimitReached(f"request budget of {self._max_requests} used up")
+            if self._clock() > self._deadline:
+                raise RunLimitReached("time budget for the run used up")
+            self._sent += 1
+
+
+class _ExactAuthorization(requests.auth.AuthBase):
+    """``Authorization: <token>`` verbatim (§1.3), or no header at all for ``None``.
+
+    Passing it as ``auth`` also keeps requests from adding ``~/.netrc`` credentials.
+    """
+
+    def __init__(self, token: Secret[str] | None) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._token is None:
+            request.headers.pop("Authorization", None)
+        else:
+            request.headers["Authorization"] = self._token.reveal()
+        return request
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    """The response body, cut at MAX_RESPONSE_BYTES so a hostile service cannot exhaust memory."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_RESPONSE_BYTES:
+            break
+    return b"".join(chunks)[:MAX_RESPONSE_BYTES]

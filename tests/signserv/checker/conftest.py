@@ -1,0 +1,225 @@
+"""A fake signing service whose behaviour is assembled from parts, so each test can break one.
+
+The default parts follow the contract; the hostile parts are named for what they do wrong
+(``spki_public_key``, ``raw_r_s_signature``...). Servers bind 127.0.0.1 on a free port, are
+polled for readiness, and are stopped by the test that started them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from signserv.contract import PublicPoint, encode_public_key
+
+PublicKeyEncoder = Callable[[ec.EllipticCurvePrivateKey], bytes]
+Signer = Callable[[ec.EllipticCurvePrivateKey, bytes], bytes]
+
+UNAUTHORIZED = {"error": "unauthorized", "message": "missing or wrong token"}
+
+
+def contract_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """DER SEQUENCE{INTEGER X, INTEGER Y}, as the contract wants."""
+    numbers = key.public_key().public_numbers()
+    return encode_public_key(PublicPoint(x=numbers.x, y=numbers.y))
+
+
+def spki_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A SubjectPublicKeyInfo, which the TKE client refuses."""
+    return key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def contract_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """DER ECDSA over SHA-512 of the input, random nonce."""
+    return key.sign(data, ec.ECDSA(hashes.SHA512()))
+
+
+def raw_r_s_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """r||s, 66 bytes each (IEEE P1363) instead of DER."""
+    r, s = decode_dss_signature(contract_signature(key, data))
+    return r.to_bytes(66, "big") + s.to_bytes(66, "big")
+
+
+def sha256_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """ECDSA over SHA-256 instead of SHA-512."""
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def double_hashed_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """ECDSA over SHA-512(SHA-512(input)): the service pre-hashes before signing."""
+    return contract_signature(key, hashlib.sha512(data).digest())
+
+
+def deterministic_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """RFC 6979 nonces: the same input always gives the same signature."""
+    return key.sign(data, ec.ECDSA(hashes.SHA512(), deterministic_signing=True))
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How the fake service answers; every default follows the contract."""
+
+    public_key: PublicKeyEncoder = contract_public_key
+    signature: Signer = contract_signature
+    accepts_any_token: bool = False
+    unknown_key_status: int = 401
+    input_field: str = "input"
+    serves_doubled_slash: bool = True
+
+
+HOSTILE_BEHAVIOURS = {
+    "conforming": Behaviour(),
+    "spki_public_key": Behaviour(public_key=spki_public_key),
+    "raw_r_s_signature": Behaviour(signature=raw_r_s_signature),
+    "sha256_signature": Behaviour(signature=sha256_signature),
+    "double_hashed_signature": Behaviour(signature=double_hashed_signature),
+    "deterministic_signature": Behaviour(signature=deterministic_signature),
+    "accepts_any_token": Behaviour(accepts_any_token=True),
+    "unknown_key_is_404": Behaviour(unknown_key_status=404),
+    "reads_only_inputs": Behaviour(input_field="inputs"),
+    "redirects_doubled_slash": Behaviour(serves_doubled_slash=False),
+}
+
+
+@dataclass
+class FakeService:
+    """A running fake: its URL, its keys' tokens, and the Authorization values it received."""
+
+    url: str
+    tokens: dict[str, str]
+    keys: dict[str, ec.EllipticCurvePrivateKey]
+    authorizations: list[str | None] = field(default_factory=list)
+
+
+def _json(document: object, status: int = 200) -> Response:
+    return Response(json.dumps(document), status=status, mimetype="application/json")
+
+
+def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., object]:
+    lock = threading.Lock()
+
+    def refusal(name: str, authorization: str | None) -> Response | None:
+        if name not in service.keys:
+            return _json(
+                {"error": "not_found"} if behaviour.unknown_key_status == 404 else UNAUTHORIZED,
+                behaviour.unknown_key_status,
+            )
+        if behaviour.accepts_any_token or authorization == service.tokens[name]:
+            return None
+        return _json(UNAUTHORIZED, 401)
+
+    def sign(name: str, body: bytes) -> Response:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return _json({"error": "bad_request", "message": "body is not JSON"}, 400)
+        if document.get("hash_algorithm") != "sha2-512":
+            return _json({"error": "bad_request", "message": "unsupported hash_algorithm"}, 400)
+        field_name = behaviour.input_field
+        if field_name not in document:
+            return _json({"error": "bad_request", "message": f"{field_name} is required"}, 400)
+        try:
+            data = base64.b64decode(document[field_name], validate=True)
+        except ValueError:
+            return _json({"error": "bad_request", "message": "input is not base64"}, 400)
+        signature = behaviour.signature(service.keys[name], data)
+        return _json({"signature": base64.b64encode(signature).decode()})
+
+    def application(environ: dict[str, object], start_response: Callable[..., object]) -> object:
+        request = Request(environ)
+        # PATH_INFO loses a leading "//"; the raw request target keeps it.
+        path = str(environ["REQUEST_URI"]).partition("?")[0]
+        if path.startswith("//"):
+            if not behaviour.serves_doubled_slash:
+                redirect = Response(status=308, headers={"Location": path[1:]})
+                return redirect(environ, start_response)
+            path = path[1:]
+        route, _, name = path.lstrip("/").partition("/")
+        if route == "healthz":
+            return _json({"status": "ok"})(environ, start_response)
+        authorization = request.headers.get("Authorization")
+        with lock:
+            service.authorizations.append(authorization)
+        response = refusal(name, authorization)
+        if response is None and route == "keys" and request.method == "GET":
+            encoded = behaviour.public_key(service.keys[name])
+            response = _json({"publickey": base64.b64encode(encoded).decode()})
+        elif response is None and route == "sign" and request.method == "POST":
+            response = sign(name, request.get_data())
+        elif response is None:
+            response = _json({"error": "not_found"}, 404)
+        return response(environ, start_response)
+
+    return application
+
+
+class VerbatimPathHandler(WSGIRequestHandler):
+    """Keeps a leading ``//``, which http.server collapses (the TKE client sends it, §1.2)."""
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        if parsed:
+            self.path = self.requestline.split()[1]
+        return parsed
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Stay quiet: the checker's report is the evidence these tests read."""
+
+
+def _wait_until_ready(url: str) -> None:
+    for _ in range(100):
+        try:
+            requests.get(f"{url}/healthz", timeout=1).raise_for_status()
+            return
+        except requests.ConnectionError:
+            continue
+    raise AssertionError(f"fake service at {url} never became ready")
+
+
+@pytest.fixture
+def start_fake_service() -> Iterator[Callable[..., FakeService]]:
+    """Factory: start a fake service by behaviour name; every one stops when the test ends."""
+    servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
+
+    def start(behaviour: str = "conforming") -> FakeService:
+        chosen = HOSTILE_BEHAVIOURS[behaviour]
+        service = FakeService(
+            url="",
+            tokens={
+                "admin1": "token-of-admin1-" + "a" * 32,
+                "admin2": "token-of-admin2-" + "b" * 32,
+            },
+            keys={name: ec.generate_private_key(ec.SECP521R1()) for name in ("admin1", "admin2")},
+        )
+        server = make_server(
+            "127.0.0.1",
+            0,
+            _application(chosen, service),
+            threaded=True,
+            request_handler=VerbatimPathHandler,
+        )
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        service.url = f"http://127.0.0.1:{server.server_port}"
+        _wait_until_ready(service.url)
+        return service
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        thread.join()
+        server.server_close()
