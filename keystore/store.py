@@ -212,16 +212,15 @@ class KeyStore:
         connection = self._connection()
         try:
             connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+            yield connection
             connection.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
+            # SQLite has already rolled back after some errors (SQLITE_FULL among them).
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            raise _translate(exc, self.path) from None
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc, self.path) from None
+            raise
 
     def _query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[Any]:
         try:

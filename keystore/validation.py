@@ -15,9 +15,13 @@ _KEY_NAME = re.compile(r"[A-Za-z0-9\-._~]{1,128}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
+# "." and ".." are dot-segments that HTTP clients remove from paths (RFC 3986 §5.2.4).
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
 def is_valid_key_name(name: str) -> bool:
-    """True when ``name`` is 1..128 RFC 3986 unreserved characters."""
-    return _KEY_NAME.fullmatch(name) is not None
+    """True when ``name`` is 1..128 RFC 3986 unreserved characters and not a dot-segment."""
+    return _KEY_NAME.fullmatch(name) is not None and name not in _DOT_SEGMENTS
 
 
 def require_key_name(name: str) -> str:
@@ -29,6 +33,7 @@ def require_key_name(name: str) -> str:
     if not is_valid_key_name(name):
         raise InvalidKeyName(
             "a key name may contain only the RFC 3986 unreserved characters A-Z a-z 0-9 - . _ ~"
+            " and may not be '.' or '..'"
         )
     return name
 

@@ -1,0 +1,219 @@
+"""The SQLite keystore: lifecycle, refusals, and damage that must never lose or leak a key."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from keystore import (
+    InvalidKeyName,
+    InvalidToken,
+    KeyDisabled,
+    KeyExists,
+    KeyNotFound,
+    KeyStore,
+    KeystoreCorrupt,
+    KeystoreExists,
+    KeystoreUnavailable,
+    MasterKey,
+    MasterKeyMismatch,
+    StorageFull,
+    TokenRejected,
+)
+
+from .conftest import OTHER_TOKEN, TOKEN, CountingArgon2
+
+
+def test_new_keystore_file_is_0600_in_a_0700_directory(store: KeyStore, store_path: Path) -> None:
+    store.create_key("k", TOKEN)
+    assert stat.S_IMODE(store_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(store_path.parent.stat().st_mode) == 0o700
+    for sidecar in store_path.parent.glob("keystore.db-*"):
+        assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0
+
+
+def test_create_refuses_to_replace_an_existing_keystore(store, store_path, master_key, argon2):
+    with pytest.raises(KeystoreExists):
+        KeyStore.create(store_path, master_key, argon2)
+
+
+def test_created_key_unlocks_and_is_listed(store: KeyStore) -> None:
+    info = store.create_key("admin-1", TOKEN)
+    assert info.enabled and info.generation == 1 and len(info.public_point) == 133
+    unlocked = store.unlock("admin-1", TOKEN)
+    numbers = unlocked.private_key.public_key().public_numbers()
+    assert info.public_point[1:67] == numbers.x.to_bytes(66, "big")
+    assert [key.name for key in store.list_keys()] == ["admin-1"]
+
+
+def test_keystore_file_holds_no_private_key_token_or_pem_in_clear(store, store_path) -> None:
+    store.create_key("k", TOKEN)
+    private_key = store.unlock("k", TOKEN).private_key
+    scalar = private_key.private_numbers().private_value.to_bytes(66, "big")
+    pem_body = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).splitlines()[1]
+    store.close()
+    files = b"".join(path.read_bytes() for path in store_path.parent.iterdir() if path.is_file())
+    assert scalar not in files
+    assert pem_body not in files
+    assert TOKEN.encode() not in files
+    assert b"PRIVATE KEY" not in files
+
+
+def test_unknown_key_costs_an_argon2_run_like_a_wrong_token(store, argon2: CountingArgon2):
+    """No key enumeration by timing: both refusals run argon2id exactly once."""
+    store.create_key("k", TOKEN)
+    before = argon2.runs
+    with pytest.raises(TokenRejected):
+        store.unlock("k", OTHER_TOKEN)
+    wrong_token_runs = argon2.runs - before
+    before = argon2.runs
+    with pytest.raises(KeyNotFound):
+        store.unlock("no-such-key", OTHER_TOKEN)
+    assert argon2.runs - before == wrong_token_runs == 1
+
+
+def test_disabled_key_is_reported_only_after_a_correct_token(store: KeyStore) -> None:
+    store.create_key("k", TOKEN)
+    store.set_enabled("k", False)
+    with pytest.raises(TokenRejected):
+        store.unlock("k", OTHER_TOKEN)
+    with pytest.raises(KeyDisabled):
+        store.unlock("k", TOKEN)
+    store.set_enabled("k", True)
+    assert store.unlock("k", TOKEN).generation == 3
+
+
+def test_existing_name_is_never_replaced(store: KeyStore) -> None:
+    original = store.create_key("k", TOKEN)
+    with pytest.raises(KeyExists):
+        store.create_key("k", OTHER_TOKEN)
+    assert store.info("k").public_point == original.public_point
+    store.unlock("k", TOKEN)
+
+
+def test_rotate_token_keeps_the_key_and_retires_the_old_token(store: KeyStore) -> None:
+    original = store.create_key("k", TOKEN)
+    with pytest.raises(TokenRejected):
+        store.rotate_token("k", "wrong-current-token-000", OTHER_TOKEN)
+    store.rotate_token("k", TOKEN, OTHER_TOKEN)
+    with pytest.raises(TokenRejected):
+        store.unlock("k", TOKEN)
+    unlocked = store.unlock("k", OTHER_TOKEN)
+    assert store.info("k").public_point == original.public_point
+    assert unlocked.generation == original.generation + 1
+
+
+def test_delete_removes_the_key(store: KeyStore) -> None:
+    store.create_key("k", TOKEN)
+    store.delete_key("k")
+    with pytest.raises(KeyNotFound):
+        store.info("k")
+    with pytest.raises(KeyNotFound):
+        store.delete_key("k")
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a b", "a/b", "../etc", "x" * 129, "é", "a%2Fb", "k;DROP", ".", ".."]
+)
+def test_reserved_or_overlong_names_are_refused(store: KeyStore, name: str) -> None:
+    with pytest.raises(InvalidKeyName):
+        store.create_key(name, TOKEN)
+    assert store.list_keys() == []
+
+
+@pytest.mark.parametrize(
+    "token", ["short", "has space in it 0123456", "tab\there-0123456789xx", "é" * 30]
+)
+def test_weak_or_unsendable_tokens_are_refused_without_echo(store: KeyStore, token: str) -> None:
+    with pytest.raises(InvalidToken) as refused:
+        store.create_key("k", token)
+    assert token not in str(refused.value)
+
+
+def test_wrong_master_key_is_refused_on_open(store, store_path, argon2) -> None:
+    with pytest.raises(MasterKeyMismatch):
+        KeyStore.open(store_path, MasterKey.generate(), argon2)
+
+
+def test_missing_keystore_is_unavailable(tmp_path, master_key, argon2) -> None:
+    with pytest.raises(KeystoreUnavailable, match="signserv init"):
+        KeyStore.open(tmp_path / "absent.db", master_key, argon2)
+
+
+def test_truncated_database_is_refused_cleanly(store, store_path, master_key, argon2) -> None:
+    """A keystore cut short by a bad copy or disk fault is reported, not half-read."""
+    for number in range(20):
+        store.create_key(f"k{number}", TOKEN)
+    store.close()
+    checkpoint = sqlite3.connect(store_path)
+    checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpoint.close()
+    content = store_path.read_bytes()
+    store_path.write_bytes(content[: len(content) // 2])
+    for sidecar in store_path.parent.glob("keystore.db-*"):
+        sidecar.unlink()
+    with pytest.raises(KeystoreCorrupt):
+        KeyStore.open(store_path, master_key, argon2).list_keys()
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a database", os.urandom(4096)])
+def test_foreign_file_is_refused_cleanly(tmp_path, master_key, argon2, content: bytes) -> None:
+    path = tmp_path / "foreign.db"
+    path.write_bytes(content)
+    with pytest.raises(KeystoreCorrupt):
+        KeyStore.open(path, master_key, argon2)
+
+
+def test_disk_full_rolls_back_and_keeps_existing_keys(store, store_path) -> None:
+    """SQLITE_FULL (here from a page limit) fails the write and loses nothing already stored."""
+    store.create_key("kept", TOKEN)
+    connection = store._connection()
+    (pages,) = connection.execute("PRAGMA page_count").fetchone()
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StorageFull):
+        for number in range(200):
+            store.create_key(f"filler-{number}", TOKEN)
+    store.unlock("kept", TOKEN)
+    assert "kept" in {key.name for key in store.list_keys()}
+
+
+def test_concurrent_writers_do_not_lose_keys(store, store_path, master_key, argon2) -> None:
+    """Several threads (each its own connection) create keys at once; all of them land."""
+    errors: list[BaseException] = []
+
+    def create(prefix: str) -> None:
+        own = KeyStore.open(store_path, master_key, argon2)
+        try:
+            for number in range(5):
+                own.create_key(f"{prefix}-{number}", TOKEN)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(f"t{index}",)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.list_keys()) == 20
+
+
+def test_record_use_stamps_last_used(store: KeyStore) -> None:
+    store.create_key("k", TOKEN)
+    assert store.info("k").last_used_at is None
+    store.record_use("k", not_since="1970-01-01T00:00:00+00:00")
+    stamped = store.info("k").last_used_at
+    assert stamped is not None
+    store.record_use("k", not_since="1970-01-01T00:00:00+00:00")
+    assert store.info("k").last_used_at == stamped
+    assert store.info("k").generation == 1

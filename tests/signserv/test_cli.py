@@ -1,0 +1,142 @@
+"""The `signserv` CLI as scripts call it: exact surface, clear errors, secrets printed only once."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+
+import pytest
+
+from ..conftest import SignservHome, make_home
+
+
+@pytest.fixture
+def home(tmp_path) -> SignservHome:
+    return make_home(tmp_path)
+
+
+def test_init_creates_a_private_home_and_refuses_to_run_twice(home: SignservHome) -> None:
+    assert stat.S_IMODE(home.home.stat().st_mode) == 0o700
+    master_key = (home.home / "master.key").read_bytes()
+    again = home.run("init", check=False)
+    assert again.returncode != 0
+    assert "refusing to replace" in again.stderr
+    assert (home.home / "master.key").read_bytes() == master_key
+
+
+def test_keys_create_json_prints_name_token_and_ski(home: SignservHome) -> None:
+    created = json.loads(home.run("keys", "create", "admin-1", "--json").stdout)
+    assert set(created) == {"name", "token", "ski"}
+    assert created["name"] == "admin-1"
+    assert re.fullmatch(r"[0-9a-f]{64}", created["ski"])
+    assert re.fullmatch(r"[A-Za-z0-9_\-]{43}", created["token"]), "256-bit URL-safe token"
+
+
+def test_keys_create_human_output_shows_token_and_signservkeys_entry(home: SignservHome) -> None:
+    output = home.run("keys", "create", "admin-1").stdout
+    token = re.search(r"token: (\S+)", output).group(1)
+    assert json.dumps({"key": "admin-1", "token": token}) in output
+
+
+def test_token_from_stdin_is_never_printed(home: SignservHome) -> None:
+    token = "my-own-token-0123456789"
+    created = home.run("keys", "create", "mine", "--token-file", "-", "--json", stdin=token + "\n")
+    assert token not in created.stdout + created.stderr
+    assert json.loads(created.stdout)["token"] is None
+
+
+def test_token_from_file(home: SignservHome, tmp_path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token-0123456789abc\n")
+    home.run("keys", "create", "from-file", "--token-file", str(token_file))
+    assert "from-file" in home.run("keys", "list").stdout
+
+
+def test_short_token_is_refused_without_echo(home: SignservHome) -> None:
+    result = home.run("keys", "create", "weak", "--token-file", "-", stdin="hunter2\n", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: a token must be at least")
+    assert "hunter2" not in result.stderr
+
+
+def test_list_and_show_need_no_token(home: SignservHome) -> None:
+    created = json.loads(home.run("keys", "create", "admin-1", "--json").stdout)
+    listed = json.loads(home.run("keys", "list", "--json").stdout)
+    assert [(key["name"], key["ski"], key["state"]) for key in listed] == [
+        ("admin-1", created["ski"], "enabled")
+    ]
+    shown = json.loads(home.run("keys", "show", "admin-1", "--json").stdout)
+    assert shown["ski"] == created["ski"] and shown["last_used_at"] is None
+    assert created["token"] not in json.dumps(listed) + json.dumps(shown)
+
+
+def test_disable_enable_delete(home: SignservHome) -> None:
+    home.create_key("k")
+    home.run("keys", "disable", "k")
+    assert json.loads(home.run("keys", "show", "k", "--json").stdout)["state"] == "disabled"
+    home.run("keys", "enable", "k")
+    refused = home.run("keys", "delete", "k", check=False)
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    home.run("keys", "delete", "k", "--yes")
+    assert json.loads(home.run("keys", "list", "--json").stdout) == []
+
+
+def test_rotate_token_needs_the_current_token(home: SignservHome, tmp_path) -> None:
+    token = home.create_key("k")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-right-token-000000")
+    refused = home.run("keys", "rotate-token", "k", "--token-file", str(wrong), check=False)
+    assert refused.returncode == 1 and "does not unlock" in refused.stderr
+    rotated = home.run("keys", "rotate-token", "k", "--token-file", "-", stdin=token)
+    new_token = re.search(r"new token: (\S+)", rotated.stdout).group(1)
+    assert new_token != token
+
+
+def test_token_is_not_prompted_for_without_a_terminal(home: SignservHome) -> None:
+    home.create_key("k")
+    result = home.run("keys", "rotate-token", "k", check=False)
+    assert result.returncode == 1
+    assert "not a terminal" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("keys", "create", "bad name"), "unreserved"),
+        (("keys", "show", "absent"), "no key named 'absent'"),
+        (("keys", "disable", "absent"), "no key named 'absent'"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(home, arguments, message) -> None:
+    result = home.run(*arguments, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_existing_key_is_never_replaced(home: SignservHome) -> None:
+    first = json.loads(home.run("keys", "create", "k", "--json").stdout)
+    result = home.run("keys", "create", "k", check=False)
+    assert result.returncode == 1 and "already exists" in result.stderr
+    assert json.loads(home.run("keys", "show", "k", "--json").stdout)["ski"] == first["ski"]
+
+
+def test_commands_on_a_missing_master_key_explain_what_to_do(home: SignservHome) -> None:
+    (home.home / "master.key").unlink()
+    result = home.run("keys", "list", check=False)
+    assert result.returncode == 1
+    assert "no master key file" in result.stderr and "SIGNSERV_MASTER_KEY_FILE" in result.stderr
+
+
+def test_help_shows_no_secret(home: SignservHome) -> None:
+    token = home.create_key("k")
+    master_key = (home.home / "master.key").read_text().strip()
+    for arguments in (
+        ["--help"],
+        ["keys", "--help"],
+        ["keys", "create", "--help"],
+        ["serve", "--help"],
+    ):
+        shown = home.run(*arguments).stdout
+        assert token not in shown and master_key not in shown
