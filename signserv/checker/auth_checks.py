@@ -1,13 +1,15 @@
 """Authentication: bad tokens and unknown keys refused alike, and tokens kept off the clear wire.
 
-A real service may lock a key out after repeated failures, so these checks send a wrong token
-for the checked key at most WRONG_TOKEN_REQUESTS times and run last.
+A real service may lock a key out after repeated failures, so these checks run last, send the
+checked key only FAILED_AUTHENTICATIONS requests without its right token, and end with one that
+has it (a success resets the failure count in services that keep one).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from signserv.checker.context import Check, CheckContext, require
@@ -19,7 +21,7 @@ from signserv.checker.signing_checks import SAMPLE_INPUT
 from signserv.contract import build_sign_request_body
 from signserv.secret import Secret
 
-WRONG_TOKEN_REQUESTS = 4
+FAILED_AUTHENTICATIONS = 6  # missing x2, wrong x2, the other key's x2
 _SAMPLE_BODY = build_sign_request_body(SAMPLE_INPUT)
 
 
@@ -82,6 +84,18 @@ def check_key_enumeration(context: CheckContext) -> Verdict:
     )
 
 
+def check_still_usable(context: CheckContext) -> Verdict:
+    """After the failures above, the right token still works (and resets any failure count)."""
+    exchange = context.probe.get_key(context.settings.key, context.settings.token)
+    if exchange.status == HTTPStatus.TOO_MANY_REQUESTS:
+        return warned(
+            f"the key is locked out for this address after only {FAILED_AUTHENTICATIONS} failed "
+            f"authentications: {exchange.describe()}"
+        )
+    require_success(exchange)
+    return passed(f"the right token still works: GET {exchange.path} -> {exchange.status}")
+
+
 def _require_all_refused(exchanges: list[Exchange], what: str) -> Verdict:
     for exchange in exchanges:
         require_refused(exchange, what)
@@ -104,4 +118,5 @@ AUTHENTICATION_CHECKS = (
     Check("auth.key-enumeration", check_key_enumeration),
     Check("auth.missing-token", check_missing_token),
     Check("auth.other-keys-token", check_other_keys_token),
+    Check("auth.still-usable", check_still_usable),
 )

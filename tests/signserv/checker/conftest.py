@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from signserv import der
 from signserv.contract import PublicPoint, encode_public_key
 
 PublicKeyEncoder = Callable[[ec.EllipticCurvePrivateKey], bytes]
@@ -40,6 +41,22 @@ def contract_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 def spki_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     """A SubjectPublicKeyInfo, which the TKE client refuses."""
     return key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def padded_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """X and Y as INTEGERs with a needless leading 00 byte: not minimal DER, Go refuses it."""
+    numbers = key.public_key().public_numbers()
+    padded = [
+        der.encode_tlv(der.TAG_INTEGER, bytes(1) + value.to_bytes(66, "big"))
+        for value in (numbers.x, numbers.y)
+    ]
+    return der.encode_sequence(*padded)
+
+
+def off_curve_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """Well-formed DER of a point that is not on P-521 (Y off by one)."""
+    numbers = key.public_key().public_numbers()
+    return encode_public_key(PublicPoint(x=numbers.x, y=numbers.y + 1))
 
 
 def contract_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
@@ -78,11 +95,17 @@ class Behaviour:
     unknown_key_status: int = 401
     input_field: str = "input"
     serves_doubled_slash: bool = True
+    urlsafe_base64: bool = False
+    echoes_authorization: bool = False
 
 
 HOSTILE_BEHAVIOURS = {
     "conforming": Behaviour(),
     "spki_public_key": Behaviour(public_key=spki_public_key),
+    "padded_public_key": Behaviour(public_key=padded_public_key),
+    "off_curve_public_key": Behaviour(public_key=off_curve_public_key),
+    "urlsafe_unpadded_base64": Behaviour(urlsafe_base64=True),
+    "echoes_authorization": Behaviour(echoes_authorization=True),
     "raw_r_s_signature": Behaviour(signature=raw_r_s_signature),
     "sha256_signature": Behaviour(signature=sha256_signature),
     "double_hashed_signature": Behaviour(signature=double_hashed_signature),
@@ -96,16 +119,22 @@ HOSTILE_BEHAVIOURS = {
 
 @dataclass
 class FakeService:
-    """A running fake: its URL, its keys' tokens, and the Authorization values it received."""
+    """A running fake: its URL, its keys' tokens, and each (key name, Authorization) received."""
 
     url: str
     tokens: dict[str, str]
     keys: dict[str, ec.EllipticCurvePrivateKey]
-    authorizations: list[str | None] = field(default_factory=list)
+    authorizations: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def _json(document: object, status: int = 200) -> Response:
     return Response(json.dumps(document), status=status, mimetype="application/json")
+
+
+def _base64(data: bytes, behaviour: Behaviour) -> str:
+    if behaviour.urlsafe_base64:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+    return base64.b64encode(data).decode()
 
 
 def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., object]:
@@ -119,6 +148,8 @@ def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., ob
             )
         if behaviour.accepts_any_token or authorization == service.tokens[name]:
             return None
+        if behaviour.echoes_authorization:
+            return _json({"error": "unauthorized", "message": f"{authorization} is wrong"}, 401)
         return _json(UNAUTHORIZED, 401)
 
     def sign(name: str, body: bytes) -> Response:
@@ -136,7 +167,7 @@ def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., ob
         except ValueError:
             return _json({"error": "bad_request", "message": "input is not base64"}, 400)
         signature = behaviour.signature(service.keys[name], data)
-        return _json({"signature": base64.b64encode(signature).decode()})
+        return _json({"signature": _base64(signature, behaviour)})
 
     def application(environ: dict[str, object], start_response: Callable[..., object]) -> object:
         request = Request(environ)
@@ -152,11 +183,11 @@ def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., ob
             return _json({"status": "ok"})(environ, start_response)
         authorization = request.headers.get("Authorization")
         with lock:
-            service.authorizations.append(authorization)
+            service.authorizations.append((name, authorization))
         response = refusal(name, authorization)
         if response is None and route == "keys" and request.method == "GET":
             encoded = behaviour.public_key(service.keys[name])
-            response = _json({"publickey": base64.b64encode(encoded).decode()})
+            response = _json({"publickey": _base64(encoded, behaviour)})
         elif response is None and route == "sign" and request.method == "POST":
             response = sign(name, request.get_data())
         elif response is None:

@@ -45,6 +45,9 @@ def test_a_conforming_service_passes_every_check(
 
 FLAWS = [
     ("spki_public_key", "public-key.der", Outcome.FAIL, "SubjectPublicKeyInfo"),
+    ("padded_public_key", "public-key.der", Outcome.FAIL, "not minimally encoded"),
+    ("off_curve_public_key", "public-key.on-curve", Outcome.FAIL, "not a point on the P-521"),
+    ("urlsafe_unpadded_base64", "public-key.base64", Outcome.FAIL, "URL-safe alphabet"),
     ("raw_r_s_signature", "sign.der", Outcome.FAIL, "look like raw r||s"),
     ("sha256_signature", "sign.sha512-once", Outcome.FAIL, "SHA-256 of the input"),
     (

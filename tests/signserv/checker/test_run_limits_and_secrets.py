@@ -1,0 +1,119 @@
+"""The checker stays polite and discreet: bounded requests, few failed logins, no token leaks."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from signserv.checker import CheckSettings, Outcome, render_json, render_text, run_checks
+from signserv.checker.auth_checks import FAILED_AUTHENTICATIONS, check_transport
+from signserv.checker.context import CheckContext
+from signserv.checker.errors import RunLimitReached
+from signserv.checker.probe import ServiceProbe
+from signserv.checker.results import Verdict
+from signserv.checker.runner import MAX_REQUESTS
+from signserv.secret import Secret
+
+StartFakeService = Callable[..., Any]
+
+
+def settings_for(service: Any) -> CheckSettings:
+    """Check admin1 of ``service``, with admin2 as the other key."""
+    return CheckSettings(
+        base_url=service.url,
+        key="admin1",
+        token=Secret(service.tokens["admin1"]),
+        second_key="admin2",
+        second_token=Secret(service.tokens["admin2"]),
+        timeout=5.0,
+    )
+
+
+def test_echoed_tokens_are_masked_in_every_output(start_fake_service: StartFakeService) -> None:
+    service = start_fake_service("echoes_authorization")
+    settings = settings_for(service)
+    report = run_checks(settings)
+    outputs = [render_text(report), render_json(report), repr(settings), repr(report)]
+    for output in outputs:
+        for token in service.tokens.values():
+            assert token not in output
+    assert "<hidden> is wrong" in render_text(report)
+
+
+def test_requests_are_bounded_and_failed_logins_few(start_fake_service: StartFakeService) -> None:
+    service = start_fake_service()
+    report = run_checks(settings_for(service))
+    refused_for_admin1 = [
+        authorization
+        for name, authorization in service.authorizations
+        if name == "admin1" and authorization != service.tokens["admin1"]
+    ]
+    assert len(refused_for_admin1) == FAILED_AUTHENTICATIONS
+    assert report.requests_sent == len(service.authorizations) <= MAX_REQUESTS
+    assert report.results[-1].check == "auth.still-usable"
+    assert report.results[-1].outcome is Outcome.PASS
+
+
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_an_unreachable_service_ends_the_run_with_one_failure() -> None:
+    token = Secret("a-token-long-enough-to-be-real")
+    report = run_checks(CheckSettings(base_url=closed_port_url(), key="k", token=token))
+    [result] = report.results
+    assert result.outcome is Outcome.FAIL
+    assert "ConnectionError" in result.evidence
+    assert "the remaining checks were not run" in result.evidence
+
+
+def make_probe(
+    url: str, *, max_requests: int = 10, clock: Callable[[], float] | None = None
+) -> ServiceProbe:
+    """A probe with a small budget; ``clock`` replaces the monotonic clock."""
+    options: dict[str, Any] = {} if clock is None else {"clock": clock}
+    return ServiceProbe(
+        url, timeout=5.0, ca_bundle=None, max_requests=max_requests, max_seconds=60.0, **options
+    )
+
+
+def test_the_request_budget_is_enforced(start_fake_service: StartFakeService) -> None:
+    probe = make_probe(start_fake_service().url, max_requests=1)
+    probe.get_key("admin1", None)
+    with pytest.raises(RunLimitReached, match="request budget of 1"):
+        probe.get_key("admin1", None)
+    probe.close()
+
+
+def test_the_time_budget_is_enforced() -> None:
+    ten_minutes_a_tick = itertools.count(step=600)
+    probe = make_probe(closed_port_url(), clock=lambda: float(next(ten_minutes_a_tick)))
+    with pytest.raises(RunLimitReached, match="time budget"):
+        probe.get_key("admin1", None)
+    probe.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "outcome"),
+    [
+        ("https://signer.example.com", Outcome.PASS),
+        ("http://127.0.0.1:8080", Outcome.PASS),
+        ("http://[::1]:8080", Outcome.PASS),
+        ("http://localhost:8080", Outcome.PASS),
+        ("http://signer.example.com", Outcome.WARN),
+        ("http://10.0.0.7:8080", Outcome.WARN),
+    ],
+)
+def test_plain_http_warns_only_off_loopback(url: str, outcome: Outcome) -> None:
+    settings = CheckSettings(base_url=url, key="k", token=Secret("t"))
+    probe = make_probe(url)
+    verdict: Verdict = check_transport(CheckContext(settings, probe))
+    assert verdict.outcome is outcome
+    assert probe.requests_sent == 0
