@@ -12,10 +12,10 @@ from signserv import der
 from signserv.contract import PublicPoint
 from signserv.tke import oids
 from signserv.tke.errors import AdministratorNameTooLong, MalformedAdminCertificate
+from signserv.tke.spki import encode_p521_spki, point_from_bit_string
 
 NAME_BYTES = 30
 TBS_BYTES = 409
-POINT_BYTES = 133
 SKI_BYTES = 32
 _TAG_PRINTABLE_STRING = 0x13
 _TAG_GENERALIZED_TIME = 0x18
@@ -48,13 +48,6 @@ def _distinguished_name(padded_name: bytes) -> bytes:
     )
 
 
-def _subject_public_key_info(point: PublicPoint) -> bytes:
-    return der.encode_sequence(
-        der.encode_sequence(oids.EC_PUBLIC_KEY, oids.SECP521R1),
-        der.encode_tlv(der.TAG_BIT_STRING, b"\x00" + point.uncompressed()),
-    )
-
-
 def build_admin_tbs(name: str, point: PublicPoint) -> bytes:
     """The 409-byte TBSCertificate for administrator ``name`` holding ``point`` (§2.2)."""
     padded = encode_admin_name(name)
@@ -72,7 +65,7 @@ def build_admin_tbs(name: str, point: PublicPoint) -> bytes:
             der.encode_tlv(_TAG_GENERALIZED_TIME, _NOT_AFTER),
         ),
         _distinguished_name(padded),
-        _subject_public_key_info(point),
+        encode_p521_spki(point),
         der.encode_tlv(_TAG_EXTENSIONS, der.encode_sequence(ski_extension)),
     )
     assert len(tbs) == TBS_BYTES  # the template is fixed-size by construction (§2.2)
@@ -116,12 +109,9 @@ def _common_name(name_der: bytes) -> str:
 
 def _point(spki: der.TLV) -> PublicPoint:
     key = der.split_elements(spki.content)[1]
-    if key.tag != der.TAG_BIT_STRING or len(key.content) != POINT_BYTES + 1 or key.content[1] != 4:
-        raise MalformedAdminCertificate("certificate key is not an uncompressed P-521 point")
-    coordinates = key.content[2:]
-    return PublicPoint(
-        x=int.from_bytes(coordinates[:66], "big"), y=int.from_bytes(coordinates[66:], "big")
-    )
+    if key.tag != der.TAG_BIT_STRING:
+        raise MalformedAdminCertificate("certificate key is not a BIT STRING")
+    return point_from_bit_string(key.content)
 
 
 def _ski_extension(extensions: der.TLV) -> bytes | None:
