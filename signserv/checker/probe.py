@@ -91,15 +91,15 @@ class ServiceProbe:
         self, name: str, token: Secret[str] | None, *, trailing_slash: bool = False
     ) -> Exchange:
         """``GET <base>/keys/<name>``; ``trailing_slash`` sends ``<base>//keys/<name>`` (§1.2)."""
-        return self.send("GET", self._path("keys", name, trailing_slash), token, None)
+        return self._send("GET", self._path("keys", name, trailing_slash), token, None)
 
     def post_sign(
         self, name: str, token: Secret[str] | None, body: bytes, *, trailing_slash: bool = False
     ) -> Exchange:
         """``POST <base>/sign/<name>`` with ``body`` sent byte for byte."""
-        return self.send("POST", self._path("sign", name, trailing_slash), token, body)
+        return self._send("POST", self._path("sign", name, trailing_slash), token, body)
 
-    def send(
+    def _send(
         self, method: str, path: str, token: Secret[str] | None, body: bytes | None
     ) -> Exchange:
         """One request to ``base_url + path``; ``token`` None leaves out ``Authorization``."""
