@@ -22,7 +22,7 @@ from signserv.secret import Secret
 USER_AGENT = f"signserv-check/{metadata.version('signserv')}"
 MAX_RESPONSE_BYTES = 1 << 20
 _EXCERPT_CHARS = 160
-_CONCURRENT_CONNECTIONS = 16
+_CONCURRENT_CONNECTIONS = 16  # robust.concurrent-signatures sends 16 at once
 
 
 @dataclass(frozen=True)

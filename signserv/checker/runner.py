@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from signserv.checker.auth_checks import AUTHENTICATION_CHECKS
 from signserv.checker.context import Check, CheckContext, CheckSettings
 from signserv.checker.errors import (
@@ -18,10 +16,10 @@ from signserv.checker.results import CheckResult, Outcome, Report, Verdict
 from signserv.checker.robustness_checks import ROBUSTNESS_CHECKS
 from signserv.checker.signing_checks import SIGNING_CHECKS
 from signserv.checker.timing_checks import TIMING_CHECKS
+from signserv.secret import MASK
 
 MAX_REQUESTS = 300
 MAX_SECONDS = 300.0
-MASK = "<hidden>"
 
 # Authentication runs last: a service that locks a key out after failures must not
 # turn the other checks into refusals.
@@ -30,8 +28,8 @@ ALL_CHECKS: tuple[Check, ...] = (
 )
 
 
-def run_checks(settings: CheckSettings, checks: Sequence[Check] = ALL_CHECKS) -> Report:
-    """Run ``checks`` in order; a service that stops answering ends the run with a FAIL."""
+def run_checks(settings: CheckSettings) -> Report:
+    """Run every check in order; a service that stops answering ends the run with a FAIL."""
     probe = ServiceProbe(
         settings.base_url,
         timeout=settings.timeout,
@@ -42,7 +40,7 @@ def run_checks(settings: CheckSettings, checks: Sequence[Check] = ALL_CHECKS) ->
     context = CheckContext(settings, probe)
     report = Report(base_url=probe.base_url, key=settings.key)
     try:
-        for check in checks:
+        for check in ALL_CHECKS:
             try:
                 verdict = _decide(check, context)
             except (ServiceUnreachable, RunLimitReached) as exc:
