@@ -38,7 +38,9 @@ from signserv.tke import (
 )
 from signserv.tke.emulator import CryptoUnitEmulator
 
+# §6.3: what the SDK's Set Attributes wrapper makes of the default 0x81FF0011.
 OPERATIONAL_PERMISSIONS = 0x01FF2055
+RECOVERY_PERMISSIONS = 0x01FF205F
 
 
 class Administrator:
@@ -141,11 +143,13 @@ class UnitDriver:
         ]
         return self.command(CommandId.SET_ATTRIBUTES, encode_attribute_pairs(pairs), signers)
 
-    def imprint_with(self, admins: list[Administrator]) -> None:
+    def imprint_with(
+        self, admins: list[Administrator], permissions: int = OPERATIONAL_PERMISSIONS
+    ) -> None:
         """Add admins unsigned, then leave imprint mode 2/2 signed by the first two."""
         for admin in admins:
             assert self.command(CommandId.ADD_ADMIN, admin.certificate()).return_code == 0
-        leave = self.set_thresholds(2, 2, admins[:2])
+        leave = self.set_thresholds(2, 2, admins[:2], permissions)
         assert (leave.return_code, leave.reason) == (0, None)
 
     def attributes(self) -> dict[int, int]:
@@ -226,3 +230,17 @@ def governed_unit(unit: UnitDriver, admins: list[Administrator]) -> UnitDriver:
 def new_admin() -> Callable[[str], Administrator]:
     """Make one more administrator with a fresh key."""
     return Administrator
+
+
+@pytest.fixture
+def recovery(drivers: list[UnitDriver], admins: list[Administrator]) -> UnitDriver:
+    """The recovery unit, out of imprint mode with the recovery permissions (0x01FF205F)."""
+    drivers[2].imprint_with(admins, RECOVERY_PERMISSIONS)
+    return drivers[2]
+
+
+@pytest.fixture
+def operational(drivers: list[UnitDriver], admins: list[Administrator]) -> UnitDriver:
+    """The first operational unit, out of imprint mode with 0x01FF2055."""
+    drivers[0].imprint_with(admins)
+    return drivers[0]
