@@ -31,7 +31,9 @@ def _key_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command("check")
 @click.argument("url", callback=_service_url)
-@click.option("--key", required=True, callback=_key_name, help="Name of the key to check.")
+@click.option(
+    "--key", required=True, metavar="NAME", callback=_key_name, help="Name of the key to check."
+)
 @click.option(
     "--token-file",
     metavar="FILE",
@@ -39,6 +41,7 @@ def _key_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option(
     "--key2",
+    metavar="NAME",
     callback=_key_name,
     help="A second key on the service: its token must not work for --key.",
 )

@@ -26,7 +26,7 @@ def test_text_has_one_aligned_line_per_check_and_a_summary() -> None:
         "signserv check https://signer.example.com --key admin1",
         "PASS  public-key.der    DER SEQUENCE{INTEGER X, INTEGER Y}",
         "FAIL  sign.sha512-once  verifies over SHA-256 of the input",
-        "FAILED: 2 checks (1 PASS, 1 FAIL, 0 WARN, 0 INFO, 0 SKIP); 3 requests sent",
+        "FAILED: 1 PASS, 1 FAIL, 0 WARN, 0 INFO, 0 SKIP; 3 requests sent",
     ]
 
 
