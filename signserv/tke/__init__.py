@@ -52,6 +52,7 @@ from signserv.tke.htp import (
 )
 from signserv.tke.kph import build_kph_certificate, parse_kph_certificate
 from signserv.tke.location import Location, parse_location
+from signserv.tke.oa_certificate import OACertificate, build_oa2_certificate, parse_oa2_certificate
 from signserv.tke.parameter_map import (
     ParameterEntry,
     ParameterTag,
@@ -60,8 +61,10 @@ from signserv.tke.parameter_map import (
     export_request_parameters,
     find_parameter,
 )
+from signserv.tke.recipient_info import RecipientInfo, parse_recipient_info
 from signserv.tke.return_codes import Reason, ReturnCode, describe_refusal, refusal
 from signserv.tke.signer_info import SignerInfo, encode_signer_infos, parse_signer_infos
+from signserv.tke.spki import encode_p521_spki, parse_p521_spki
 from signserv.tke.transport import CryptoUnitTransport
 from signserv.tke.verification_pattern import calc_vp, same_master_key
 from signserv.tke.xcp_info import (
@@ -99,10 +102,12 @@ __all__ = [
     "MalformedHTPMessage",
     "MalformedSignerInfo",
     "MalformedTKEMessage",
+    "OACertificate",
     "ParameterEntry",
     "ParameterTag",
     "Permission",
     "Reason",
+    "RecipientInfo",
     "ReturnCode",
     "SignerInfo",
     "TKEError",
@@ -113,6 +118,7 @@ __all__ = [
     "assemble_admin_certificate",
     "build_admin_tbs",
     "build_kph_certificate",
+    "build_oa2_certificate",
     "calc_vp",
     "decode_admin_block",
     "decode_admin_request",
@@ -131,6 +137,7 @@ __all__ = [
     "encode_admin_name",
     "encode_attribute_pairs",
     "encode_htp_response",
+    "encode_p521_spki",
     "encode_parameter_map",
     "encode_signer_infos",
     "export_request_parameters",
@@ -139,6 +146,9 @@ __all__ = [
     "parse_admin_certificate",
     "parse_kph_certificate",
     "parse_location",
+    "parse_oa2_certificate",
+    "parse_p521_spki",
+    "parse_recipient_info",
     "parse_signer_infos",
     "refusal",
     "same_master_key",

@@ -21,6 +21,7 @@ from signserv.tke.errors import CryptoUnitRefused, MalformedTKEMessage
 from signserv.tke.return_codes import ReturnCode, refusal
 
 _DEVICE_CERT_DOMAIN_ID = bytes(8)
+_KNOWN_COMMANDS = frozenset(CommandId)
 
 
 def _answer_query(unit: CryptoUnitState, command: CommandId, block: AdminBlock) -> bytes:
@@ -55,7 +56,7 @@ def _execute_signed(
 
 
 def _run_command(unit: CryptoUnitState, block: AdminBlock, request: AdminRequest) -> bytes:
-    if block.command not in CommandId.__members__.values():
+    if block.command not in _KNOWN_COMMANDS:
         raise refusal(ReturnCode.BAD_ARGUMENTS)
     command = CommandId(block.command)
     if command.is_query:

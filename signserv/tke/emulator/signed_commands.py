@@ -28,6 +28,10 @@ def _revocation_threshold(domain: DomainState, _: bytes) -> int:
     return 0 if domain.in_imprint_mode else domain.revocation_threshold
 
 
+def _no_signature(_domain: DomainState, _input: bytes) -> int:
+    return 0
+
+
 def _one_signature(domain: DomainState, _: bytes) -> int:
     return 0 if domain.in_imprint_mode else 1
 
@@ -88,7 +92,7 @@ SIGNED_COMMANDS: dict[CommandId, SignedCommand] = {
         _signature_threshold, master_key_commands.export_pending_wk
     ),
     # §4.5: the outer Import WK request is unsigned; each inner part carries its own signature.
-    CommandId.IMPORT_WK: SignedCommand(lambda _domain, _input: 0, master_key_commands.import_wk),
+    CommandId.IMPORT_WK: SignedCommand(_no_signature, master_key_commands.import_wk),
     CommandId.COMMIT_WK: SignedCommand(_signature_threshold, master_key_commands.commit_pending_wk),
     CommandId.FINALIZE_WK: SignedCommand(_one_signature, master_key_commands.finalize_pending_wk),
     CommandId.CLEAR_CURRENT_WK: SignedCommand(

@@ -118,3 +118,26 @@ def test_request_for_another_crypto_module_is_an_htp_error(
     request = HTPRequest(7, Cprb(15, XcpInfoRequest(15, 3).encode())).encode()
     with pytest.raises(HTPResponseError, match="crypto module index"):
         decode_htp_response(emulator.send(unit.hsm_id, request))
+
+
+def test_zeroize_in_imprint_mode_needs_no_signature(
+    unit: UnitDriver, admins: list[Administrator]
+) -> None:
+    """§7.4 step 2: the SDK's pre-emptive zeroize of an imprint-mode unit carries no signature."""
+    unit.command(CommandId.ADD_ADMIN, admins[0].certificate())
+    assert unit.command(CommandId.ZEROIZE_DOMAIN).return_code == 0
+    assert unit.installed_skis() == []
+
+
+def test_signer_infos_are_verified_even_in_imprint_mode(
+    unit: UnitDriver, admins: list[Administrator]
+) -> None:
+    """§4.6 step 4: a SignerInfo that is present must be good even when none is required."""
+    answer = unit.command(CommandId.ADD_ADMIN, admins[0].certificate(), admins[1:2])
+    assert answer.return_code == 257
+    assert unit.installed_skis() == []
+
+
+def test_unknown_command_is_bad_arguments(unit: UnitDriver) -> None:
+    """A command id outside the catalogue is answered with rc 7 in the signed block."""
+    assert unit.command(0x00000007).return_code == 7  # type: ignore[arg-type]
