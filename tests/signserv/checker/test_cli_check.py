@@ -32,9 +32,9 @@ def test_a_conforming_service_exits_zero_with_a_summary(
         check_command, [service.url, "--key", "admin1", "--token-file", tokens]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1].startswith(
-        "conforms: 24 PASS, 0 FAIL, 0 WARN, 4 INFO, 1 SKIP"
-    )
+    summary = result.output.splitlines()[-1]
+    assert summary.startswith("conforms: ")
+    assert "0 FAIL, 0 WARN" in summary
     assert "PASS  public-key.der" in result.output
 
 
