@@ -1,0 +1,80 @@
+"""Choose SIGNSERVKEYS keys that are installed administrators, enough to meet a threshold.
+
+Tokens are asked for only when a key is actually looked at, and keys are looked at in
+SIGNSERVKEYS order (or the order the caller names them), stopping as soon as enough signers
+are found: a deterministic choice, where the Go SDK's depends on map iteration (§7.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from signserv.client import SigningServiceClient, SignServKey, resolve_token
+from signserv.secret import Secret
+from signserv.tke.client_session import ServiceSigner
+from signserv.tke.errors import TKEError
+
+
+class UnknownSignatureKey(TKEError, LookupError):
+    """A key name that is not listed in SIGNSERVKEYS."""
+
+
+class NotEnoughSignatureKeys(TKEError):
+    """SIGNSERVKEYS does not hold enough installed administrators to meet a threshold."""
+
+
+class KeyRing:
+    """The SIGNSERVKEYS keys of one signing service, each turned into a signer on first use."""
+
+    def __init__(
+        self,
+        client: SigningServiceClient,
+        entries: Sequence[SignServKey],
+        *,
+        token_for: Callable[[SignServKey], Secret[str]] = resolve_token,
+    ) -> None:
+        self._client = client
+        self._entries = {entry.key: entry for entry in entries}
+        self._token_for = token_for
+        self._signers: dict[str, ServiceSigner] = {}
+
+    @property
+    def key_names(self) -> list[str]:
+        """The key names in SIGNSERVKEYS order."""
+        return list(self._entries)
+
+    def signer(self, key: str) -> ServiceSigner:
+        """The signer for a SIGNSERVKEYS key; its token is resolved (maybe asked for) once."""
+        if key not in self._signers:
+            entry = self._entries.get(key)
+            if entry is None:
+                raise UnknownSignatureKey(
+                    f"signature key {key!r} is not listed in SIGNSERVKEYS "
+                    f"(listed: {', '.join(self._entries) or 'none'})"
+                )
+            self._signers[key] = ServiceSigner(self._client, key, self._token_for(entry))
+        return self._signers[key]
+
+    def installed_signers(
+        self,
+        installed_skis: Sequence[bytes],
+        needed: int,
+        *,
+        location: str,
+        candidates: Sequence[str] | None = None,
+    ) -> list[ServiceSigner]:
+        """The first ``needed`` candidate keys whose SKIs are installed, each SKI at most once."""
+        if needed == 0:
+            return []
+        chosen: list[ServiceSigner] = []
+        for key in self.key_names if candidates is None else candidates:
+            signer = self.signer(key)
+            if signer.ski in installed_skis and all(signer.ski != c.ski for c in chosen):
+                chosen.append(signer)
+                if len(chosen) == needed:
+                    return chosen
+        found = ", ".join(signer.label for signer in chosen) or "none"
+        raise NotEnoughSignatureKeys(
+            f"crypto unit {location} needs {needed} signature(s) by installed administrators; "
+            f"the signature keys offered that are installed there: {found}"
+        )
