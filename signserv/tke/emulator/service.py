@@ -19,7 +19,7 @@ from signserv.tke.fields import decode_octet_sequence, decode_u32
 from signserv.tke.htp import HTPError, decode_htp_request, encode_htp_response
 from signserv.tke.location import parse_location
 from signserv.tke.return_codes import ReturnCode
-from signserv.tke.xcp_info import XcpInfoResponse, decode_xcp_info_request
+from signserv.tke.xcp_info import XcpInfoRequest, XcpInfoResponse, decode_xcp_info_request
 
 _LISTING_KEYS = {
     UnitType.OPERATIONAL: "hsms",
@@ -31,8 +31,7 @@ DEFAULT_STATE_FILENAME = "signserv-tke-emulator.json"
 _WRONG_MODULE = HTPError(" 8", "       8", "      72", text="crypto module index does not match")
 
 
-def _answer_xcp_info(unit: CryptoUnitState, payload: bytes) -> bytes:
-    request = decode_xcp_info_request(payload)
+def _answer_xcp_info(unit: CryptoUnitState, request: XcpInfoRequest) -> bytes:
     if request.domain != unit.domain.index:
         return XcpInfoResponse(request.domain, ReturnCode.INVALID_DOMAIN, b"").encode()
     try:
@@ -42,21 +41,27 @@ def _answer_xcp_info(unit: CryptoUnitState, payload: bytes) -> bytes:
     return XcpInfoResponse(request.domain, ReturnCode.OK, answer).encode()
 
 
-def _answer_payload(unit: CryptoUnitState, cprb: Cprb) -> bytes:
-    """Route an EP11 payload by its function id; unreadable payloads get an early error."""
+def _function_id(payload: bytes) -> int | None:
+    """The function id of an EP11 request (four OCTET STRINGs), or None if unreadable."""
     try:
-        function = decode_u32(
-            decode_octet_sequence(cprb.payload, counts=(4,), what="EP11 request")[0],
-            what="EP11 function id",
-        )
-        if cprb.domain != unit.domain.index:
-            return AdminResponse(cprb.domain, ReturnCode.INVALID_DOMAIN).encode()
+        fields = decode_octet_sequence(payload, counts=(4,), what="EP11 request")
+        return decode_u32(fields[0], what="EP11 function id")
+    except MalformedTKEMessage:
+        return None
+
+
+def _answer_payload(unit: CryptoUnitState, cprb: Cprb) -> bytes:
+    """Route an EP11 payload by its function id; anything else gets an early error (§3.7)."""
+    function = _function_id(cprb.payload)
+    if cprb.domain != unit.domain.index:
+        return AdminResponse(cprb.domain, ReturnCode.INVALID_DOMAIN).encode()
+    try:
         if function == ADMIN_FUNCTION_ID:
             return answer_admin_request(unit, decode_admin_request(cprb.payload)).encode()
         if function == XCP_INFO_FUNCTION_ID:
-            return _answer_xcp_info(unit, cprb.payload)
+            return _answer_xcp_info(unit, decode_xcp_info_request(cprb.payload))
     except MalformedTKEMessage:
-        pass
+        pass  # a known function id with unreadable fields: answered below like an unknown one
     return AdminResponse(cprb.domain, ReturnCode.BAD_ARGUMENTS).encode()
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from signserv.tke import (
     DEFAULT_PERMISSIONS,
+    AdminBlock,
+    AdminRequest,
     AttributeId,
     CommandId,
     Cprb,
@@ -15,6 +17,7 @@ from signserv.tke import (
     HTPResponseError,
     XcpInfoRequest,
     build_admin_tbs,
+    decode_admin_response,
     decode_htp_response,
     parse_admin_certificate,
 )
@@ -141,3 +144,21 @@ def test_signer_infos_are_verified_even_in_imprint_mode(
 def test_unknown_command_is_bad_arguments(unit: UnitDriver) -> None:
     """A command id outside the catalogue is answered with rc 7 in the signed block."""
     assert unit.command(0x00000007).return_code == 7  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("payload", "return_value"),
+    [
+        (AdminRequest(14, b"").encode(), 7),
+        (AdminRequest(15, b"not a block").encode(), 7),
+        (bytes.fromhex("3000"), 7),
+        (AdminRequest(14, AdminBlock(0x0001000A, bytes(8)).encode()).encode(), 3),
+    ],
+    ids=["empty_block", "garbage_block", "empty_sequence", "request_for_domain_14"],
+)
+def test_unreadable_requests_get_the_three_element_early_error(
+    unit: UnitDriver, payload: bytes, return_value: int
+) -> None:
+    """§3.7: problems before a block can be answered use the 3-element xcpAdminRsp."""
+    response = decode_admin_response(unit.exchange(payload))
+    assert (response.block, response.return_value) == (None, return_value)
