@@ -59,6 +59,16 @@ def off_curve_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return encode_public_key(PublicPoint(x=numbers.x, y=numbers.y + 1))
 
 
+def trailing_bytes_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The right SEQUENCE followed by stray bytes, which the Go client silently ignores."""
+    return contract_public_key(key) + b"\x00\x00"
+
+
+def changing_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A different key on every call: the SKI, the administrator's identity, keeps changing."""
+    return contract_public_key(ec.generate_private_key(ec.SECP521R1()))
+
+
 def contract_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """DER ECDSA over SHA-512 of the input, random nonce."""
     return key.sign(data, ec.ECDSA(hashes.SHA512()))
@@ -80,6 +90,13 @@ def double_hashed_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> byt
     return contract_signature(key, hashlib.sha512(data).digest())
 
 
+def crashing_on_empty_input(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """A service that fails with a 500 when asked to sign no bytes."""
+    if not data:
+        raise ValueError("nothing to sign")
+    return contract_signature(key, data)
+
+
 def deterministic_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """RFC 6979 nonces: the same input always gives the same signature."""
     return key.sign(data, ec.ECDSA(hashes.SHA512(), deterministic_signing=True))
@@ -94,25 +111,34 @@ class Behaviour:
     accepts_any_token: bool = False
     unknown_key_status: int = 401
     input_field: str = "input"
+    checks_hash_algorithm: bool = True
     serves_doubled_slash: bool = True
     urlsafe_base64: bool = False
     echoes_authorization: bool = False
 
 
-HOSTILE_BEHAVIOURS = {
+BEHAVIOURS = {
     "conforming": Behaviour(),
+    # public key
     "spki_public_key": Behaviour(public_key=spki_public_key),
     "padded_public_key": Behaviour(public_key=padded_public_key),
+    "trailing_bytes_public_key": Behaviour(public_key=trailing_bytes_public_key),
     "off_curve_public_key": Behaviour(public_key=off_curve_public_key),
+    "changing_public_key": Behaviour(public_key=changing_public_key),
     "urlsafe_unpadded_base64": Behaviour(urlsafe_base64=True),
-    "echoes_authorization": Behaviour(echoes_authorization=True),
+    # signing
     "raw_r_s_signature": Behaviour(signature=raw_r_s_signature),
     "sha256_signature": Behaviour(signature=sha256_signature),
     "double_hashed_signature": Behaviour(signature=double_hashed_signature),
     "deterministic_signature": Behaviour(signature=deterministic_signature),
+    "crashing_on_empty_input": Behaviour(signature=crashing_on_empty_input),
+    "reads_only_inputs": Behaviour(input_field="inputs"),
+    # authentication
     "accepts_any_token": Behaviour(accepts_any_token=True),
     "unknown_key_is_404": Behaviour(unknown_key_status=404),
-    "reads_only_inputs": Behaviour(input_field="inputs"),
+    "echoes_authorization": Behaviour(echoes_authorization=True),
+    # robustness
+    "ignores_hash_algorithm": Behaviour(checks_hash_algorithm=False),
     "redirects_doubled_slash": Behaviour(serves_doubled_slash=False),
 }
 
@@ -157,7 +183,7 @@ def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., ob
             document = json.loads(body)
         except ValueError:
             return _json({"error": "bad_request", "message": "body is not JSON"}, 400)
-        if document.get("hash_algorithm") != "sha2-512":
+        if behaviour.checks_hash_algorithm and document.get("hash_algorithm") != "sha2-512":
             return _json({"error": "bad_request", "message": "unsupported hash_algorithm"}, 400)
         field_name = behaviour.input_field
         if field_name not in document:
@@ -170,17 +196,22 @@ def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., ob
         return _json({"signature": _base64(signature, behaviour)})
 
     def application(environ: dict[str, object], start_response: Callable[..., object]) -> object:
-        request = Request(environ)
+        try:
+            response = respond(Request(environ))
+        except ValueError:
+            response = _json({"error": "internal"}, 500)
+        return response(environ, start_response)
+
+    def respond(request: Request) -> Response:
         # PATH_INFO loses a leading "//"; the raw request target keeps it.
-        path = str(environ["REQUEST_URI"]).partition("?")[0]
+        path = str(request.environ["REQUEST_URI"]).partition("?")[0]
         if path.startswith("//"):
             if not behaviour.serves_doubled_slash:
-                redirect = Response(status=308, headers={"Location": path[1:]})
-                return redirect(environ, start_response)
+                return Response(status=308, headers={"Location": path[1:]})
             path = path[1:]
         route, _, name = path.lstrip("/").partition("/")
         if route == "healthz":
-            return _json({"status": "ok"})(environ, start_response)
+            return _json({"status": "ok"})
         authorization = request.headers.get("Authorization")
         with lock:
             service.authorizations.append((name, authorization))
@@ -192,7 +223,7 @@ def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., ob
             response = sign(name, request.get_data())
         elif response is None:
             response = _json({"error": "not_found"}, 404)
-        return response(environ, start_response)
+        return response
 
     return application
 
@@ -226,7 +257,7 @@ def start_fake_service() -> Iterator[Callable[..., FakeService]]:
     servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
 
     def start(behaviour: str = "conforming") -> FakeService:
-        chosen = HOSTILE_BEHAVIOURS[behaviour]
+        chosen = BEHAVIOURS[behaviour]
         service = FakeService(
             url="",
             tokens={

@@ -46,6 +46,10 @@ def test_a_conforming_service_passes_every_check(
 FLAWS = [
     ("spki_public_key", "public-key.der", Outcome.FAIL, "SubjectPublicKeyInfo"),
     ("padded_public_key", "public-key.der", Outcome.FAIL, "not minimally encoded"),
+    ("trailing_bytes_public_key", "public-key.der", Outcome.WARN, "2 stray bytes"),
+    ("changing_public_key", "sign.stable-public-key", Outcome.FAIL, "public key changed"),
+    ("crashing_on_empty_input", "sign.empty-input", Outcome.FAIL, "-> 500"),
+    ("ignores_hash_algorithm", "robust.unsupported-hash", Outcome.FAIL, "was accepted"),
     ("off_curve_public_key", "public-key.on-curve", Outcome.FAIL, "not a point on the P-521"),
     ("urlsafe_unpadded_base64", "public-key.base64", Outcome.FAIL, "URL-safe alphabet"),
     ("raw_r_s_signature", "sign.der", Outcome.FAIL, "look like raw r||s"),
