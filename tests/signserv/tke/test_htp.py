@@ -148,3 +148,33 @@ def test_cprb_round_trips(domain: int, payload: bytes, return_code: int, reason_
     cprb = Cprb(domain, payload, flags=0, return_code=return_code, reason_code=reason_code)
     assert decode_cprb(cprb.encode()) == cprb
     assert decode_htp_response(encode_htp_response(cprb)) == cprb
+
+
+columns = st.text(alphabet="0123456789 ", max_size=8)
+
+
+@given(
+    error_type=st.text(alphabet="0123456789 ", min_size=2, max_size=2).filter(lambda t: t != "00"),
+    return_code=columns,
+    reason_code=columns,
+    text=st.text(
+        alphabet=st.characters(min_codepoint=32, max_codepoint=126, blacklist_characters=";"),
+        max_size=100,
+    ),
+)
+def test_htp_error_columns_round_trip(
+    error_type: str, return_code: str, reason_code: str, text: str
+) -> None:
+    """Any ERRINFO columns reach the caller, padded to their fixed widths."""
+    response = encode_htp_response(
+        Cprb(0, b""), HTPError(error_type, return_code, reason_code, text=text)
+    )
+    with pytest.raises(HTPResponseError) as raised:
+        decode_htp_response(response)
+    error = raised.value
+    assert (error.error_type, error.return_code, error.reason_code, error.text) == (
+        error_type,
+        return_code.ljust(8),
+        reason_code.ljust(8),
+        text.ljust(100),
+    )
