@@ -117,7 +117,7 @@ class ServiceProbe:
                 stream=True,
             )
             with response:
-                content = _read_capped(response)
+                content = self._read_body(response)
         except requests.RequestException as exc:
             raise ServiceUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from None
         location = response.headers.get("Location") if response.is_redirect else None
@@ -133,6 +133,19 @@ class ServiceProbe:
     def _path(self, route: str, name: str, trailing_slash: bool) -> str:
         # TKE-REFERENCE §1.2: the client concatenates, so a base URL ending in "/" gives "//".
         return ("/" if trailing_slash else "") + f"/{route}/{name}"
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        """The body, cut at MAX_RESPONSE_BYTES; a slow drip past the run's deadline stops it."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=65536):
+            if self._clock() > self._deadline:
+                raise RunLimitReached("time budget for the run used up while reading an answer")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_RESPONSE_BYTES:
+                break
+        return b"".join(chunks)[:MAX_RESPONSE_BYTES]
 
     def _spend_one_request(self) -> None:
         with self._lock:
@@ -158,15 +171,3 @@ class _ExactAuthorization(requests.auth.AuthBase):
         else:
             request.headers["Authorization"] = self._token.reveal()
         return request
-
-
-def _read_capped(response: requests.Response) -> bytes:
-    """The response body, cut at MAX_RESPONSE_BYTES so a hostile service cannot exhaust memory."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= MAX_RESPONSE_BYTES:
-            break
-    return b"".join(chunks)[:MAX_RESPONSE_BYTES]

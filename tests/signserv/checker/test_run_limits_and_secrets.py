@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +54,8 @@ def test_requests_are_bounded_and_failed_logins_few(start_fake_service: StartFak
         if name == "admin1" and authorization != service.tokens["admin1"]
     ]
     assert len(refused_for_admin1) == FAILED_AUTHENTICATIONS
+    assert None in refused_for_admin1  # no Authorization header at all
+    assert "" in refused_for_admin1  # the empty one the TKE client sends for an empty token
     assert report.requests_sent == len(service.authorizations) <= MAX_REQUESTS
     assert report.results[-1].check == "auth.still-usable"
     assert report.results[-1].outcome is Outcome.PASS
@@ -98,6 +101,32 @@ def test_the_time_budget_is_enforced() -> None:
     with pytest.raises(RunLimitReached, match="time budget"):
         probe.get_key("admin1", None)
     probe.close()
+
+
+def test_a_slow_answer_cannot_outlast_the_time_budget(
+    start_fake_service: StartFakeService,
+) -> None:
+    """The clock reads 0 when the budget starts and the request is sent, 600 s while reading."""
+    ticks = itertools.chain([0.0, 0.0], itertools.repeat(600.0))
+    probe = make_probe(start_fake_service().url, clock=lambda: next(ticks))
+    with pytest.raises(RunLimitReached, match="while reading an answer"):
+        probe.get_key("admin1", None)
+    probe.close()
+
+
+def test_netrc_credentials_are_never_added(
+    start_fake_service: StartFakeService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request meant to carry no token carries none, even with a ~/.netrc entry for the host."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    service = start_fake_service()
+    probe = make_probe(service.url)
+    probe.get_key("admin1", None)
+    probe.close()
+    assert service.authorizations == [("admin1", None)]
 
 
 @pytest.mark.parametrize(
