@@ -1,4 +1,7 @@
-"""Admin workflows end to end: a real signing service (gunicorn) and the crypto-unit emulator."""
+"""Admin workflows end to end against a real signing service (gunicorn) and the emulator.
+
+Hostile services and forged commands are refused, and no crypto unit changes.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +9,34 @@ import contextlib
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from werkzeug.serving import make_server
 
-from signserv import der
-from signserv.client import SigningServiceClient, load_signservkeys, resolve_token
-from signserv.tke.errors import AdministratorNameTooLong
+from signserv import contract, der
+from signserv.client import (
+    InvalidPublicKey,
+    SignatureDoesNotVerify,
+    SigningServiceClient,
+    load_signservkeys,
+    resolve_token,
+)
 from signserv.tke.attributes import encode_attribute_pairs
-from signserv.tke.client_session import CryptoUnitSession, parse_crypto_units
+from signserv.tke.client_session import CryptoUnitSession, parse_crypto_units, read_admin_reply
 from signserv.tke.commands import AttributeId, CommandId, Permission
 from signserv.tke.emulator import open_emulator
 from signserv.tke.emulator.service import CryptoUnitEmulator
+from signserv.tke.errors import AdministratorNameTooLong, CryptoUnitRefused
 from signserv.tke.workflows import (
     CommandRefusedOnUnit,
     WorkflowError,
@@ -34,6 +48,7 @@ from signserv.tke.workflows import (
 )
 from signserv.tke.workflows_signers import KeyRing, NotEnoughSignatureKeys, UnknownSignatureKey
 
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ADMIN_NAMES = ("admin1", "admin2", "admin3", "admin4")
 
 
@@ -69,24 +84,49 @@ def emulator(tmp_path: Path) -> CryptoUnitEmulator:
     return open_emulator(tmp_path / "emulator.json")
 
 
+@dataclass
+class RecordingTransport:
+    """The emulator, with every HTPRequest it was sent kept for replay."""
+
+    emulator: CryptoUnitEmulator
+    sent: list[tuple[str, str]]
+
+    def list_crypto_units(self) -> dict[str, object]:
+        """The emulator's listing."""
+        return self.emulator.list_crypto_units()
+
+    def send(self, hsm_id: str, htp_request: str) -> str:
+        """Record, then deliver."""
+        self.sent.append((hsm_id, htp_request))
+        return self.emulator.send(hsm_id, htp_request)
+
+
 @pytest.fixture
-def sessions(emulator: CryptoUnitEmulator) -> list[CryptoUnitSession]:
-    """A session for every unit of the instance."""
-    return [
-        CryptoUnitSession(emulator, unit)
-        for unit in parse_crypto_units(emulator.list_crypto_units())
-    ]
+def transport(emulator: CryptoUnitEmulator) -> RecordingTransport:
+    """The emulator behind a recorder."""
+    return RecordingTransport(emulator, [])
+
+
+@pytest.fixture
+def sessions(transport: RecordingTransport) -> list[CryptoUnitSession]:
+    """A session for every unit of the instance, over the recording transport."""
+    units = parse_crypto_units(transport.list_crypto_units())
+    return [CryptoUnitSession(transport, unit) for unit in units]
+
+
+def key_ring_for(url: str, cloudtkefiles: Path) -> KeyRing:
+    """SIGNSERVKEYS keys through the signing service at ``url``; never prompts."""
+    return KeyRing(
+        SigningServiceClient(url, timeout=30),
+        load_signservkeys(cloudtkefiles),
+        token_for=lambda entry: resolve_token(entry, interactive=False),
+    )
 
 
 @pytest.fixture
 def key_ring(signserv_server: Any, cloudtkefiles: Path) -> KeyRing:
-    """SIGNSERVKEYS keys through the real service; never prompts."""
-    client = SigningServiceClient(signserv_server.url, timeout=30)
-    return KeyRing(
-        client,
-        load_signservkeys(cloudtkefiles),
-        token_for=lambda entry: resolve_token(entry, interactive=False),
-    )
+    """The real signing service."""
+    return key_ring_for(signserv_server.url, cloudtkefiles)
 
 
 def add_admins(
@@ -105,6 +145,15 @@ def state_unchanged(emulator: CryptoUnitEmulator) -> Iterator[None]:
         yield
     finally:
         assert emulator.state_path.read_bytes() == before, "the crypto units changed"
+
+
+@pytest.fixture
+def three_admins_two_of_three(
+    sessions: list[CryptoUnitSession], key_ring: KeyRing, key_names: list[str]
+) -> None:
+    """Keys 1-3 installed everywhere, thresholds 2/2 (key 4 is not an administrator)."""
+    add_admins(sessions, key_ring, key_names, 3)
+    set_thresholds(sessions, key_ring, signature=2, revocation=2)
 
 
 # --- the ceremony -------------------------------------------------------------------------------
@@ -275,3 +324,204 @@ def test_adding_an_installed_key_again_is_refused(
     add_admins(sessions, key_ring, key_names, 1)
     with pytest.raises(WorkflowError, match="already an administrator"), state_unchanged(emulator):
         add_administrator(sessions, key_ring, key=key_names[0], name="again")
+
+
+# --- hostile signing services in front of the real one -------------------------------------------
+
+
+@pytest.fixture
+def start_hostile_service() -> Iterator[Callable[[WSGIApp], str]]:
+    """Serve WSGI apps on free 127.0.0.1 ports; each is shut down when the test ends."""
+    servers = []
+
+    def start(app: WSGIApp) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def hostile_app(upstream: str, forge: Callable[[str, bytes], bytes | None]) -> WSGIApp:
+    """Answer with ``forge(method, body)``; where it returns None, relay to the real service."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        forged = forge(method, body)
+        if forged is None:
+            answer = requests.request(
+                method,
+                upstream + environ["PATH_INFO"],
+                data=body,
+                headers={"Authorization": environ.get("HTTP_AUTHORIZATION", "")},
+                timeout=30,
+            )
+            status, forged = answer.status_code, answer.content
+        else:
+            status = 200
+        start_response(f"{status} Hostile", [("Content-Type", "application/json")])
+        return [forged]
+
+    return app
+
+
+def signs_with_other_key(upstream: str) -> WSGIApp:
+    """Advertises the real public key, but signs with a key of its own."""
+    own_key = ec.generate_private_key(ec.SECP521R1())
+
+    def forge(method: str, body: bytes) -> bytes | None:
+        if method != "POST":
+            return None
+        signature = own_key.sign(contract.parse_sign_request(body), ec.ECDSA(hashes.SHA512()))
+        return json.dumps({"signature": contract.b64encode(signature)}).encode()
+
+    return hostile_app(upstream, forge)
+
+
+def bogus_spki_pubkey(upstream: str) -> WSGIApp:
+    """Answers GET /keys with a SubjectPublicKeyInfo instead of SEQUENCE{X, Y}."""
+    spki = (
+        ec.generate_private_key(ec.SECP521R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+    def forge(method: str, body: bytes) -> bytes | None:
+        if method != "GET":
+            return None
+        return json.dumps({"publickey": contract.b64encode(spki)}).encode()
+
+    return hostile_app(upstream, forge)
+
+
+@pytest.mark.parametrize(
+    ("make_app", "error"),
+    [
+        pytest.param(signs_with_other_key, SignatureDoesNotVerify, id="signs_with_other_key"),
+        pytest.param(bogus_spki_pubkey, InvalidPublicKey, id="bogus_spki_pubkey"),
+    ],
+)
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_a_hostile_service_is_caught_before_any_unit_changes(
+    signserv_server: Any,
+    start_hostile_service: Callable[[WSGIApp], str],
+    cloudtkefiles: Path,
+    emulator: CryptoUnitEmulator,
+    sessions: list[CryptoUnitSession],
+    key_names: list[str],
+    make_app: Callable[[str], WSGIApp],
+    error: type[Exception],
+) -> None:
+    """The client verifies what the service returns, where the Go SDK would send it on."""
+    hostile = key_ring_for(start_hostile_service(make_app(signserv_server.url)), cloudtkefiles)
+    with pytest.raises(error), state_unchanged(emulator):
+        add_administrator(sessions, hostile, key=key_names[3], name="admin4")
+
+
+# --- forged commands that reach the crypto unit ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForgedSigner:
+    """A signer that claims one SKI and signs however the test says."""
+
+    label: str
+    ski: bytes
+    signature_for: Callable[[bytes], bytes]
+
+    def sign(self, data: bytes) -> bytes:
+        """Whatever the forgery produces."""
+        return self.signature_for(data)
+
+
+def raw_r_s(signature: bytes) -> bytes:
+    """r||s, 66 bytes each, instead of DER."""
+    r, s = decode_dss_signature(signature)
+    return r.to_bytes(66, "big") + s.to_bytes(66, "big")
+
+
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_a_replayed_command_is_refused(
+    emulator: CryptoUnitEmulator,
+    transport: RecordingTransport,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+) -> None:
+    """A signed command sent again carries a used counter: rc 163."""
+    remove_administrator(sessions[:1], key_ring, ski=key_ring.signer(key_names[2]).ski)
+    hsm_id, removal = transport.sent[-1]
+    add_administrator(sessions[:1], key_ring, key=key_names[2], name="admin3")
+    with pytest.raises(CryptoUnitRefused) as raised, state_unchanged(emulator):
+        read_admin_reply(emulator.send(hsm_id, removal), command=CommandId.REMOVE_ADMIN)
+    assert raised.value.return_code == 163
+
+
+@pytest.mark.parametrize(
+    ("signer_indexes", "return_code"),
+    [
+        pytest.param([0], 208, id="one_signature_short_of_the_quorum"),
+        pytest.param([0, 3], 257, id="signer_not_installed"),
+    ],
+)
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_too_few_installed_signers_are_refused(
+    emulator: CryptoUnitEmulator,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+    signer_indexes: list[int],
+    return_code: int,
+) -> None:
+    """Adding under threshold 2 with one signature (208) or a non-admin's second one (257)."""
+    certificate = key_ring.signer(key_names[3]).admin_certificate("admin4")
+    signers = [key_ring.signer(key_names[index]) for index in signer_indexes]
+    with pytest.raises(CryptoUnitRefused) as raised, state_unchanged(emulator):
+        sessions[0].run_signed(CommandId.ADD_ADMIN, certificate, signers)
+    assert raised.value.return_code == return_code
+
+
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_removing_an_ski_that_is_not_installed_is_refused(
+    emulator: CryptoUnitEmulator,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+) -> None:
+    """The workflow refuses before sending; the unit itself answers rc 32, reason 32."""
+    missing = key_ring.signer(key_names[3]).ski
+    with pytest.raises(WorkflowError, match="not installed"), state_unchanged(emulator):
+        remove_administrator(sessions, key_ring, ski=missing)
+    signers = [key_ring.signer(key) for key in key_names[:2]]
+    with pytest.raises(CryptoUnitRefused) as raised, state_unchanged(emulator):
+        sessions[0].run_signed(CommandId.REMOVE_ADMIN, missing, signers)
+    assert (raised.value.return_code, raised.value.reason) == (32, 32)
+
+
+@pytest.mark.parametrize(
+    ("forge", "return_code"),
+    [
+        pytest.param(lambda admin2, data: admin2.sign(data), 192, id="signed_by_another_admin"),
+        pytest.param(lambda admin2, data: raw_r_s(admin2.sign(data)), 193, id="raw_rs_signature"),
+    ],
+)
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_a_forged_signer_info_is_refused(
+    emulator: CryptoUnitEmulator,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+    forge: Callable[[Any, bytes], bytes],
+    return_code: int,
+) -> None:
+    """admin1's SKI over a signature it did not make: invalid (192) or malformed (193)."""
+    admin1, admin2 = key_ring.signer(key_names[0]), key_ring.signer(key_names[1])
+    forged = ForgedSigner("forged", admin1.ski, lambda data: forge(admin2, data))
+    certificate = key_ring.signer(key_names[3]).admin_certificate("admin4")
+    with pytest.raises(CryptoUnitRefused) as raised, state_unchanged(emulator):
+        sessions[0].run_signed(CommandId.ADD_ADMIN, certificate, [forged, admin2])
+    assert raised.value.return_code == return_code
