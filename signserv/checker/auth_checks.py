@@ -89,8 +89,8 @@ def check_still_usable(context: CheckContext) -> Verdict:
     exchange = context.probe.get_key(context.settings.key, context.settings.token)
     if exchange.status == HTTPStatus.TOO_MANY_REQUESTS:
         return warned(
-            f"the key is locked out for this address after only {FAILED_AUTHENTICATIONS} failed "
-            f"authentications: {exchange.describe()}"
+            f"the key is locked out for this address after at most {FAILED_AUTHENTICATIONS} "
+            f"failed authentications: {exchange.describe()}"
         )
     require_success(exchange)
     return passed(f"the right token still works: GET {exchange.path} -> {exchange.status}")
