@@ -115,6 +115,7 @@ class Behaviour:
     serves_doubled_slash: bool = True
     urlsafe_base64: bool = False
     echoes_authorization: bool = False
+    locks_out_after: int = 0  # failed authentications per key before 429; 0 never locks
 
 
 BEHAVIOURS = {
@@ -137,6 +138,7 @@ BEHAVIOURS = {
     "accepts_any_token": Behaviour(accepts_any_token=True),
     "unknown_key_is_404": Behaviour(unknown_key_status=404),
     "echoes_authorization": Behaviour(echoes_authorization=True),
+    "locks_out_after_three_failures": Behaviour(locks_out_after=3),
     # robustness
     "ignores_hash_algorithm": Behaviour(checks_hash_algorithm=False),
     "redirects_doubled_slash": Behaviour(serves_doubled_slash=False),
@@ -165,6 +167,7 @@ def _base64(data: bytes, behaviour: Behaviour) -> str:
 
 def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., object]:
     lock = threading.Lock()
+    failures = dict.fromkeys(service.keys, 0)
 
     def refusal(name: str, authorization: str | None) -> Response | None:
         if name not in service.keys:
@@ -172,8 +175,11 @@ def _application(behaviour: Behaviour, service: FakeService) -> Callable[..., ob
                 {"error": "not_found"} if behaviour.unknown_key_status == 404 else UNAUTHORIZED,
                 behaviour.unknown_key_status,
             )
+        if behaviour.locks_out_after and failures[name] >= behaviour.locks_out_after:
+            return Response(status=429, headers={"Retry-After": "60"})
         if behaviour.accepts_any_token or authorization == service.tokens[name]:
             return None
+        failures[name] += 1
         if behaviour.echoes_authorization:
             return _json({"error": "unauthorized", "message": f"{authorization} is wrong"}, 401)
         return _json(UNAUTHORIZED, 401)

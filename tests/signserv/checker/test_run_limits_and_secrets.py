@@ -61,6 +61,19 @@ def test_requests_are_bounded_and_failed_logins_few(start_fake_service: StartFak
     assert report.results[-1].outcome is Outcome.PASS
 
 
+def test_a_lockout_is_reported_but_is_not_a_failure(start_fake_service: StartFakeService) -> None:
+    """A 429 after a few failed logins is a legitimate defence: every auth check still passes."""
+    report = run_checks(settings_for(start_fake_service("locks_out_after_three_failures")))
+    auth = {
+        result.check: result.outcome
+        for result in report.results
+        if result.check.startswith("auth.")
+    }
+    assert auth.pop("auth.still-usable") is Outcome.WARN
+    assert set(auth.values()) == {Outcome.PASS}
+    assert not report.failed
+
+
 def closed_port_url() -> str:
     """An http URL on 127.0.0.1 where nothing listens."""
     with socket.socket() as probe:
