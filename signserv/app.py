@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, TokenRejected
+from keystore.auth_failures import AuthFailureStore
 from signserv.api_errors import APIError, unauthorized
 from signserv.auth import token_from_authorization
 from signserv.config import Settings
@@ -23,6 +24,7 @@ from signserv.contract import (
     parse_sign_request,
 )
 from signserv.home import open_keystore
+from signserv.lockout import LockedOut, LockoutGuard
 from signserv.signing import SigningService
 from signserv.unlock_cache import UnlockCache
 
@@ -79,6 +81,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     signing = SigningService(
         store,
         UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
+        LockoutGuard(AuthFailureStore(store), settings.lockout),
     )
     app.url_map.strict_slashes = False
 
@@ -90,12 +93,15 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
         _logger.error("keystore failure: %s", exc)
         return APIError(503, "keystore_unavailable", "the keystore is unavailable")
 
+    def client_address() -> str:
+        return request.remote_addr or "unknown"
+
     @app.get("/keys/<name>")
     def get_public_key(name: str) -> Response:
         key_name = _checked_key_name(name)
         token = token_from_authorization(request.headers.get("Authorization"))
         try:
-            der = signing.public_key(key_name, token)
+            der = signing.public_key(key_name, token, client_address())
         except KeystoreError as exc:
             raise refused(exc) from None
         return _json_response(200, {"publickey": b64encode(der)})
@@ -113,7 +119,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
         except ContractError as exc:
             raise APIError(400, "invalid_request", str(exc)) from None
         try:
-            signature = signing.sign(key_name, token, data)
+            signature = signing.sign(key_name, token, data, client_address())
         except KeystoreError as exc:
             raise refused(exc) from None
         return _json_response(200, {"signature": b64encode(signature)})
@@ -146,6 +152,12 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     @app.errorhandler(APIError)
     def api_error(exc: APIError) -> Response:
         return _json_response(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
+
+    @app.errorhandler(LockedOut)
+    def locked_out(exc: LockedOut) -> Response:
+        return _json_response(
+            429, {"error": "locked_out", "message": str(exc)}, {"Retry-After": str(exc.retry_after)}
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

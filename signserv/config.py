@@ -16,6 +16,7 @@ import yaml
 
 from keystore import Argon2Parameters
 from signserv.errors import SignservError
+from signserv.lockout import LockoutSettings
 
 DEFAULT_HOME = Path("var/signserv")
 HOME_ENV = "SIGNSERV_HOME"
@@ -69,12 +70,14 @@ class Settings:
     keystore: KeystoreSettings = field(default_factory=KeystoreSettings)
     kdf: KdfSettings = field(default_factory=KdfSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    lockout: LockoutSettings = field(default_factory=LockoutSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
     "keystore": KeystoreSettings,
     "kdf": KdfSettings,
     "server": ServerSettings,
+    "lockout": LockoutSettings,
 }
 _MINIMUMS = {
     "time_cost": 1,
@@ -86,6 +89,11 @@ _MINIMUMS = {
     "max_request_bytes": 1024,
     "unlock_cache_seconds": 0,
     "unlock_cache_size": 1,
+    "pair_threshold": 1,
+    "key_threshold": 1,
+    "pair_max_seconds": 1,
+    "key_max_seconds": 1,
+    "window_seconds": 60,
 }
 
 

@@ -1,8 +1,8 @@
 """The contract's two operations over the keystore: fetch a public key, sign bytes.
 
 Framework-free so the Flask routes stay thin. A request checks the record's enabled flag and
-generation (one indexed read), then uses the worker's unlocked-key cache; only a miss runs
-argon2id and unseals the key.
+generation (one indexed read), then uses the worker's unlocked-key cache. Only a miss consults
+the lockout, runs argon2id and unseals the key: a cache hit already proves the exact token.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from datetime import datetime, timedelta, timezone
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keystore import KeyStore, KeystoreError
+from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, TokenRejected
 from signserv.contract import PublicPoint, encode_public_key
+from signserv.lockout import LockoutGuard
 from signserv.secret import Secret
 from signserv.unlock_cache import CachedKey, UnlockCache
 
@@ -32,28 +33,38 @@ def public_key_der(private_key: ec.EllipticCurvePrivateKey) -> bytes:
 class SigningService:
     """Public keys and signatures for token holders; raises the keystore's errors on refusal."""
 
-    def __init__(self, keystore: KeyStore, cache: UnlockCache) -> None:
+    def __init__(self, keystore: KeyStore, cache: UnlockCache, guard: LockoutGuard) -> None:
         self._keystore = keystore
         self._cache = cache
+        self._guard = guard
         self._last_stamped: dict[str, float] = {}
 
-    def public_key(self, name: str, token: Secret[str]) -> bytes:
-        """DER ``SEQUENCE{X, Y}`` of ``name``'s public key."""
-        return self._unlocked(name, token).public_key_der
+    def public_key(self, name: str, token: Secret[str], address: str) -> bytes:
+        """DER ``SEQUENCE{X, Y}`` of ``name``'s public key, for a client at ``address``."""
+        return self._unlocked(name, token, address).public_key_der
 
-    def sign(self, name: str, token: Secret[str], data: bytes) -> bytes:
+    def sign(self, name: str, token: Secret[str], data: bytes, address: str) -> bytes:
         """DER ``(R, S)``: ECDSA P-521 over SHA-512 of ``data``, hashed exactly once (§1.7)."""
-        key = self._unlocked(name, token)
+        key = self._unlocked(name, token, address)
         return key.private_key.sign(data, ec.ECDSA(hashes.SHA512()))
 
-    def _unlocked(self, name: str, token: Secret[str]) -> CachedKey:
+    def _unlocked(self, name: str, token: Secret[str], address: str) -> CachedKey:
         status = self._keystore.status(name)
         if status is not None:
             cached = self._cache.get(name, token.reveal(), status.generation)
             if cached is not None and status.enabled:
                 self._stamp_last_used(name)
                 return cached
-        unlocked = self._keystore.unlock(name, token.reveal())
+        had_failures = self._guard.check(name, address)
+        try:
+            unlocked = self._keystore.unlock(name, token.reveal())
+        except (KeyNotFound, TokenRejected):
+            self._guard.failed(name, address)
+            raise
+        except KeyDisabled:
+            self._guard.succeeded(name, address, had_failures)
+            raise
+        self._guard.succeeded(name, address, had_failures)
         encoded = public_key_der(unlocked.private_key)
         self._cache.put(name, token.reveal(), unlocked.private_key, encoded, unlocked.generation)
         self._stamp_last_used(name)

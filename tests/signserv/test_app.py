@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from keystore import KeystoreCorrupt, MasterKeyMismatch, MasterKeyMissing
+from keystore import KeystoreCorrupt, KeystoreUnavailable, MasterKeyMismatch, MasterKeyMissing
 from signserv import contract
 from signserv.app import create_app
 from signserv.home import open_keystore
@@ -202,13 +202,17 @@ def test_readiness_fails_cleanly_when_the_keystore_is_damaged(client, settings) 
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_keystore_failure_during_a_request_is_an_opaque_503(client, settings, admin_token) -> None:
-    settings.keystore.path.write_bytes(b"overwritten by a broken backup job")
-    for path in settings.keystore.path.parent.glob("keystore.db-*"):
-        path.unlink()
-    response = sign(client, admin_token)
-    assert response.status_code in (401, 503)
-    assert "Traceback" not in response.get_data(as_text=True)
+def test_keystore_failure_during_a_request_is_an_opaque_503(settings, admin_token, monkeypatch):
+    store = open_keystore(settings)
+    app = create_app(settings, keystore=store)
+
+    def fail(name: str) -> None:
+        raise KeystoreUnavailable(f"the keystore {settings.keystore.path} cannot be used: I/O error")
+
+    monkeypatch.setattr(store, "status", fail)
+    response = sign(app.test_client(), admin_token)
+    assert response.status_code == 503
+    assert response.json == {"error": "keystore_unavailable", "message": "the keystore is unavailable"}
     assert str(settings.home) not in response.get_data(as_text=True)
 
 
