@@ -25,9 +25,8 @@ from signserv.client import (
 )
 from signserv.errors import SignservError
 from signserv.tke.client_session import CryptoUnit, CryptoUnitSession, parse_crypto_units
-from signserv.tke.emulator import DEFAULT_STATE_FILENAME, open_emulator
+from signserv.tke.emulator import DEFAULT_STATE_FILENAME, CryptoUnitEmulator, open_emulator
 from signserv.tke.errors import TKEError
-from signserv.tke.transport import CryptoUnitTransport
 from signserv.tke.workflows import (
     UnitChange,
     add_administrator,
@@ -78,7 +77,7 @@ class Invocation:
             raise UsageProblem(f"CLOUDTKEFILES directory {self.files} does not exist")
         return self.files
 
-    def transport(self) -> CryptoUnitTransport:
+    def emulator(self) -> CryptoUnitEmulator:
         """The emulated service instance, its state file under $CLOUDTKEFILES by default."""
         state = self.emulator_state or self.files_directory() / DEFAULT_STATE_FILENAME
         return open_emulator(state)
@@ -128,10 +127,14 @@ class Targets:
 
 
 def _targets(invocation: Invocation) -> Targets:
-    transport = invocation.transport()
-    units = parse_crypto_units(transport.list_crypto_units())
+    emulator = invocation.emulator()
+    units = parse_crypto_units(emulator.list_crypto_units())
     selected = read_selected_ids(invocation.files_directory(), units)
-    sessions = [CryptoUnitSession(transport, unit) for unit in units if unit.hsm_id in selected]
+    # The emulator's OA root stands in for the IBM roots real crypto units chain up to (§3.9).
+    anchors = dict([emulator.oa_trust_anchor()])
+    sessions = [
+        CryptoUnitSession(emulator, unit, anchors) for unit in units if unit.hsm_id in selected
+    ]
     return Targets(units=units, selected_ids=selected, sessions=sessions)
 
 

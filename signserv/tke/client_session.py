@@ -8,23 +8,22 @@ return and reason codes.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from signserv.client import SigningServiceClient
-from signserv.contract import PublicPoint
-from signserv.secret import Secret
-from signserv.tke.admin_cert import (
-    AdminCertificate,
-    assemble_admin_certificate,
-    build_admin_tbs,
-    parse_admin_certificate,
-)
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from signserv.contract import MalformedSignature, PublicPoint, decode_signature
+from signserv.tke import oids
+from signserv.tke.admin_cert import AdminCertificate, parse_admin_certificate
 from signserv.tke.admin_messages import (
     AdminBlock,
     AdminRequest,
+    AdminResponse,
     AdminResponseBlock,
     decode_admin_response,
     decode_admin_response_block,
@@ -34,11 +33,13 @@ from signserv.tke.attributes import decode_attribute_pairs, encode_attribute_pai
 from signserv.tke.commands import AttributeId, CommandId, XcpInfoSubtype
 from signserv.tke.counter import increment_counter
 from signserv.tke.cprb import Cprb
-from signserv.tke.errors import TKEError
+from signserv.tke.errors import CryptoUnitRefused, MalformedSignerInfo, TKEError
+from signserv.tke.fields import encode_u32
 from signserv.tke.htp import HTPRequest, decode_htp_response
 from signserv.tke.location import Location, parse_location
-from signserv.tke.return_codes import refusal
-from signserv.tke.signer_info import SignerInfo, encode_signer_infos
+from signserv.tke.oa_certificate import OACertificate, parse_oa2_certificate
+from signserv.tke.return_codes import Reason, ReturnCode, refusal
+from signserv.tke.signer_info import SignerInfo, encode_signer_infos, parse_signer_infos
 from signserv.tke.transport import CryptoUnitTransport
 from signserv.tke.xcp_info import (
     DomainInfo,
@@ -49,11 +50,21 @@ from signserv.tke.xcp_info import (
 
 SKI_BYTES = 32
 SERIAL_BYTES = 8
+MAX_OA_CHAIN_LENGTH = 8
+_DEVICE_CERTIFICATE_DOMAIN_ID = bytes(8)
 _UNIT_LISTS = (("hsms", "operational"), ("source_hsms", "recovery"), ("failover_hsms", "failover"))
 
 
 class UnexpectedCryptoUnitAnswer(TKEError):
     """A crypto unit answered something the TKE client cannot use (wrong command, serial, size)."""
+
+
+class UnauthenticatedCryptoUnit(TKEError):
+    """A crypto unit's OA certificate chain or response signature does not verify (§3.8-§3.9)."""
+
+
+TrustAnchors = Mapping[bytes, PublicPoint]
+"""OA root keys by signer SKI: the IBM roots for real units, the emulator's root for tests."""
 
 
 @dataclass(frozen=True)
@@ -164,53 +175,47 @@ class CommandSigner(Protocol):
         ...
 
 
-class ServiceSigner:
-    """A SIGNSERVKEYS key used through the signing service; its point is fetched once."""
-
-    def __init__(self, client: SigningServiceClient, key: str, token: Secret[str]) -> None:
-        self._client = client
-        self._key = key
-        self._token = token
-        self._point: PublicPoint | None = None
-
-    @property
-    def label(self) -> str:
-        """The key name of SIGNSERVKEYS."""
-        return self._key
-
-    @property
-    def point(self) -> PublicPoint:
-        """The key's public point, as GET /keys returns it (checked to lie on P-521)."""
-        if self._point is None:
-            self._point = self._client.public_key(self._key, self._token)
-        return self._point
-
-    @property
-    def ski(self) -> bytes:
-        """SHA-256 of the uncompressed point (§2.1)."""
-        return self.point.ski()
-
-    def sign(self, data: bytes) -> bytes:
-        """POST /sign; the client verifies the signature before returning it."""
-        return self._client.sign(self._key, self._token, data)
-
-    def admin_certificate(self, name: str) -> bytes:
-        """A certificate for administrator ``name``, signed over SHA-512(TBS) as §1.7 requires.
-
-        The service hashes its input once more, so the signature covers SHA-512(SHA-512(TBS)).
-        """
-        tbs = build_admin_tbs(name, self.point)
-        return assemble_admin_certificate(tbs, self.sign(hashlib.sha512(tbs).digest()))
+def _require_oa_signature(
+    point: PublicPoint, signature: tuple[int, int], data: bytes, *, what: str
+) -> None:
+    try:
+        key = ec.EllipticCurvePublicNumbers(point.x, point.y, ec.SECP521R1()).public_key()
+        key.verify(encode_dss_signature(*signature), data, ec.ECDSA(hashes.SHA512()))
+    except (ValueError, InvalidSignature):
+        raise UnauthenticatedCryptoUnit(f"{what} does not verify") from None
 
 
-def read_admin_reply(htp_response: str, *, command: int) -> AdminResponseBlock:
-    """The response block of an m_admin answer; any EP11 error raises ``CryptoUnitRefused``."""
+def verify_response_signature(response: AdminResponse, oa_key: PublicPoint) -> None:
+    """The first SignerInfo must be ECDSA P-521/SHA-512 by ``oa_key`` over the block (§3.8)."""
+    try:
+        signer_infos = parse_signer_infos(response.oa_signer_infos)
+        if not signer_infos or signer_infos[0].signature_algorithm != oids.ECDSA_WITH_SHA512:
+            raise UnauthenticatedCryptoUnit("the response carries no ECDSA OA signature first")
+        signature = decode_signature(signer_infos[0].signature)
+    except (MalformedSignerInfo, MalformedSignature) as exc:
+        raise UnauthenticatedCryptoUnit(
+            f"the response's OA signature is malformed: {exc}"
+        ) from None
+    _require_oa_signature(
+        oa_key, signature, response.block or b"", what="the OA signature of the response"
+    )
+
+
+def read_admin_reply(
+    htp_response: str, *, command: int, oa_key: PublicPoint | None
+) -> AdminResponseBlock:
+    """The response block of an m_admin answer, OA-verified unless ``oa_key`` is None.
+
+    Any EP11 error raises ``CryptoUnitRefused`` with the return and reason codes.
+    """
     cprb = decode_htp_response(htp_response)
     if cprb.return_code:
         raise refusal(cprb.return_code, cprb.reason_code or None)
     response = decode_admin_response(cprb.payload)
     if response.return_value or response.block is None:
         raise refusal(response.return_value)
+    if oa_key is not None:
+        verify_response_signature(response, oa_key)
     block = decode_admin_response_block(response.block)
     if block.command != command:
         raise UnexpectedCryptoUnitAnswer(
@@ -222,11 +227,72 @@ def read_admin_reply(htp_response: str, *, command: int) -> AdminResponseBlock:
 
 
 class CryptoUnitSession:
-    """Queries and signed commands for one crypto unit over a transport."""
+    """Queries and signed commands for one crypto unit, every answer OA-authenticated."""
 
-    def __init__(self, transport: CryptoUnitTransport, unit: CryptoUnit) -> None:
+    def __init__(
+        self, transport: CryptoUnitTransport, unit: CryptoUnit, trust_anchors: TrustAnchors
+    ) -> None:
         self.transport = transport
         self.unit = unit
+        self._trust_anchors = trust_anchors
+        self._oa_key: PublicPoint | None = None
+
+    @property
+    def oa_key(self) -> PublicPoint:
+        """The unit's epoch OA key, its chain checked up to a trust anchor on first use."""
+        if self._oa_key is None:
+            self._oa_key = self._authenticate()
+        return self._oa_key
+
+    def _device_certificate(self, index: int, oa_key: PublicPoint | None) -> OACertificate:
+        block = AdminBlock(
+            command=CommandId.QUERY_DEVICE_CERT,
+            domain_id=_DEVICE_CERTIFICATE_DOMAIN_ID,
+            command_input=encode_u32(index),
+        )
+        return parse_oa2_certificate(self._send_admin(block, oa_key=oa_key).output)
+
+    def _authenticate(self) -> PublicPoint:
+        """Certificate i verifies with certificate i+1 until the unit answers 96/60; the last
+        one's signer must be a trust anchor (§3.9). Certificate 0 holds the epoch key."""
+        epoch = certificate = self._device_certificate(0, None)
+        for index in range(1, MAX_OA_CHAIN_LENGTH + 1):
+            if certificate.subject_ski == certificate.signer_ski:
+                raise UnauthenticatedCryptoUnit(f"OA certificate {index - 1} is self-signed")
+            try:
+                parent = self._device_certificate(index, epoch.point)
+            except CryptoUnitRefused as refused:
+                if (refused.return_code, refused.reason) != (
+                    ReturnCode.KEY_NOT_FOUND,
+                    Reason.CERTIFICATE_NOT_FOUND,
+                ):
+                    raise
+                break
+            if parent.subject_ski != certificate.signer_ski:
+                raise UnauthenticatedCryptoUnit(
+                    "Incorrect parent certificate fetched in OA certificate chain"
+                )
+            _require_oa_signature(
+                parent.point,
+                certificate.signature,
+                certificate.body,
+                what=f"OA certificate {index - 1}",
+            )
+            certificate = parent
+        else:
+            raise UnauthenticatedCryptoUnit(
+                f"OA certificate chain is longer than {MAX_OA_CHAIN_LENGTH}"
+            )
+        anchor = self._trust_anchors.get(certificate.signer_ski)
+        if anchor is None:
+            raise UnauthenticatedCryptoUnit(
+                f"crypto unit {self.unit.location_text}: its OA chain ends at signer "
+                f"{certificate.signer_ski.hex()}, which is not a trusted root"
+            )
+        _require_oa_signature(
+            anchor, certificate.signature, certificate.body, what="the root OA certificate"
+        )
+        return epoch.point
 
     def _exchange(self, payload: bytes) -> str:
         request = HTPRequest(
@@ -235,11 +301,15 @@ class CryptoUnitSession:
         )
         return self.transport.send(self.unit.hsm_id, request.encode())
 
-    def _send_admin(self, block: AdminBlock, signer_infos: bytes = b"") -> AdminResponseBlock:
+    def _send_admin(
+        self, block: AdminBlock, signer_infos: bytes = b"", *, oa_key: PublicPoint | None
+    ) -> AdminResponseBlock:
         request = AdminRequest(
             domain=self.unit.location.domain, block=block.encode(), signer_infos=signer_infos
         )
-        return read_admin_reply(self._exchange(request.encode()), command=block.command)
+        return read_admin_reply(
+            self._exchange(request.encode()), command=block.command, oa_key=oa_key
+        )
 
     def query(self, command: CommandId, command_input: bytes = b"") -> AdminResponseBlock:
         """An unsigned query: no module id, no counter (§3.7)."""
@@ -248,7 +318,7 @@ class CryptoUnitSession:
             domain_id=domain_id(self.unit.location.domain, bytes(4)),
             command_input=command_input,
         )
-        return self._send_admin(block)
+        return self._send_admin(block, oa_key=self.oa_key)
 
     def _query_attributes(self) -> AdminResponseBlock:
         answer = self.query(CommandId.QUERY_DOMAIN_ATTRIBUTES)
@@ -305,4 +375,4 @@ class CryptoUnitSession:
         signer_infos = [
             SignerInfo(ski=signer.ski, signature=signer.sign(encoded)) for signer in signers
         ]
-        return self._send_admin(block, encode_signer_infos(signer_infos)).output
+        return self._send_admin(block, encode_signer_infos(signer_infos), oa_key=self.oa_key).output

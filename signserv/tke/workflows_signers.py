@@ -1,4 +1,4 @@
-"""Choose SIGNSERVKEYS keys that are installed administrators, enough to meet a threshold.
+"""SIGNSERVKEYS keys as command signers, and the choice of enough installed ones for a threshold.
 
 Tokens are asked for only when a key is actually looked at, and keys are looked at in
 SIGNSERVKEYS order (or the order the caller names them), stopping as soon as enough signers
@@ -7,11 +7,13 @@ are found: a deterministic choice, where the Go SDK's depends on map iteration (
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 
 from signserv.client import SigningServiceClient, SignServKey, resolve_token
+from signserv.contract import PublicPoint
 from signserv.secret import Secret
-from signserv.tke.client_session import ServiceSigner
+from signserv.tke.admin_cert import assemble_admin_certificate, build_admin_tbs
 from signserv.tke.errors import TKEError
 
 
@@ -21,6 +23,45 @@ class UnknownSignatureKey(TKEError, LookupError):
 
 class NotEnoughSignatureKeys(TKEError):
     """SIGNSERVKEYS does not hold enough installed administrators to meet a threshold."""
+
+
+class ServiceSigner:
+    """A SIGNSERVKEYS key used through the signing service; its point is fetched once."""
+
+    def __init__(self, client: SigningServiceClient, key: str, token: Secret[str]) -> None:
+        self._client = client
+        self._key = key
+        self._token = token
+        self._point: PublicPoint | None = None
+
+    @property
+    def label(self) -> str:
+        """The key name of SIGNSERVKEYS."""
+        return self._key
+
+    @property
+    def point(self) -> PublicPoint:
+        """The key's public point, as GET /keys returns it (checked to lie on P-521)."""
+        if self._point is None:
+            self._point = self._client.public_key(self._key, self._token)
+        return self._point
+
+    @property
+    def ski(self) -> bytes:
+        """SHA-256 of the uncompressed point (§2.1)."""
+        return self.point.ski()
+
+    def sign(self, data: bytes) -> bytes:
+        """POST /sign; the client verifies the signature before returning it."""
+        return self._client.sign(self._key, self._token, data)
+
+    def admin_certificate(self, name: str) -> bytes:
+        """A certificate for administrator ``name``, signed over SHA-512(TBS) as §1.7 requires.
+
+        The service hashes its input once more, so the signature covers SHA-512(SHA-512(TBS)).
+        """
+        tbs = build_admin_tbs(name, self.point)
+        return assemble_admin_certificate(tbs, self.sign(hashlib.sha512(tbs).digest()))
 
 
 class KeyRing:

@@ -11,7 +11,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,19 @@ from signserv.client import (
     load_signservkeys,
     resolve_token,
 )
+from signserv.tke.admin_messages import decode_admin_response, decode_admin_response_block
 from signserv.tke.attributes import encode_attribute_pairs
-from signserv.tke.client_session import CryptoUnitSession, parse_crypto_units, read_admin_reply
+from signserv.tke.client_session import (
+    CryptoUnitSession,
+    UnauthenticatedCryptoUnit,
+    parse_crypto_units,
+    read_admin_reply,
+)
 from signserv.tke.commands import AttributeId, CommandId, Permission
 from signserv.tke.emulator import open_emulator
 from signserv.tke.emulator.service import CryptoUnitEmulator
 from signserv.tke.errors import AdministratorNameTooLong, CryptoUnitRefused
+from signserv.tke.htp import decode_htp_response, encode_htp_response
 from signserv.tke.workflows import (
     CommandRefusedOnUnit,
     WorkflowError,
@@ -86,19 +93,20 @@ def emulator(tmp_path: Path) -> CryptoUnitEmulator:
 
 @dataclass
 class RecordingTransport:
-    """The emulator, with every HTPRequest it was sent kept for replay."""
+    """The emulator, every HTPRequest kept for replay and every answer passed through a filter."""
 
     emulator: CryptoUnitEmulator
     sent: list[tuple[str, str]]
+    rewrite_answer: Callable[[str], str] = lambda answer: answer
 
     def list_crypto_units(self) -> dict[str, object]:
         """The emulator's listing."""
         return self.emulator.list_crypto_units()
 
     def send(self, hsm_id: str, htp_request: str) -> str:
-        """Record, then deliver."""
+        """Record, deliver, and filter the answer."""
         self.sent.append((hsm_id, htp_request))
-        return self.emulator.send(hsm_id, htp_request)
+        return self.rewrite_answer(self.emulator.send(hsm_id, htp_request))
 
 
 @pytest.fixture
@@ -111,7 +119,8 @@ def transport(emulator: CryptoUnitEmulator) -> RecordingTransport:
 def sessions(transport: RecordingTransport) -> list[CryptoUnitSession]:
     """A session for every unit of the instance, over the recording transport."""
     units = parse_crypto_units(transport.list_crypto_units())
-    return [CryptoUnitSession(transport, unit) for unit in units]
+    anchors = dict([transport.emulator.oa_trust_anchor()])
+    return [CryptoUnitSession(transport, unit, anchors) for unit in units]
 
 
 def key_ring_for(url: str, cloudtkefiles: Path) -> KeyRing:
@@ -422,6 +431,44 @@ def test_a_hostile_service_is_caught_before_any_unit_changes(
         add_administrator(sessions, hostile, key=key_names[3], name="admin4")
 
 
+# --- crypto units that are not who they claim ----------------------------------------------------
+
+
+def claim_imprint_mode(htp_response: str) -> str:
+    """Rewrite Query Domain Attributes answers to say thresholds 0/0, keeping the OA signature."""
+    cprb = decode_htp_response(htp_response)
+    response = decode_admin_response(cprb.payload)
+    if response.block is None:
+        return htp_response
+    block = decode_admin_response_block(response.block)
+    if block.command != CommandId.QUERY_DOMAIN_ATTRIBUTES:
+        return htp_response
+    forged_block = replace(block, output=encode_attribute_pairs([(1, 0), (2, 0)])).encode()
+    forged = replace(cprb, payload=replace(response, block=forged_block).encode())
+    return encode_htp_response(forged)
+
+
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_a_tampered_answer_fails_its_oa_signature(
+    transport: RecordingTransport, sessions: list[CryptoUnitSession]
+) -> None:
+    """A machine in the middle that changes an answer is caught by the OA signature (§3.8)."""
+    transport.rewrite_answer = claim_imprint_mode
+    with pytest.raises(UnauthenticatedCryptoUnit, match="OA signature of the response"):
+        unit_status(sessions[0])
+
+
+def test_a_unit_that_does_not_chain_to_a_trusted_root_is_refused(
+    emulator: CryptoUnitEmulator,
+) -> None:
+    """Without the emulator's root among the trust anchors, no answer is believed (§3.9)."""
+    unit = parse_crypto_units(emulator.list_crypto_units())[0]
+    stranger = ec.generate_private_key(ec.SECP521R1()).public_key().public_numbers()
+    anchors = {bytes(32): contract.PublicPoint(x=stranger.x, y=stranger.y)}
+    with pytest.raises(UnauthenticatedCryptoUnit, match="not a trusted root"):
+        CryptoUnitSession(emulator, unit, anchors).attributes()
+
+
 # --- forged commands that reach the crypto unit ---------------------------------------------------
 
 
@@ -457,7 +504,11 @@ def test_a_replayed_command_is_refused(
     hsm_id, removal = transport.sent[-1]
     add_administrator(sessions[:1], key_ring, key=key_names[2], name="admin3")
     with pytest.raises(CryptoUnitRefused) as raised, state_unchanged(emulator):
-        read_admin_reply(emulator.send(hsm_id, removal), command=CommandId.REMOVE_ADMIN)
+        read_admin_reply(
+            emulator.send(hsm_id, removal),
+            command=CommandId.REMOVE_ADMIN,
+            oa_key=sessions[0].oa_key,
+        )
     assert raised.value.return_code == 163
 
 
