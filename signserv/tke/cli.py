@@ -144,8 +144,12 @@ def _print_json(document: object) -> None:
 
 def _print_changes(action: str, changes: Sequence[UnitChange]) -> None:
     for change in changes:
-        signed = ", ".join(change.signed_by) or "no signature needed (imprint mode)"
-        click.echo(f"{action} in crypto unit {change.location}; signed by: {signed}")
+        signed = (
+            f"signed by: {', '.join(change.signed_by)}"
+            if change.signed_by
+            else "no signature needed (imprint mode)"
+        )
+        click.echo(f"{action} in crypto unit {change.location}; {signed}")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
