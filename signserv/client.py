@@ -305,8 +305,8 @@ class SigningServiceClient:
         self.timeout = timeout
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
-        if ca_bundle is not None:
-            self._session.verify = os.fspath(ca_bundle)
+        # Passed on every request: a session-level setting would lose to REQUESTS_CA_BUNDLE.
+        self._tls_verify: bool | str = True if ca_bundle is None else os.fspath(ca_bundle)
         self._public_keys: dict[str, contract.PublicPoint] = {}
 
     def __enter__(self) -> SigningServiceClient:
@@ -371,6 +371,7 @@ class SigningServiceClient:
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 auth=_RawTokenAuth(token),
                 timeout=self.timeout,
+                verify=self._tls_verify,
                 allow_redirects=False,
                 stream=True,
             ) as response:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import json
+import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 
 from signserv import contract, der
 from signserv.client import (
@@ -98,17 +105,29 @@ def _handler_for(responder: Responder, captured: list[CapturedRequest]) -> type:
     return Handler
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A fake service that does not print a traceback when a client hangs up on it."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out or refuse TLS close the connection: expected here."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture
-def start_service() -> Iterator[Callable[[Responder], FakeService]]:
-    """Start fake services on free 127.0.0.1 ports; stop every one when the test ends."""
+def start_service() -> Iterator[Callable[..., FakeService]]:
+    """Start fake services on free 127.0.0.1 ports (HTTPS when given a TLS context)."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(responder: Responder) -> FakeService:
+    def start(responder: Responder, tls: ssl.SSLContext | None = None) -> FakeService:
         captured: list[CapturedRequest] = []
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(responder, captured))
+        server = QuietServer(("127.0.0.1", 0), _handler_for(responder, captured))
         servers.append(server)
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-        return FakeService(url=f"http://127.0.0.1:{server.server_address[1]}", captured=captured)
+        scheme = "http" if tls is None else "https"
+        return FakeService(f"{scheme}://127.0.0.1:{server.server_address[1]}", captured)
 
     yield start
     for server in servers:
@@ -510,6 +529,61 @@ def test_redirecting_service_gets_no_token_forwarded(
         client.public_key("key1", TOKEN)
     assert elsewhere.url in str(raised.value)
     assert elsewhere.captured == []
+
+
+@pytest.fixture(scope="module")
+def self_signed_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for 127.0.0.1 and the file holding its self-signed certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signserv test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("tls")
+    certificate_file = directory / "service.pem"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file = directory / "service.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate_file, key_file)
+    return context, certificate_file
+
+
+def test_tls_is_verified_against_the_given_ca_bundle(
+    start_service: Callable[..., FakeService],
+    self_signed_tls: tuple[ssl.SSLContext, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unknown certificate is refused; ca_bundle trusts it, even over REQUESTS_CA_BUNDLE."""
+    context, certificate_file = self_signed_tls
+    service = start_service(constant(json_reply({"publickey": G_PUBLIC_KEY_B64})), context)
+    with (
+        SigningServiceClient(service.url) as client,
+        pytest.raises(SigningServiceUnreachable, match="SSLError"),
+    ):
+        client.public_key("key1", TOKEN)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate_file.with_name("missing.pem")))
+    with SigningServiceClient(service.url, ca_bundle=certificate_file) as client:
+        assert client.public_key("key1", TOKEN).ski_hex() == G_SKI
 
 
 def test_connection_refused_is_a_client_error(
