@@ -31,7 +31,13 @@ from signserv.client import (
     load_signservkeys,
     resolve_token,
 )
-from signserv.tke.admin_messages import decode_admin_response, decode_admin_response_block
+from signserv.tke.admin_messages import (
+    AdminRequest,
+    decode_admin_block,
+    decode_admin_request,
+    decode_admin_response,
+    decode_admin_response_block,
+)
 from signserv.tke.attributes import encode_attribute_pairs
 from signserv.tke.client_session import (
     CryptoUnitSession,
@@ -43,7 +49,8 @@ from signserv.tke.commands import AttributeId, CommandId, Permission
 from signserv.tke.emulator import open_emulator
 from signserv.tke.emulator.service import CryptoUnitEmulator
 from signserv.tke.errors import AdministratorNameTooLong, CryptoUnitRefused
-from signserv.tke.htp import decode_htp_response, encode_htp_response
+from signserv.tke.htp import decode_htp_request, decode_htp_response, encode_htp_response
+from signserv.tke.signer_info import parse_signer_infos
 from signserv.tke.workflows import (
     CommandRefusedOnUnit,
     WorkflowError,
@@ -333,6 +340,47 @@ def test_adding_an_installed_key_again_is_refused(
     add_admins(sessions, key_ring, key_names, 1)
     with pytest.raises(WorkflowError, match="already an administrator"), state_unchanged(emulator):
         add_administrator(sessions, key_ring, key=key_names[0], name="again")
+
+
+def signed_requests(transport: RecordingTransport, hsm_id: str) -> list[AdminRequest]:
+    """The admin requests sent to one unit that carry a counter (the signed commands)."""
+    requests_sent = [
+        decode_admin_request(decode_htp_request(text).cprb.payload)
+        for unit, text in transport.sent
+        if unit == hsm_id
+    ]
+    return [request for request in requests_sent if decode_admin_block(request.block).counter]
+
+
+def test_commands_on_the_wire_carry_signer_infos_and_fresh_counters(
+    transport: RecordingTransport,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+) -> None:
+    """§10 items 11, 12, 20: SignerInfo bytes, empty 04 00 in imprint mode, counter + 1 each time."""
+    add_admins(sessions, key_ring, key_names, 2)
+    set_thresholds(sessions, key_ring, signature=2, revocation=2)
+    add_administrator(sessions, key_ring, key=key_names[2], name="admin3")
+
+    requests_sent = signed_requests(transport, sessions[0].unit.hsm_id)
+    assert [decode_admin_block(request.block).command for request in requests_sent] == [
+        CommandId.ADD_ADMIN,
+        CommandId.ADD_ADMIN,
+        CommandId.SET_ATTRIBUTES,
+        CommandId.ADD_ADMIN,
+    ]
+    assert requests_sent[0].signer_infos == b""  # an empty OCTET STRING, 04 00, not omitted
+    counters = [int.from_bytes(decode_admin_block(r.block).counter, "big") for r in requests_sent]
+    assert counters == list(range(counters[0], counters[0] + 4))
+
+    signer_infos = parse_signer_infos(requests_sent[-1].signer_infos)
+    assert [info.ski for info in signer_infos] == [
+        key_ring.signer(key).ski for key in key_names[:2]
+    ]
+    encoded = requests_sent[-1].signer_infos
+    assert encoded.startswith(b"\x30\x81") and encoded[3:8] == bytes.fromhex("0201038020")
+    assert bytes.fromhex("300d06096086480165030402030500300c06082a8648ce3d0403040500") in encoded
 
 
 # --- hostile signing services in front of the real one -------------------------------------------
