@@ -265,6 +265,38 @@ def reseal_for_new_master_key(
     return replace(sealed, master_share=resealed)
 
 
+def seal_server_secret(master_key: MasterKey, purpose: str, secret: bytes) -> bytes:
+    """Seal a server-wide secret (such as the audit MAC key) under the master key."""
+    return _seal(
+        master_key._key,
+        secret,
+        _associated_data(b"server-secret", purpose, b""),
+    )
+
+
+def open_server_secret(master_key: MasterKey, purpose: str, sealed: bytes) -> bytes:
+    """Open what :func:`seal_server_secret` sealed; a wrong master key means a damaged store."""
+    try:
+        return _open(
+            master_key._key,
+            sealed,
+            _associated_data(b"server-secret", purpose, b""),
+        )
+    except InvalidTag:
+        raise KeystoreCorrupt(
+            f"the server secret {purpose!r} does not open with this master key"
+        ) from None
+
+
+def reseal_server_secret(
+    purpose: str, sealed: bytes, old_master_key: MasterKey, new_master_key: MasterKey
+) -> bytes:
+    """Move a server-wide secret to a new master key (master-key rotation)."""
+    return seal_server_secret(
+        new_master_key, purpose, open_server_secret(old_master_key, purpose, sealed)
+    )
+
+
 def master_key_check(master_key: MasterKey) -> bytes:
     """A seal stored in the keystore so a wrong master key is caught when it is opened."""
     return _seal(

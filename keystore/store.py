@@ -410,3 +410,22 @@ class KeyStore:
                 "AND (last_used_at IS NULL OR last_used_at < ?)",
                 (_now(), name, not_since),
             )
+
+    # --- server-wide secrets ----------------------------------------------------------------
+
+    def server_secret(self, purpose: str) -> bytes:
+        """A random 32-byte secret for ``purpose`` (e.g. the audit MAC key), made on first use.
+
+        Stored sealed under the master key, so it survives restarts and master-key rotation,
+        and is shared by every worker.
+        """
+        meta_name = f"server_secret:{purpose}"
+        candidate = crypto.seal_server_secret(self._master_key, purpose, os.urandom(32))
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (meta_name, candidate)
+            )
+            (sealed,) = connection.execute(
+                "SELECT value FROM meta WHERE name = ?", (meta_name,)
+            ).fetchone()
+        return crypto.open_server_secret(self._master_key, purpose, bytes(sealed))

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, TokenRejected
 from keystore.auth_failures import AuthFailureStore
 from signserv.api_errors import APIError, unauthorized
+from signserv.audit import AUDIT_MAC_PURPOSE, AuditLog
 from signserv.auth import token_from_authorization
 from signserv.config import Settings
 from signserv.contract import (
@@ -25,6 +26,7 @@ from signserv.contract import (
 )
 from signserv.home import open_keystore
 from signserv.lockout import LockedOut, LockoutGuard
+from signserv.request_audit import audit_input, audit_request, install_request_audit
 from signserv.signing import SigningService
 from signserv.unlock_cache import UnlockCache
 
@@ -83,6 +85,9 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
         UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
         LockoutGuard(AuthFailureStore(store), settings.lockout),
     )
+    audit_log = AuditLog(
+        settings.audit.path, store.server_secret(AUDIT_MAC_PURPOSE), settings.audit.fsync
+    )
     app.url_map.strict_slashes = False
 
     def refused(exc: KeystoreError) -> APIError:
@@ -98,6 +103,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
 
     @app.get("/keys/<name>")
     def get_public_key(name: str) -> Response:
+        audit_request(name, "public_key")
         key_name = _checked_key_name(name)
         token = token_from_authorization(request.headers.get("Authorization"))
         try:
@@ -108,6 +114,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
 
     @app.post("/sign/<name>")
     def sign(name: str) -> Response:
+        audit_request(name, "sign")
         key_name = _checked_key_name(name)
         token = token_from_authorization(request.headers.get("Authorization"))
         try:
@@ -118,6 +125,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
             raise APIError(400, "invalid_request", str(exc)) from None
         except ContractError as exc:
             raise APIError(400, "invalid_request", str(exc)) from None
+        audit_input(data)
         try:
             signature = signing.sign(key_name, token, data, client_address())
         except KeystoreError as exc:
@@ -172,5 +180,6 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
         _logger.exception("unexpected error in request %s", g.get("request_id", "?"))
         return _json_response(500, {"error": "internal_error", "message": "internal error"})
 
+    install_request_audit(app, audit_log)
     app.wsgi_app = CollapseLeadingSlashes(app.wsgi_app)  # type: ignore[method-assign]
     return app

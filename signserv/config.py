@@ -63,6 +63,14 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """Where the hash-chained audit log is written, and whether each record is fsync'ed."""
+
+    path: Path = Path("audit.log")
+    fsync: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything signserv reads from its configuration, with absolute paths."""
 
@@ -71,9 +79,11 @@ class Settings:
     kdf: KdfSettings = field(default_factory=KdfSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
+    "audit": AuditSettings,
     "keystore": KeystoreSettings,
     "kdf": KdfSettings,
     "server": ServerSettings,
@@ -107,7 +117,10 @@ def _build_section(cls: type[Any], values: object, source: str, section: str) ->
         if key not in fields:
             raise ConfigError(f"{where} is not a known setting (known: {', '.join(fields)})")
         expected = fields[key].type
-        if expected in ("int", int):
+        if expected in ("bool", bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} must be true or false")
+        elif expected in ("int", int):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"{where} must be an integer")
             if value < _MINIMUMS.get(key, 0):
@@ -133,7 +146,8 @@ def _resolve_paths(settings: Settings) -> Settings:
         if master_key_file
         else under_home(settings.keystore.master_key_file),
     )
-    return dataclasses.replace(settings, keystore=keystore)
+    audit = dataclasses.replace(settings.audit, path=under_home(settings.audit.path))
+    return dataclasses.replace(settings, keystore=keystore, audit=audit)
 
 
 def load_settings(home: Path | None = None, config_file: Path | None = None) -> Settings:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from keystore import KeystoreError
+from signserv.cli.audit import audit_group
 from signserv.cli.check import check_command
 from signserv.cli.keys import keys_group
 from signserv.cli.service import demo_command, init_command, serve_command
@@ -42,6 +43,7 @@ cli.add_command(serve_command)
 cli.add_command(demo_command)
 cli.add_command(keys_group)
 cli.add_command(check_command)
+cli.add_command(audit_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,196 @@
+"""The append-only, hash-chained, MAC'd audit log and its verifier (DESIGN §5).
+
+One JSON line per request that names a key. Each record carries ``seq`` (1, 2, …), ``prev``
+(SHA-256 of the previous line's bytes; 64 zeros for the first) and ``mac`` (HMAC-SHA256 of the
+line without ``mac``, keyed from the master key). Editing, deleting, inserting or reordering any
+record therefore breaks the chain or a MAC, and rewriting the whole chain needs the master key.
+A cut-off tail is not detectable from the file alone: ``verify`` reports the head hash so it
+can be anchored elsewhere. Never written: tokens, inputs, signatures.
+
+Workers append under an exclusive ``flock`` on the log file, so several processes keep one
+chain. A record that cannot be written raises :class:`AuditWriteError`; callers fail closed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from signserv.errors import SignservError
+
+GENESIS = "0" * 64
+AUDIT_MAC_PURPOSE = "audit-mac"
+_TAIL_WINDOW = 64 * 1024
+
+
+class AuditError(SignservError):
+    """Base of audit-log errors."""
+
+
+class AuditWriteError(AuditError):
+    """A record could not be appended; the request it describes must fail."""
+
+
+class AuditChainBroken(AuditError):
+    """Verification found the first record that is altered, missing, out of order or unreadable."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What one request did, without any secret or input byte."""
+
+    request_id: str
+    client: str
+    key: str
+    operation: str
+    status: int
+    outcome: str
+    input_sha512: str | None
+    input_length: int | None
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class VerifiedLog:
+    """A log whose every record checked out."""
+
+    records: int
+    head: str
+
+
+def _line_hash(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+def _mac(mac_key: bytes, unsigned_line: bytes) -> str:
+    return hmac.new(mac_key, unsigned_line, hashlib.sha256).hexdigest()
+
+
+def _encode(fields: dict[str, object]) -> bytes:
+    return json.dumps(fields, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def _signed_line(fields: dict[str, object], mac_key: bytes) -> bytes:
+    unsigned = _encode(fields)
+    return _encode({**fields, "mac": _mac(mac_key, unsigned)})
+
+
+class AuditLog:
+    """Appends records to one file shared by every worker."""
+
+    def __init__(self, path: Path, mac_key: bytes, fsync: bool = True) -> None:
+        self.path = path
+        self._mac_key = mac_key
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        self._known_end = -1
+        self._known_head = GENESIS
+        self._known_seq = 0
+
+    def append(self, event: AuditEvent) -> None:
+        """Write one record at the end of the chain, or raise :class:`AuditWriteError`."""
+        try:
+            with self._lock:
+                self._append_locked(event)
+        except (OSError, ValueError) as exc:
+            raise AuditWriteError(f"cannot write the audit log {self.path}: {exc}") from None
+
+    def _append_locked(self, event: AuditEvent) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            end = os.fstat(descriptor).st_size
+            if end != self._known_end:
+                self._read_head(descriptor, end)
+            fields: dict[str, object] = {
+                "seq": self._known_seq + 1,
+                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                **asdict(event),
+                "prev": self._known_head,
+            }
+            line = _signed_line(fields, self._mac_key)
+            os.write(descriptor, line + b"\n")
+            if self._fsync:
+                os.fsync(descriptor)
+            self._known_end = end + len(line) + 1
+            self._known_head = _line_hash(line)
+            self._known_seq += 1
+        finally:
+            os.close(descriptor)
+
+    def _read_head(self, descriptor: int, end: int) -> None:
+        """Learn the last record's hash and seq (another worker wrote since our last append)."""
+        if end == 0:
+            self._known_head, self._known_seq = GENESIS, 0
+            return
+        start = max(0, end - _TAIL_WINDOW)
+        tail = os.pread(descriptor, end - start, start)
+        last = tail[:-1].rsplit(b"\n", 1)[-1]
+        try:
+            if not tail.endswith(b"\n"):
+                raise ValueError("torn last line")
+            self._known_seq = int(json.loads(last)["seq"])
+        except (ValueError, KeyError, TypeError):
+            # Fail closed: chaining onto a record we cannot read would hide the damage.
+            raise AuditWriteError(
+                f"the last record of {self.path} is unreadable (torn write?); run "
+                "`signserv audit verify`, then move the file aside to start a new chain"
+            ) from None
+        self._known_head = _line_hash(last)
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """The raw lines of a log, without their newlines."""
+    with path.open("rb") as handle:
+        for line in handle:
+            yield line.rstrip(b"\n")
+
+
+def verify_log(path: Path, mac_key: bytes) -> VerifiedLog:
+    """Check every record's seq, chain link and MAC; raise :class:`AuditChainBroken` at the first fault."""
+    previous_hash = GENESIS
+    count = 0
+    try:
+        lines = list(read_lines(path))
+    except OSError as exc:
+        raise AuditError(f"cannot read the audit log {path}: {exc.strerror}") from None
+    for number, line in enumerate(lines, start=1):
+        try:
+            fields = json.loads(line)
+            mac = fields.pop("mac")
+            seq = fields["seq"]
+            prev = fields["prev"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise AuditChainBroken(number, "not a complete audit record (torn or edited)") from None
+        if not hmac.compare_digest(str(mac), _mac(mac_key, _encode(fields))):
+            raise AuditChainBroken(
+                number, f"record {seq} was altered or forged: its MAC does not match"
+            )
+        if seq != count + 1:
+            raise AuditChainBroken(
+                number,
+                f"holds record {seq} where record {count + 1} belongs "
+                + (
+                    "(a record is missing)"
+                    if isinstance(seq, int) and seq > count + 1
+                    else "(records reordered)"
+                ),
+            )
+        if prev != previous_hash:
+            raise AuditChainBroken(number, f"record {seq} does not follow the record before it")
+        previous_hash = _line_hash(line)
+        count += 1
+    return VerifiedLog(records=count, head=previous_hash)
