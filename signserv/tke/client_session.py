@@ -3,7 +3,8 @@
 A signed command reads the unit's identity and transaction counter with Query Domain
 Attributes, fills an xcpAdminBlk with counter + 1, has every chosen administrator sign the
 block's exact DER, and sends it; a refusal raises :class:`CryptoUnitRefused` with the EP11
-return and reason codes.
+return and reason codes. Every answer must carry the unit's OA signature, by a key whose
+certificate chain ends at a trust anchor (§3.8-§3.9).
 """
 
 from __future__ import annotations
@@ -72,14 +73,10 @@ class CryptoUnit:
     """One crypto unit of a service instance, as ``GET /hsms`` lists it (§3.2, §3.6)."""
 
     hsm_id: str
+    location_text: str
     location: Location
     serial_number: str
     unit_type: str
-
-    @property
-    def location_text(self) -> str:
-        """The location as the service writes it, ``[zone].[host].[module].[domain]``."""
-        return self.location.encode()
 
 
 def _string_field(entry: dict[str, object], name: str, list_name: str) -> str:
@@ -103,10 +100,12 @@ def parse_crypto_units(document: dict[str, object]) -> list[CryptoUnit]:
         for entry in entries:
             if not isinstance(entry, dict):
                 raise UnexpectedCryptoUnitAnswer(f"{list_name} entry is not an object")
+            location = _string_field(entry, "location", list_name)
             units.append(
                 CryptoUnit(
                     hsm_id=_string_field(entry, "hsm_id", list_name),
-                    location=parse_location(_string_field(entry, "location", list_name)),
+                    location_text=location,
+                    location=parse_location(location),
                     serial_number=_string_field(entry, "serial_number", list_name),
                     unit_type=unit_type,
                 )
@@ -253,8 +252,11 @@ class CryptoUnitSession:
         return parse_oa2_certificate(self._send_admin(block, oa_key=oa_key).output)
 
     def _authenticate(self) -> PublicPoint:
-        """Certificate i verifies with certificate i+1 until the unit answers 96/60; the last
-        one's signer must be a trust anchor (§3.9). Certificate 0 holds the epoch key."""
+        """Check the OA certificate chain up to a trust anchor; return the epoch key (§3.9).
+
+        Certificate 0 holds the epoch key; certificate i must verify with certificate i+1
+        until the unit answers 96/60, and the last one's signer must be a trust anchor.
+        """
         epoch = certificate = self._device_certificate(0, None)
         for index in range(1, MAX_OA_CHAIN_LENGTH + 1):
             if certificate.subject_ski == certificate.signer_ski:
@@ -375,4 +377,10 @@ class CryptoUnitSession:
         signer_infos = [
             SignerInfo(ski=signer.ski, signature=signer.sign(encoded)) for signer in signers
         ]
-        return self._send_admin(block, encode_signer_infos(signer_infos), oa_key=self.oa_key).output
+        answer = self._send_admin(block, encode_signer_infos(signer_infos), oa_key=self.oa_key)
+        if answer.counter != block.counter:
+            raise UnexpectedCryptoUnitAnswer(
+                f"crypto unit {self.unit.location_text} answered with counter "
+                f"{answer.counter.hex()} to a command carrying {block.counter.hex()}"
+            )
+        return answer.output

@@ -33,6 +33,8 @@ from signserv.client import (
 )
 from signserv.tke.admin_messages import (
     AdminRequest,
+    AdminResponse,
+    AdminResponseBlock,
     decode_admin_block,
     decode_admin_request,
     decode_admin_response,
@@ -42,13 +44,15 @@ from signserv.tke.attributes import encode_attribute_pairs
 from signserv.tke.client_session import (
     CryptoUnitSession,
     UnauthenticatedCryptoUnit,
+    UnexpectedCryptoUnitAnswer,
     parse_crypto_units,
     read_admin_reply,
 )
 from signserv.tke.commands import AttributeId, CommandId, Permission
+from signserv.tke.cprb import Cprb
 from signserv.tke.emulator import open_emulator
 from signserv.tke.emulator.service import CryptoUnitEmulator
-from signserv.tke.errors import AdministratorNameTooLong, CryptoUnitRefused
+from signserv.tke.errors import AdministratorNameTooLong, CryptoUnitRefused, MalformedTKEMessage
 from signserv.tke.htp import decode_htp_request, decode_htp_response, encode_htp_response
 from signserv.tke.signer_info import parse_signer_infos
 from signserv.tke.workflows import (
@@ -482,18 +486,55 @@ def test_a_hostile_service_is_caught_before_any_unit_changes(
 # --- crypto units that are not who they claim ----------------------------------------------------
 
 
+def admin_answer(htp_response: str) -> tuple[Cprb, AdminResponse, AdminResponseBlock] | None:
+    """The parts of an m_admin answer; None for get_xcp_info answers and early errors."""
+    cprb = decode_htp_response(htp_response)
+    try:
+        response = decode_admin_response(cprb.payload)
+    except MalformedTKEMessage:
+        return None
+    if response.block is None:
+        return None
+    return cprb, response, decode_admin_response_block(response.block)
+
+
 def claim_imprint_mode(htp_response: str) -> str:
     """Rewrite Query Domain Attributes answers to say thresholds 0/0, keeping the OA signature."""
-    cprb = decode_htp_response(htp_response)
-    response = decode_admin_response(cprb.payload)
-    if response.block is None:
+    parts = admin_answer(htp_response)
+    if parts is None or parts[2].command != CommandId.QUERY_DOMAIN_ATTRIBUTES:
         return htp_response
-    block = decode_admin_response_block(response.block)
-    if block.command != CommandId.QUERY_DOMAIN_ATTRIBUTES:
-        return htp_response
+    cprb, response, block = parts
     forged_block = replace(block, output=encode_attribute_pairs([(1, 0), (2, 0)])).encode()
-    forged = replace(cprb, payload=replace(response, block=forged_block).encode())
-    return encode_htp_response(forged)
+    return encode_htp_response(
+        replace(cprb, payload=replace(response, block=forged_block).encode())
+    )
+
+
+class ReplayFirstAddAnswer:
+    """Answer every Add Administrator with the unit's first, authentic, OA-signed answer."""
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+
+    def __call__(self, htp_response: str) -> str:
+        parts = admin_answer(htp_response)
+        if parts is None or parts[2].command != CommandId.ADD_ADMIN:
+            return htp_response
+        self.first = self.first or htp_response
+        return self.first
+
+
+def test_a_stale_authentic_answer_is_caught_by_its_counter(
+    transport: RecordingTransport,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+) -> None:
+    """A replayed success carries an old counter; the client does not take it as an answer."""
+    transport.rewrite_answer = ReplayFirstAddAnswer()
+    add_administrator(sessions[:1], key_ring, key=key_names[0], name="admin1")
+    with pytest.raises(UnexpectedCryptoUnitAnswer, match="answered with counter"):
+        add_administrator(sessions[:1], key_ring, key=key_names[1], name="admin2")
 
 
 @pytest.mark.usefixtures("three_admins_two_of_three")
