@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import ipaddress
 import json
 import ssl
+import string
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from signserv import contract, der
 from signserv.client import (
@@ -114,25 +118,33 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-@pytest.fixture
-def start_service() -> Iterator[Callable[..., FakeService]]:
-    """Start fake services on free 127.0.0.1 ports (HTTPS when given a TLS context)."""
-    servers: list[ThreadingHTTPServer] = []
+def serve(
+    responder: Responder, servers: list[ThreadingHTTPServer], tls: ssl.SSLContext | None = None
+) -> FakeService:
+    """Start one fake service on a free 127.0.0.1 port (HTTPS when given a TLS context)."""
+    captured: list[CapturedRequest] = []
+    server = QuietServer(("127.0.0.1", 0), _handler_for(responder, captured))
+    servers.append(server)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    scheme = "http" if tls is None else "https"
+    return FakeService(f"{scheme}://127.0.0.1:{server.server_address[1]}", captured)
 
-    def start(responder: Responder, tls: ssl.SSLContext | None = None) -> FakeService:
-        captured: list[CapturedRequest] = []
-        server = QuietServer(("127.0.0.1", 0), _handler_for(responder, captured))
-        servers.append(server)
-        if tls is not None:
-            server.socket = tls.wrap_socket(server.socket, server_side=True)
-        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-        scheme = "http" if tls is None else "https"
-        return FakeService(f"{scheme}://127.0.0.1:{server.server_address[1]}", captured)
 
-    yield start
+def stop(servers: list[ThreadingHTTPServer]) -> None:
+    """Shut the servers down and close their sockets."""
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def start_service() -> Iterator[Callable[..., FakeService]]:
+    """Start fake services for one test; every one is stopped when the test ends."""
+    servers: list[ThreadingHTTPServer] = []
+    yield lambda responder, tls=None: serve(responder, servers, tls)
+    stop(servers)
 
 
 def json_reply(document: object, status: int = 200) -> Reply:
@@ -747,3 +759,85 @@ def test_a_missing_token_without_terminal_is_an_error_not_a_hang() -> None:
 
     with pytest.raises(TokenUnavailable, match="stdin is not a terminal"):
         resolve_token(SignServKey("admin1", None), interactive=False, ask=ask)
+
+
+# --- property tests -----------------------------------------------------------------------------
+
+KEY_NAMES = st.text(
+    alphabet=string.ascii_letters + string.digits + "-._~", min_size=1, max_size=20
+).filter(contract.is_valid_key_name)
+TOKENS = st.text(min_size=1, max_size=40)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.dictionaries(KEY_NAMES, st.none() | TOKENS, max_size=6))
+def test_any_valid_signservkeys_round_trips(tmp_path: Path, entries: dict[str, str | None]) -> None:
+    """Whatever valid entries a file lists come back in order, tokens only where given."""
+    document = [
+        {"key": key} if token is None else {"key": key, "token": token}
+        for key, token in entries.items()
+    ]
+    write_keys(tmp_path, json.dumps(document))
+    loaded = load_signservkeys(tmp_path)
+    assert [entry.key for entry in loaded] == list(entries)
+    assert [None if e.token is None else e.token.reveal() for e in loaded] == list(entries.values())
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.text(max_size=200)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=6), children, max_size=4)
+        ),
+        max_leaves=12,
+    ).map(json.dumps)
+)
+def test_any_signservkeys_text_loads_or_is_refused_cleanly(tmp_path: Path, text: str) -> None:
+    """Arbitrary file contents give entries or a SignservKeysError, never another exception."""
+    write_keys(tmp_path, text)
+    with contextlib.suppress(SignservKeysError):
+        load_signservkeys(tmp_path)
+
+
+@dataclass
+class SwitchableReply:
+    """What a long-lived fake service answers next; hypothesis sets it per example."""
+
+    reply: Reply = (200, {}, b"")
+
+    def __call__(self, request: CapturedRequest) -> Reply:
+        return self.reply
+
+
+@pytest.fixture(scope="module")
+def switchable_service() -> Iterator[tuple[SwitchableReply, FakeService]]:
+    """One fake service for a whole property test, its answer set per example."""
+    servers: list[ThreadingHTTPServer] = []
+    switch = SwitchableReply()
+    yield switch, serve(switch, servers)
+    stop(servers)
+
+
+@settings(max_examples=150)
+@given(
+    status=st.sampled_from([200, 201, 204, 400, 401, 403, 404, 500]),
+    body=st.binary(max_size=300)
+    | st.builds(
+        lambda value: json.dumps({"publickey": value, "signature": value}).encode(),
+        st.text(max_size=200) | st.integers() | st.none(),
+    ),
+)
+def test_any_answer_is_a_result_or_a_client_error(
+    switchable_service: tuple[SwitchableReply, FakeService], status: int, body: bytes
+) -> None:
+    """Whatever a service sends back, the client returns or raises a ClientError, nothing else."""
+    switch, service = switchable_service
+    switch.reply = (status, {}, body)
+    with SigningServiceClient(service.url) as client:
+        with contextlib.suppress(ClientError):
+            client.public_key("key1", TOKEN)
+        with contextlib.suppress(ClientError):
+            client.sign("key1", TOKEN, b"data")

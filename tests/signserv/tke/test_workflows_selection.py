@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from signserv.tke.client_session import CryptoUnit, parse_crypto_units
 from signserv.tke.workflows_selection import (
@@ -95,3 +97,19 @@ def test_unit_numbers_out_of_range_are_refused(text: str) -> None:
     """Only numbers of listed units are accepted."""
     with pytest.raises(SelectionError):
         parse_unit_numbers(text, 3)
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(selected=st.sets(st.sampled_from(["op-1", "op-2", "rc-1"])))
+def test_any_selection_round_trips(
+    tmp_path: Path, units: list[CryptoUnit], selected: set[str]
+) -> None:
+    """Every subset of units written is the subset read back."""
+    write_selection(tmp_path, units, selected)
+    assert read_selected_ids(tmp_path, units) == selected
+
+
+@given(numbers=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=5))
+def test_unit_numbers_round_trip_through_text(numbers: list[int]) -> None:
+    """Numbers written with mixed separators parse back in order."""
+    assert parse_unit_numbers(", ".join(map(str, numbers)), 9) == numbers
