@@ -30,8 +30,7 @@ class InvalidWorkflowInput(WorkflowError, ValueError):
 
 
 class CommandRefusedOnUnit(TKEError):
-    """A crypto unit refused a command; ``refusal`` has the EP11 codes, ``applied`` lists the
-    units that had already accepted it."""
+    """A crypto unit refused a command; ``applied`` lists the units that had accepted it."""
 
     def __init__(self, location: str, refusal: CryptoUnitRefused, applied: list[str]) -> None:
         already = f"; already applied to {', '.join(applied)}" if applied else ""
