@@ -26,6 +26,7 @@ from signserv.contract import (
 )
 from signserv.home import open_keystore
 from signserv.lockout import LockedOut, LockoutGuard
+from signserv.openapi import openapi_document
 from signserv.request_audit import audit_input, audit_request, install_request_audit
 from signserv.signing import SigningService
 from signserv.unlock_cache import UnlockCache
@@ -136,6 +137,12 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     def healthz() -> Response:
         return _json_response(200, {"status": "ok"})
 
+    openapi_body = json.dumps(openapi_document(), separators=(",", ":"))
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(openapi_body, mimetype="application/json")
+
     @app.get("/readyz")
     def readyz() -> Response:
         try:
@@ -154,6 +161,8 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     @app.after_request
     def add_headers(response: Response) -> Response:
         response.headers.update(_SECURITY_HEADERS)
+        if settings.tls.enabled:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
 

@@ -71,6 +71,20 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class TLSSettings:
+    """TLS for `signserv serve` (gunicorn); a client CA makes client certificates mandatory."""
+
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    client_ca_file: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when the service speaks HTTPS."""
+        return self.certfile is not None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything signserv reads from its configuration, with absolute paths."""
 
@@ -80,9 +94,11 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    tls: TLSSettings = field(default_factory=TLSSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
+    "tls": TLSSettings,
     "audit": AuditSettings,
     "keystore": KeystoreSettings,
     "kdf": KdfSettings,
@@ -125,14 +141,24 @@ def _build_section(cls: type[Any], values: object, source: str, section: str) ->
                 raise ConfigError(f"{where} must be an integer")
             if value < _MINIMUMS.get(key, 0):
                 raise ConfigError(f"{where} must be at least {_MINIMUMS.get(key, 0)}")
-        elif expected in ("Path", Path):
+        elif expected in ("Path", "Path | None", Path):
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where} must be a non-empty path string")
             value = Path(value)
         elif not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")
         checked[key] = value
-    return cls(**checked)
+    section_settings = cls(**checked)
+    if isinstance(section_settings, TLSSettings):
+        _check_tls(section_settings, source)
+    return section_settings
+
+
+def _check_tls(tls: TLSSettings, source: str) -> None:
+    if (tls.certfile is None) != (tls.keyfile is None):
+        raise ConfigError(f"{source}: 'tls.certfile' and 'tls.keyfile' go together")
+    if tls.client_ca_file is not None and tls.certfile is None:
+        raise ConfigError(f"{source}: 'tls.client_ca_file' needs 'tls.certfile' and 'tls.keyfile'")
 
 
 def _resolve_paths(settings: Settings) -> Settings:
@@ -147,7 +173,10 @@ def _resolve_paths(settings: Settings) -> Settings:
         else under_home(settings.keystore.master_key_file),
     )
     audit = dataclasses.replace(settings.audit, path=under_home(settings.audit.path))
-    return dataclasses.replace(settings, keystore=keystore, audit=audit)
+    tls = TLSSettings(
+        *(None if path is None else under_home(path) for path in dataclasses.astuple(settings.tls))
+    )
+    return dataclasses.replace(settings, keystore=keystore, audit=audit, tls=tls)
 
 
 def load_settings(home: Path | None = None, config_file: Path | None = None) -> Settings:

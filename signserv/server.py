@@ -7,6 +7,7 @@ service with a clear message instead of a crash loop.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from flask import Flask
@@ -20,9 +21,21 @@ from signserv.home import open_keystore
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms rid=%({x-request-id}o)s'
 
 
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn's TLS settings: server certificate, and client certificates when a CA is set."""
+    tls = settings.tls
+    if not tls.enabled:
+        return {}
+    options: dict[str, Any] = {"certfile": str(tls.certfile), "keyfile": str(tls.keyfile)}
+    if tls.client_ca_file is not None:
+        options.update(ca_certs=str(tls.client_ca_file), cert_reqs=ssl.CERT_REQUIRED)
+    return options
+
+
 def gunicorn_options(settings: Settings, bind: str | None, workers: int | None) -> dict[str, Any]:
     """gunicorn settings derived from ours; the command line may override bind and workers."""
     return {
+        **tls_options(settings),
         "bind": [bind or settings.server.bind],
         "workers": workers or settings.server.workers,
         "worker_class": "sync",

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -104,8 +105,17 @@ class RunningService:
                 self.process.wait(timeout=5)
 
 
-def start_service(home: SignservHome, workers: int = 2, timeout: float = 30.0) -> RunningService:
-    """Start `signserv serve` on a free loopback port and wait until /healthz answers."""
+def start_service(
+    home: SignservHome,
+    workers: int = 2,
+    timeout: float = 30.0,
+    scheme: str = "http",
+    **request_options: Any,
+) -> RunningService:
+    """Start `signserv serve` on a free loopback port and wait until /healthz answers.
+
+    ``request_options`` (``verify``, ``cert``) are what the health poll needs for https.
+    """
     port = free_port()
     log = home.home.parent / f"serve-{port}.log"
     with log.open("wb") as output:
@@ -125,13 +135,16 @@ def start_service(home: SignservHome, workers: int = 2, timeout: float = 30.0) -
             env=home.env(),
             start_new_session=True,
         )
-    service = RunningService(url=f"http://127.0.0.1:{port}", home=home, process=process, log=log)
+    service = RunningService(
+        url=f"{scheme}://127.0.0.1:{port}", home=home, process=process, log=log
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"signserv serve exited {process.returncode}:\n{log.read_text()}")
         try:
-            if requests.get(f"{service.url}/healthz", timeout=1).status_code == 200:
+            health = requests.get(f"{service.url}/healthz", timeout=1, **request_options)
+            if health.status_code == 200:
                 return service
         except requests.ConnectionError:
             time.sleep(0.05)  # poll interval while gunicorn binds, not a wait for readiness
@@ -150,8 +163,8 @@ def start_signserv() -> Iterator[Callable[..., RunningService]]:
     """Factory: start services on given homes; every one is stopped when the test ends."""
     started: list[RunningService] = []
 
-    def start(home: SignservHome, workers: int = 2) -> RunningService:
-        service = start_service(home, workers)
+    def start(home: SignservHome, workers: int = 2, **options: Any) -> RunningService:
+        service = start_service(home, workers, **options)
         started.append(service)
         return service
 

@@ -60,7 +60,7 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         ("server:\n  workers: many\n", "server.workers"),
         ("server:\n  workers: 0\n", "server.workers"),
         ("server:\n  workers: true\n", "server.workers"),
-        ("tls: {}\n", "'tls'"),
+        ("transport: {}\n", "'transport'"),
         ("keystore:\n  path: 5\n", "keystore.path"),
         ("server: [1, 2]\n", "'server'"),
         ("- a list\n", "top level"),
