@@ -1,0 +1,57 @@
+"""A throwaway signserv home for the benchmark: config, master key, keystore and its keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from signserv.cli.keys import generate_token
+from signserv.config import KdfSettings, load_settings
+from signserv.home import initialize_home, open_keystore
+from signserv.secret import Secret
+
+# Test-speed argon2id for --smoke only: its cold-path figures are not production figures.
+SMOKE_KDF = KdfSettings(time_cost=1, memory_cost_kib=8192, parallelism=1)
+
+
+@dataclass(frozen=True)
+class BenchHome:
+    """A home directory, the config the service reads, and the tokens of the keys in it."""
+
+    home: Path
+    config_file: Path
+    tokens: dict[str, Secret[str]]
+
+    def config_without_cache(self) -> Path:
+        """A second config for the same home with the unlocked-key cache off (every request cold)."""
+        path = self.config_file.with_name("config-no-cache.yaml")
+        document = yaml.safe_load(self.config_file.read_text())
+        document["server"] = {"unlock_cache_seconds": 0}
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+
+def make_bench_home(directory: Path, kdf: KdfSettings, key_names: list[str]) -> BenchHome:
+    """Initialize a home under ``directory`` with ``kdf`` and create ``key_names`` in it."""
+    config_file = directory / "config.yaml"
+    kdf_section = {
+        "time_cost": kdf.time_cost,
+        "memory_cost_kib": kdf.memory_cost_kib,
+        "parallelism": kdf.parallelism,
+        "max_concurrent": kdf.max_concurrent,
+    }
+    config_file.write_text(yaml.safe_dump({"kdf": kdf_section}))
+    settings = load_settings(directory / "home", config_file)
+    initialize_home(settings)
+    store = open_keystore(settings)
+    tokens = {}
+    try:
+        for name in key_names:
+            token = generate_token()
+            store.create_key(name, token.reveal())
+            tokens[name] = token
+    finally:
+        store.close()
+    return BenchHome(home=settings.home, config_file=config_file, tokens=tokens)

@@ -1,0 +1,130 @@
+"""The benchmark's phases against a running service; each returns what its load generator saw."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from signserv.bench.http_load import LoadPlan, RequestSource, run_load
+from signserv.bench.process_tree import tree_cpu_seconds
+from signserv.bench.rss_sampler import sampling_peak_rss
+from signserv.bench.service_process import ServiceProcess
+from signserv.bench.sign_requests import SIGN_BODY, SameRequest, sign_request
+from signserv.bench.summary import LoadSummary, summarize
+from signserv.bench.wrk_driver import run_wrk
+from signserv.secret import Secret
+
+OK = (200,)
+# A wrong token is refused with 401 after an argon2id run, or 429 by the lockout before one.
+REFUSED = (401, 429)
+FLOOD_SOURCE_ADDRESSES = tuple(f"127.0.0.{host}" for host in range(2, 10))
+FLOOD_CONNECTIONS_PER_ADDRESS = 2
+LEGITIMATE_PAUSE_SECONDS = 0.05
+MAX_REQUESTS_PER_PHASE = 2_000_000
+
+
+@dataclass(frozen=True)
+class FloodSummary:
+    """A flood, what the service answered it, its peak memory, and a legitimate client meanwhile."""
+
+    attack: LoadSummary
+    legitimate: LoadSummary
+    peak_rss_mib: float
+    argon2id_runs: int
+    refused_before_argon2id: int
+
+
+def _plan(
+    service: ServiceProcess, requests: RequestSource, connections: int, seconds: float
+) -> LoadPlan:
+    return LoadPlan(
+        host="127.0.0.1",
+        port=service.port,
+        requests=requests,
+        connections=connections,
+        seconds=seconds,
+        max_requests=MAX_REQUESTS_PER_PHASE,
+    )
+
+
+def sign_load(
+    service: ServiceProcess,
+    key: str,
+    token: Secret[str],
+    connections: int,
+    seconds: int,
+    wrk: str | None,
+) -> LoadSummary:
+    """POST /sign with the right token from ``connections`` connections; service CPU per request."""
+    cpu_before = tree_cpu_seconds(service.pid)
+    if wrk is not None:
+        url = f"{service.url}/sign/{key}"
+        summary = run_wrk(wrk, url, token.reveal(), SIGN_BODY, connections, seconds)
+    else:
+        request = SameRequest(sign_request(service.host, key, token.reveal()))
+        summary = summarize(
+            run_load(_plan(service, request, connections, seconds)), connections, OK
+        )
+    cpu_ms = (tree_cpu_seconds(service.pid) - cpu_before) * 1000
+    per_request = round(cpu_ms / summary.requests, 3) if summary.requests else None
+    return dataclasses.replace(summary, service_cpu_ms_per_request=per_request)
+
+
+@dataclass(frozen=True)
+class FirstRequests:
+    """Request source: the i-th request is the first one ever made with the i-th key's token."""
+
+    requests: tuple[bytes, ...]
+
+    def __call__(self, number: int) -> bytes:
+        return self.requests[number]
+
+
+def first_requests(service: ServiceProcess, tokens: dict[str, Secret[str]]) -> LoadSummary:
+    """One request per key that was never used, one after another: each misses every cache."""
+    source = FirstRequests(
+        tuple(sign_request(service.host, name, token.reveal()) for name, token in tokens.items())
+    )
+    plan = dataclasses.replace(
+        _plan(service, source, 1, seconds=60.0), max_requests=len(source.requests)
+    )
+    return summarize(run_load(plan), 1, OK)
+
+
+def flood(
+    service: ServiceProcess,
+    attack: RequestSource,
+    legitimate: bytes,
+    seconds: int,
+) -> FloodSummary:
+    """Run ``attack`` from several loopback addresses for ``seconds`` while a client signs.
+
+    The attack runs in a child process so that its event loop does not delay the legitimate
+    client's, whose latency is measured here, one paced request after another.
+    """
+    attack_plan = dataclasses.replace(
+        _plan(
+            service, attack, FLOOD_CONNECTIONS_PER_ADDRESS * len(FLOOD_SOURCE_ADDRESSES), seconds
+        ),
+        source_addresses=FLOOD_SOURCE_ADDRESSES,
+    )
+    legitimate_plan = dataclasses.replace(
+        _plan(service, SameRequest(legitimate), 1, seconds), pause_seconds=LEGITIMATE_PAUSE_SECONDS
+    )
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool.submit(int).result()  # start the child before the clock does
+        with sampling_peak_rss(service.pid) as peak:
+            attack_run = pool.submit(run_load, attack_plan)
+            legitimate_result = run_load(legitimate_plan)
+            attack_result = attack_run.result()
+    attack_summary = summarize(attack_result, attack_plan.connections, REFUSED)
+    return FloodSummary(
+        attack=attack_summary,
+        legitimate=summarize(legitimate_result, 1, OK),
+        peak_rss_mib=round(peak.peak_bytes / 2**20, 1),
+        argon2id_runs=attack_result.statuses[401],
+        refused_before_argon2id=attack_result.statuses[429],
+    )

@@ -1,0 +1,116 @@
+"""The benchmark's report: one dataclass, its JSON form, and the table printed for people."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from signserv.bench.openssl_speed import SignRate
+from signserv.bench.phases import FloodSummary
+from signserv.bench.summary import LoadSummary
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """Everything one run measured, with the conditions it was measured under."""
+
+    cores: int
+    load_average_before: float
+    load_average_after: float
+    kdf: str
+    workers: int
+    smoke: bool
+    openssl: SignRate
+    warm: dict[str, LoadSummary]
+    cold_first: LoadSummary
+    cold_steady: LoadSummary
+    flood_warm_up: LoadSummary
+    wrong_token_flood: FloodSummary
+    unknown_key_flood: FloodSummary
+
+    @property
+    def best_warm(self) -> LoadSummary:
+        """The warm phase with the highest signing rate."""
+        return max(self.warm.values(), key=lambda summary: summary.per_second)
+
+    @property
+    def ratio(self) -> float:
+        """Service signatures per second over raw OpenSSL signatures per second."""
+        return round(self.best_warm.per_second / self.openssl.per_second, 3)
+
+    def phases(self) -> dict[str, LoadSummary]:
+        """Every load phase by name, in the order they ran."""
+        named = {f"warm sign, {name} connections": summary for name, summary in self.warm.items()}
+        named["cold first request per key"] = self.cold_first
+        named["flood target warm-up"] = self.flood_warm_up
+        for flood_name, flood in self.floods().items():
+            named[f"{flood_name}: attack"] = flood.attack
+            named[f"{flood_name}: legitimate client"] = flood.legitimate
+        named["cold steady (cache off)"] = self.cold_steady
+        return named
+
+    def floods(self) -> dict[str, FloodSummary]:
+        """The two floods by name."""
+        return {
+            "wrong-token flood": self.wrong_token_flood,
+            "unknown-key flood": self.unknown_key_flood,
+        }
+
+    @property
+    def error_count(self) -> int:
+        """Errors over every phase."""
+        return sum(summary.error_count for summary in self.phases().values())
+
+    def as_json(self) -> str:
+        """The report for machines: every figure, plus the headline numbers at the top level."""
+        document = {
+            "openssl_sign_per_s": self.openssl.per_second,
+            "service_sign_per_s": self.best_warm.per_second,
+            "ratio": self.ratio,
+            "errors": self.error_count,
+            **dataclasses.asdict(self),
+            "phases": {
+                name: dataclasses.asdict(summary) for name, summary in self.phases().items()
+            },
+        }
+        return json.dumps(document, indent=2)
+
+
+def _cell(summary: LoadSummary) -> str:
+    cpu = summary.service_cpu_ms_per_request
+    return (
+        f"| {summary.requests} | {summary.per_second:g} | {summary.p50_ms:g} | {summary.p99_ms:g} | "
+        f"{'' if cpu is None else f'{cpu:g}'} | {summary.error_count} | {summary.generator} |"
+    )
+
+
+def render_table(report: BenchReport) -> str:
+    """A Markdown report: headline figures, then one row per phase, then the floods' memory."""
+    best = report.best_warm
+    lines = [
+        f"signserv bench{' --smoke (lowered argon2id cost: not production figures)' if report.smoke else ''}",
+        f"machine: {report.cores} cores shared by the load generator, OpenSSL and the service; "
+        f"load average {report.load_average_before:.2f} before, {report.load_average_after:.2f} after",
+        f"service: signserv serve, {report.workers} workers; argon2id {report.kdf}",
+        "",
+        f"openssl_sign_per_s  {report.openssl.per_second:g}  ({report.openssl.source})",
+        f"service_sign_per_s  {best.per_second:g}  (warm, {best.connections} connections)",
+        f"ratio               {report.ratio:g}",
+        f"errors              {report.error_count}",
+        "",
+        "| phase | requests | req/s | p50 ms | p99 ms | service CPU ms/req | errors | generator |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {name} {_cell(summary)}" for name, summary in report.phases().items()]
+    lines.append("")
+    for name, flood in report.floods().items():
+        lines.append(
+            f"{name}: peak service RSS {flood.peak_rss_mib:g} MiB; {flood.argon2id_runs} wrong "
+            f"tokens ran argon2id (401), {flood.refused_before_argon2id} were refused before it "
+            f"(429); answers {flood.attack.statuses}"
+        )
+    for name, summary in report.phases().items():
+        if summary.errors:
+            lines.append(f"errors in {name}: {summary.errors}")
+    return "\n".join(lines)
