@@ -10,6 +10,7 @@ import click
 
 from keystore import KeystoreError
 from signserv.cli.audit import audit_group
+from signserv.cli.bench import bench_command
 from signserv.cli.check import check_command
 from signserv.cli.keys import keys_group
 from signserv.cli.service import demo_command, init_command, serve_command
@@ -44,6 +45,7 @@ cli.add_command(demo_command)
 cli.add_command(keys_group)
 cli.add_command(check_command)
 cli.add_command(audit_group)
+cli.add_command(bench_command)
 
 
 def main(argv: list[str] | None = None) -> None:
