@@ -57,7 +57,14 @@ class Argon2Parameters:
             values = dict(item.split("=", 1) for item in fields.split(","))
             if algorithm != "argon2id" or set(values) != {"t", "m", "p"}:
                 raise ValueError(text)
-            return cls(int(values["t"]), int(values["m"]), int(values["p"]))
+            parameters = cls(int(values["t"]), int(values["m"]), int(values["p"]))
+            if not (
+                1 <= parameters.time_cost <= 64
+                and 1 <= parameters.parallelism <= 64
+                and 8 * parameters.parallelism <= parameters.memory_cost_kib <= 4 * 1024 * 1024
+            ):
+                raise ValueError(text)
+            return parameters
         except ValueError:
             raise KeystoreCorrupt("a key record names an unknown key-derivation function") from None
 

@@ -27,6 +27,7 @@ from signserv.contract import (
 from signserv.home import open_keystore
 from signserv.lockout import LockedOut, LockoutGuard
 from signserv.openapi import openapi_document
+from signserv.rate_limit import RateLimiter
 from signserv.request_audit import audit_input, audit_request, install_request_audit
 from signserv.signing import SigningService
 from signserv.unlock_cache import UnlockCache
@@ -99,12 +100,30 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
         _logger.error("keystore failure: %s", exc)
         return APIError(503, "keystore_unavailable", "the keystore is unavailable")
 
+    rate_limiter = (
+        RateLimiter(settings.server.rate_limit_per_second, settings.server.rate_limit_burst)
+        if settings.server.rate_limit_per_second > 0
+        else None
+    )
+
     def client_address() -> str:
         return request.remote_addr or "unknown"
+
+    def enforce_rate_limit() -> None:
+        if rate_limiter is not None:
+            wait = rate_limiter.retry_after(client_address())
+            if wait:
+                raise APIError(
+                    429,
+                    "rate_limited",
+                    "too many requests from this address",
+                    {"Retry-After": str(wait)},
+                )
 
     @app.get("/keys/<name>")
     def get_public_key(name: str) -> Response:
         audit_request(name, "public_key")
+        enforce_rate_limit()
         key_name = _checked_key_name(name)
         token = token_from_authorization(request.headers.get("Authorization"))
         try:
@@ -116,6 +135,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     @app.post("/sign/<name>")
     def sign(name: str) -> Response:
         audit_request(name, "sign")
+        enforce_rate_limit()
         key_name = _checked_key_name(name)
         token = token_from_authorization(request.headers.get("Authorization"))
         try:

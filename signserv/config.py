@@ -60,6 +60,8 @@ class ServerSettings:
     max_request_bytes: int = 1024 * 1024
     unlock_cache_seconds: int = 300
     unlock_cache_size: int = 256
+    rate_limit_per_second: int = 0
+    rate_limit_burst: int = 20
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ _MINIMUMS = {
     "max_request_bytes": 1024,
     "unlock_cache_seconds": 0,
     "unlock_cache_size": 1,
+    "rate_limit_per_second": 0,
+    "rate_limit_burst": 1,
     "pair_threshold": 1,
     "key_threshold": 1,
     "pair_max_seconds": 1,

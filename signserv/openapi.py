@@ -27,7 +27,7 @@ def _answers(*statuses: int) -> dict[str, Any]:
         405: "Method not allowed",
         413: "Request body over the configured limit",
         415: "A body that is not JSON, sent with another media type",
-        429: "Locked out after failed authentications; see Retry-After",
+        429: "Locked out after failed authentications, or rate limited; see Retry-After",
         500: "Internal error (no details)",
         503: "Keystore or audit log unavailable",
     }

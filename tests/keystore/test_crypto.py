@@ -112,7 +112,18 @@ def test_record_keeps_the_argon2_cost_it_was_sealed_with(private_key, master_key
     )
 
 
-@pytest.mark.parametrize("text", ["scrypt:t=1", "argon2id:t=1,m=2", "garbage"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "scrypt:t=1",
+        "argon2id:t=1,m=2",
+        "garbage",
+        "argon2id:t=0,m=8192,p=1",
+        "argon2id:t=1,m=4,p=1",
+        "argon2id:t=1,m=8192,p=0",
+        "argon2id:t=1,m=99999999,p=1",
+    ],
+)
 def test_unknown_kdf_record_is_corruption(text: str) -> None:
     with pytest.raises(KeystoreCorrupt):
         Argon2Parameters.from_record(text)

@@ -217,3 +217,33 @@ def test_record_use_stamps_last_used(store: KeyStore) -> None:
     store.record_use("k", not_since="1970-01-01T00:00:00+00:00")
     assert store.info("k").last_used_at == stamped
     assert store.info("k").generation == 1
+
+
+def test_bit_flips_anywhere_never_yield_a_wrong_key_or_a_crash(
+    store, store_path, master_key, argon2
+) -> None:
+    """Flip one bit at many offsets: each open/read/unlock either works unchanged or refuses
+    with a KeystoreError; it never returns another key and never raises anything else."""
+    store.create_key("k", TOKEN)
+    original = store.unlock("k", TOKEN).private_key.private_numbers().private_value
+    store.close()
+    checkpoint = sqlite3.connect(store_path)
+    checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpoint.close()
+    pristine = store_path.read_bytes()
+    refused = 0
+    for offset in range(0, len(pristine), 97):
+        damaged = bytearray(pristine)
+        damaged[offset] ^= 1 << (offset % 8)
+        store_path.write_bytes(bytes(damaged))
+        for sidecar in store_path.parent.glob("keystore.db-*"):
+            sidecar.unlink()
+        try:
+            reopened = KeyStore.open(store_path, master_key, argon2)
+            reopened.list_keys()
+            value = reopened.unlock("k", TOKEN).private_key.private_numbers().private_value
+            assert value == original, f"a flip at offset {offset} changed the key"
+            reopened.close()
+        except (KeystoreCorrupt, KeystoreUnavailable, MasterKeyMismatch, TokenRejected, KeyNotFound):
+            refused += 1
+    assert refused > 0, "some flips must land in live data and be refused"

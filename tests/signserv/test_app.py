@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+from contextlib import closing
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -195,7 +197,12 @@ def test_health_and_readiness(client) -> None:
 
 
 def test_readiness_fails_cleanly_when_the_keystore_is_damaged(client, settings) -> None:
-    settings.keystore.path.write_bytes(b"overwritten by a broken backup job")
+    """Damage in the live database (checkpointed, so not only in the WAL) is reported."""
+    with closing(sqlite3.connect(settings.keystore.path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    content = bytearray(settings.keystore.path.read_bytes())
+    content[100:4096] = bytes(4096 - 100)
+    settings.keystore.path.write_bytes(bytes(content[:4096]))
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json["error"] == "not_ready"

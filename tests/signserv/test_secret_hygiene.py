@@ -1,0 +1,128 @@
+"""After a full workload, no token and no master key appear anywhere they could leak.
+
+Looked for: the server's log, the audit log, every HTTP answer (bodies and headers), every CLI
+output except the one designed display of a new token, every --help, exception texts and the
+repr of every object that holds a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import click
+import requests
+
+from keystore import KeyStore, MasterKey, TokenRejected, read_master_key
+from signserv import contract
+from signserv.cli.main import cli
+from signserv.config import load_settings
+from signserv.home import open_keystore
+from signserv.secret import Secret
+
+from ..conftest import SignservHome, make_home
+
+USER_TOKEN = "user-chosen-token-0123456789"
+WRONG_TOKEN = "wrong-token-0123456789abcdef"
+
+
+def every_command_path(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of the CLI as an argument path, groups included."""
+    paths = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            paths.extend(every_command_path(command, (*prefix, name)))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+def secret_forms(home: SignservHome, tokens: list[str]) -> dict[str, str]:
+    """Every spelling of a secret worth looking for."""
+    master_text = (home.home / "master.key").read_text().strip()
+    raw = base64.b64decode(master_text)
+    forms = {"master key (base64)": master_text, "master key (hex)": raw.hex()}
+    forms.update({f"token {index}": token for index, token in enumerate(tokens)})
+    return forms
+
+
+def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path) -> None:
+    home = make_home(tmp_path / "hygiene")
+    generated = home.create_key("generated")
+    token_file = tmp_path / "token"
+    token_file.write_text(USER_TOKEN)
+    home.run("keys", "create", "chosen", "--token-file", str(token_file))
+    service = start_signserv(home)
+    seen: list[str] = []
+
+    def call(method: str, path: str, token: str, body: bytes | None = None) -> None:
+        response = requests.request(
+            method,
+            service.url + path,
+            data=body,
+            headers={"Authorization": token, "Content-Type": "application/json"},
+            timeout=10,
+        )
+        seen.append(response.text + json.dumps(dict(response.headers)))
+
+    sign_body = contract.build_sign_request_body(b"payload")
+    for token, name in ((generated, "generated"), (USER_TOKEN, "chosen")):
+        call("GET", f"/keys/{name}", token)
+        call("POST", f"/sign/{name}", token, sign_body)
+        call("POST", f"/sign/{name}", f"Bearer {token}", sign_body)
+        call("POST", f"/sign/{name}", token, b'{"hash_algorithm":"sha2-512","input":"!!"}')
+        call("POST", f"/sign/{name}", token, b"{not json")
+        call("GET", f"/keys/{name}x", token)
+        call("GET", f"/keys/{name}", token + "x")
+    for _ in range(12):
+        call("POST", "/sign/chosen", WRONG_TOKEN, sign_body)
+    call("GET", "/keys/bad%20name", generated)
+
+    generated_file = tmp_path / "generated.token"
+    generated_file.write_text(generated)
+    checked = home.run(
+        "check", service.url, "--key", "generated", "--token-file", str(generated_file)
+    )
+    outputs = [checked.stdout + checked.stderr]
+    for arguments in (
+        ("keys", "list", "--json"),
+        ("keys", "show", "chosen"),
+        ("audit", "verify"),
+        ("audit", "tail", "-n", "200"),
+        ("keys", "rotate-token", "chosen", "--token-file", str(generated_file)),
+        ("keys", "create", "chosen", "--token-file", str(token_file)),
+    ):
+        result = home.run(*arguments, check=False)
+        outputs.append(result.stdout + result.stderr)
+    for path in every_command_path(cli):
+        outputs.append(home.run(*path, "--help").stdout)
+    service.stop()
+
+    places = {
+        "server log": service.log.read_text(),
+        "audit log": (home.home / "audit.log").read_text(),
+        "HTTP answers": "\n".join(seen),
+        "CLI output": "\n".join(outputs),
+    }
+    for secret_name, secret in secret_forms(home, [generated, USER_TOKEN]).items():
+        for place, text in places.items():
+            assert secret not in text, f"{secret_name} found in the {place}"
+
+
+def test_exceptions_and_reprs_hold_no_secret(tmp_path) -> None:
+    home = make_home(tmp_path / "reprs")
+    settings = load_settings(home.home, home.config)
+    store: KeyStore = open_keystore(settings)
+    store.create_key("k", USER_TOKEN)
+    master_key = read_master_key(settings.keystore.master_key_file)
+    master_text = master_key.to_text().strip()
+    try:
+        store.unlock("k", WRONG_TOKEN)
+    except TokenRejected as refused:
+        assert WRONG_TOKEN not in str(refused) and WRONG_TOKEN not in repr(refused)
+    unlocked = store.unlock("k", USER_TOKEN)
+    for holder in (master_key, unlocked, Secret(USER_TOKEN), settings, store, MasterKey.generate()):
+        for text in (repr(holder), str(holder)):
+            assert USER_TOKEN not in text and master_text not in text
+    scalar = unlocked.private_key.private_numbers().private_value
+    assert str(scalar) not in repr(unlocked) and hex(scalar)[2:] not in repr(unlocked)
