@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from signserv.cli.keys import generate_token
 from signserv.config import KdfSettings, load_settings
 from signserv.home import initialize_home, open_keystore
 from signserv.secret import Secret
 
 # Test-speed argon2id for --smoke only: its cold-path figures are not production figures.
 SMOKE_KDF = KdfSettings(time_cost=1, memory_cost_kib=8192, parallelism=1)
+TOKEN_BYTES = 32  # like the tokens `signserv keys create` generates
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def make_bench_home(directory: Path, kdf: KdfSettings, key_names: list[str]) -> 
     tokens = {}
     try:
         for name in key_names:
-            token = generate_token()
+            token = Secret(secrets.token_urlsafe(TOKEN_BYTES))
             store.create_key(name, token.reveal())
             tokens[name] = token
     finally:

@@ -1,0 +1,73 @@
+"""`signserv bench`: the smoke run works end to end; the report's arithmetic is right."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from signserv.bench.http_load import LoadResult, _read_response
+from signserv.bench.summary import percentile_ms, summarize
+
+
+def test_smoke_run_measures_every_phase_and_reports_no_error(tmp_path: Path) -> None:
+    """`signserv bench --smoke --json` with the built-in client (as CI has no wrk) runs clean."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("SIGNSERV_")
+    }
+    environment["SIGNSERV_HOME"] = str(tmp_path / "unused-home")
+    command = [sys.executable, "-m", "signserv", "bench", "--smoke", "--json"]
+    result = subprocess.run(
+        [*command, "--load-generator", "builtin"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["errors"] == 0
+    assert report["openssl_sign_per_s"] > 0
+    assert report["service_sign_per_s"] > 0
+    assert report["ratio"] > 0
+    for name, phase in report["phases"].items():
+        assert phase["requests"] > 0, name
+        assert phase["errors"] == {}, name
+    for flood in ("wrong_token_flood", "unknown_key_flood"):
+        assert report[flood]["peak_rss_mib"] > 0
+    assert report["unknown_key_flood"]["argon2id_runs"] > 0
+    assert not (tmp_path / "unused-home").exists()
+
+
+def test_percentile_is_nearest_rank_in_milliseconds() -> None:
+    latencies = [0.001 * value for value in range(1, 101)]
+    assert percentile_ms(latencies, 50) == 50.0
+    assert percentile_ms(latencies, 99) == 99.0
+    assert percentile_ms([], 99) == 0.0
+
+
+def test_unexpected_statuses_and_transport_failures_count_as_errors() -> None:
+    result = LoadResult(elapsed=2.0)
+    result.statuses.update({401: 5, 429: 3, 500: 1})
+    result.socket_errors.update({"ConnectionResetError": 2})
+    summary = summarize(result, connections=4, expected=(401, 429))
+    assert summary.errors == {"status 500": 1, "ConnectionResetError": 2}
+    assert summary.error_count == 3
+    assert summary.requests == 11
+    assert summary.per_second == 5.5
+
+
+def test_load_generator_reads_a_response_and_whether_the_server_closes() -> None:
+    async def read(raw: bytes) -> tuple[int, bool]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        return await _read_response(reader)
+
+    answer = b"HTTP/1.1 401 UNAUTHORIZED\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    assert asyncio.run(read(answer)) == (401, True)
+    assert asyncio.run(read(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) == (200, False)
