@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from signserv.contract import (
 )
 from signserv.home import open_keystore
 from signserv.lockout import LockedOut, LockoutGuard
+from signserv.metrics import Metrics
 from signserv.openapi import openapi_document
 from signserv.rate_limit import RateLimiter
 from signserv.request_audit import audit_input, audit_request, install_request_audit
@@ -82,10 +84,12 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     app = Flask("signserv")
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
     store = keystore or open_keystore(settings)
+    metrics = Metrics(count_keys=lambda: len(store.list_keys()))
     signing = SigningService(
         store,
         UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
         LockoutGuard(AuthFailureStore(store), settings.lockout),
+        metrics.record_cache_result,
     )
     audit_log = AuditLog(
         settings.audit.path, store.server_secret(AUDIT_MAC_PURPOSE), settings.audit.fsync
@@ -163,6 +167,11 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     def openapi() -> Response:
         return Response(openapi_body, mimetype="application/json")
 
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
+
     @app.get("/readyz")
     def readyz() -> Response:
         try:
@@ -177,6 +186,17 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     @app.before_request
     def assign_request_id() -> None:
         g.request_id = uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def count_request(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        if response.status_code == 401:
+            metrics.auth_failures.inc()
+        if endpoint == "/sign/<name>":
+            metrics.sign_latency.observe(time.perf_counter() - g.started)
+        return response
 
     @app.after_request
     def add_headers(response: Response) -> Response:
@@ -192,6 +212,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
 
     @app.errorhandler(LockedOut)
     def locked_out(exc: LockedOut) -> Response:
+        metrics.lockouts.inc()
         return _json_response(
             429, {"error": "locked_out", "message": str(exc)}, {"Retry-After": str(exc.retry_after)}
         )

@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from signserv.app import create_app
 from signserv.config import Settings
 from signserv.home import open_keystore
+from signserv.metrics import forget_worker, prepare_multiprocess_directory
 
 # No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms rid=%({x-request-id}o)s'
@@ -49,6 +50,7 @@ def gunicorn_options(settings: Settings, bind: str | None, workers: int | None) 
         "limit_request_field_size": 8190,
         # gunicorn 27's runtime control socket is a management surface we do not offer.
         "control_socket_disable": True,
+        "child_exit": lambda _server, worker: forget_worker(worker.pid),
     }
 
 
@@ -71,4 +73,5 @@ class SignservGunicorn(BaseApplication):  # type: ignore[misc]
 def serve(settings: Settings, bind: str | None = None, workers: int | None = None) -> None:
     """Check the keystore, then run gunicorn in the foreground until it is stopped."""
     open_keystore(settings).close()
+    prepare_multiprocess_directory(settings.home / "metrics")
     SignservGunicorn(settings, gunicorn_options(settings, bind, workers)).run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives import hashes
@@ -33,10 +34,17 @@ def public_key_der(private_key: ec.EllipticCurvePrivateKey) -> bytes:
 class SigningService:
     """Public keys and signatures for token holders; raises the keystore's errors on refusal."""
 
-    def __init__(self, keystore: KeyStore, cache: UnlockCache, guard: LockoutGuard) -> None:
+    def __init__(
+        self,
+        keystore: KeyStore,
+        cache: UnlockCache,
+        guard: LockoutGuard,
+        record_cache_result: Callable[[bool], None],
+    ) -> None:
         self._keystore = keystore
         self._cache = cache
         self._guard = guard
+        self._record_cache_result = record_cache_result
         self._last_stamped: dict[str, float] = {}
 
     def public_key(self, name: str, token: Secret[str], address: str) -> bytes:
@@ -53,8 +61,10 @@ class SigningService:
         if status is not None:
             cached = self._cache.get(name, token.reveal(), status.generation)
             if cached is not None and status.enabled:
+                self._record_cache_result(True)
                 self._stamp_last_used(name)
                 return cached
+        self._record_cache_result(False)
         had_failures = self._guard.check(name, address)
         try:
             unlocked = self._keystore.unlock(name, token.reveal())
