@@ -91,18 +91,25 @@ def _usable_ski(signer: ServiceSigner) -> bytes | None:
 
 
 def check_configuration(
-    config: HsmConfig, admins: Sequence[ConfiguredAdmin], sessions: Sequence[CryptoUnitSession]
+    config: HsmConfig,
+    resolve_admins: Callable[[], Sequence[ConfiguredAdmin]],
+    sessions: Sequence[CryptoUnitSession],
 ) -> CheckedConfiguration:
-    """§7.3: input checks, then key checks, then state checks; the first group with problems wins."""
+    """§7.3: input checks, then key checks, then state checks; the first group with problems wins.
+
+    Tokens are resolved (maybe asked for) only once the input checks pass.
+    """
     problems = input_problems(config.signature_threshold, config.revocation_threshold, config.names)
-    if not problems:
-        problems = key_problems([(admin.name, _usable_ski(admin.signer)) for admin in admins])
     if problems:
-        return CheckedConfiguration(problems, list(admins), [])
+        return CheckedConfiguration(problems, [], [])
+    admins = list(resolve_admins())
+    problems = key_problems([(admin.name, _usable_ski(admin.signer)) for admin in admins])
+    if problems:
+        return CheckedConfiguration(problems, admins, [])
     units = query_units(sessions)
-    checked = CheckedConfiguration([], list(admins), units)
+    checked = CheckedConfiguration([], admins, units)
     problems = state_problems(units, checked.block, config.revocation_threshold)
-    return CheckedConfiguration(problems, list(admins), units)
+    return CheckedConfiguration(problems, admins, units)
 
 
 def _command_input(command: PlannedCommand, admins: Sequence[ConfiguredAdmin]) -> bytes:

@@ -98,7 +98,7 @@ def run_auto_init(
     lines: list[str] = []
     chosen = [(admin.key, admin.name) for admin in config.admins]
     sessions = instance.sessions()
-    checked = check_configuration(config, auto_init_admins(key_ring, chosen), sessions)
+    checked = check_configuration(config, lambda: auto_init_admins(key_ring, chosen), sessions)
     assert checked.problems == []
     return auto_initialize(config, checked, sessions, lines.append), lines
 
