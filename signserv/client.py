@@ -20,10 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from signserv import contract
 from signserv.errors import SignservError
@@ -270,15 +266,6 @@ def _decode_base64_member(value: str, *, member: str, what: str) -> bytes:
         raise error(f"{what}: {exc} (URL-safe, unpadded or wrapped base64 is refused)") from None
 
 
-def _verifying_key(point: contract.PublicPoint, *, what: str) -> ec.EllipticCurvePublicKey:
-    try:
-        return ec.EllipticCurvePublicNumbers(point.x, point.y, ec.SECP521R1()).public_key()
-    except ValueError:
-        raise InvalidPublicKey(
-            f"{what}: the public key is not a point on the P-521 curve"
-        ) from None
-
-
 def _decode_service_signature(encoded: bytes, *, what: str) -> tuple[int, int]:
     if len(encoded) == _RAW_SIGNATURE_LENGTH and encoded[:1] != b"\x30":
         raise InvalidServiceSignature(
@@ -329,9 +316,9 @@ class SigningServiceClient:
         )
         try:
             point = contract.decode_public_key(encoded)
+            point.verifying_key()
         except contract.MalformedPublicKey as exc:
             raise InvalidPublicKey(f"{what}: {exc}") from None
-        _verifying_key(point, what=what)
         self._public_keys[name] = point
         return point
 
@@ -348,14 +335,9 @@ class SigningServiceClient:
         )
         r, s = _decode_service_signature(signature, what=what)
         try:
-            _verifying_key(point, what=what).verify(
-                encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA512())
-            )
-        except InvalidSignature:
-            raise SignatureDoesNotVerify(
-                f"{what}: the signature does not verify with the key's public key "
-                f"(SKI {point.ski_hex()}) over SHA-512 of the data"
-            ) from None
+            point.verify_sha512((r, s), data)
+        except contract.SignatureMismatch as exc:
+            raise SignatureDoesNotVerify(f"{what}: {exc}") from None
         return signature
 
     def _exchange(

@@ -15,6 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
 from keystore.errors import InvalidKeyName
 from keystore.validation import KEY_NAME_MAX_LENGTH, is_valid_key_name, require_key_name
 from signserv import der
@@ -31,7 +36,9 @@ __all__ = [
     "MalformedSignRequest",
     "MalformedSignature",
     "NonStandardBase64",
+    "PointNotOnCurve",
     "PublicPoint",
+    "SignatureMismatch",
     "b64decode_strict",
     "b64encode",
     "build_sign_request_body",
@@ -68,8 +75,16 @@ class MalformedPublicKey(ContractError):
     """A public key that is not DER SEQUENCE{X,Y} of a P-521 point with minimal INTEGERs."""
 
 
+class PointNotOnCurve(MalformedPublicKey):
+    """Coordinates that parse but are not a point on the P-521 curve."""
+
+
 class MalformedSignature(ContractError):
     """A signature that is not a DER SEQUENCE{R,S} of two positive minimal INTEGERs."""
+
+
+class SignatureMismatch(ContractError):
+    """A well-formed signature that does not verify over SHA-512 of the data with that key."""
 
 
 class NonStandardBase64(ContractError):
@@ -114,6 +129,25 @@ class PublicPoint:
     def ski_hex(self) -> str:
         """The SKI as the SDK compares it: 64 lowercase hex characters."""
         return self.ski().hex()
+
+    def verifying_key(self) -> ec.EllipticCurvePublicKey:
+        """The point as a P-521 public key; :class:`PointNotOnCurve` when it is not on the curve."""
+        try:
+            return ec.EllipticCurvePublicNumbers(self.x, self.y, ec.SECP521R1()).public_key()
+        except ValueError:
+            raise PointNotOnCurve("(X, Y) is not a point on the P-521 curve") from None
+
+    def verify_sha512(self, signature: tuple[int, int], data: bytes) -> None:
+        """Raise unless ``(r, s)`` is ECDSA P-521 over SHA-512 of ``data`` by this key."""
+        try:
+            self.verifying_key().verify(
+                encode_dss_signature(*signature), data, ec.ECDSA(hashes.SHA512())
+            )
+        except InvalidSignature:
+            raise SignatureMismatch(
+                f"the signature does not verify over SHA-512 of the data with the key of SKI "
+                f"{self.ski_hex()}"
+            ) from None
 
 
 def encode_public_key(point: PublicPoint) -> bytes:

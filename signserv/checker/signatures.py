@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from signserv.checker.errors import ContractViolation
-from signserv.contract import PublicPoint, encode_signature
+from signserv.contract import PointNotOnCurve, PublicPoint, encode_signature
 
 
 class SignedDigest(enum.Enum):
@@ -28,8 +28,8 @@ class SignedDigest(enum.Enum):
 def verifying_key(point: PublicPoint) -> ec.EllipticCurvePublicKey:
     """The P-521 public key at ``point``, refusing a point that is not on the curve."""
     try:
-        return ec.EllipticCurvePublicNumbers(point.x, point.y, ec.SECP521R1()).public_key()
-    except ValueError:
+        return point.verifying_key()
+    except PointNotOnCurve:
         raise ContractViolation("public key (X, Y) is not a point on the P-521 curve") from None
 
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-from signserv.contract import MalformedSignature, PublicPoint, decode_signature
+from signserv.contract import (
+    MalformedSignature,
+    PointNotOnCurve,
+    PublicPoint,
+    SignatureMismatch,
+    decode_signature,
+)
 from signserv.tke import oids
 from signserv.tke.admin_cert import AdminCertificate, parse_admin_certificate
 from signserv.tke.admin_messages import (
@@ -178,9 +179,8 @@ def _require_oa_signature(
     point: PublicPoint, signature: tuple[int, int], data: bytes, *, what: str
 ) -> None:
     try:
-        key = ec.EllipticCurvePublicNumbers(point.x, point.y, ec.SECP521R1()).public_key()
-        key.verify(encode_dss_signature(*signature), data, ec.ECDSA(hashes.SHA512()))
-    except (ValueError, InvalidSignature):
+        point.verify_sha512(signature, data)
+    except (PointNotOnCurve, SignatureMismatch):
         raise UnauthenticatedCryptoUnit(f"{what} does not verify") from None
 
 

@@ -202,3 +202,19 @@ def test_decoders_never_fail_other_than_with_contract_errors(blob: bytes) -> Non
     ):
         with contextlib.suppress(contract.ContractError):
             decode(blob)
+
+
+def test_verify_sha512_accepts_the_right_signature_and_names_the_key_otherwise() -> None:
+    key = ec.generate_private_key(ec.SECP521R1())
+    numbers = key.public_key().public_numbers()
+    point = PublicPoint(numbers.x, numbers.y)
+    signature = decode_dss_signature(key.sign(b"block", ec.ECDSA(hashes.SHA512())))
+    point.verify_sha512(signature, b"block")
+    with pytest.raises(contract.SignatureMismatch, match=point.ski_hex()):
+        point.verify_sha512(signature, b"another block")
+
+
+def test_point_off_the_curve_is_refused() -> None:
+    on_curve = point_of(1)
+    with pytest.raises(contract.PointNotOnCurve):
+        PublicPoint(on_curve.x, on_curve.y + 1).verifying_key()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from signserv.contract import PointNotOnCurve
 from signserv.tke.admin_cert import parse_admin_certificate
-from signserv.tke.emulator.raw_key_material import public_key_of
 from signserv.tke.emulator.state import CONTROL_POINT_BYTES, MAX_ADMINS, DomainState
 from signserv.tke.errors import MalformedAdminCertificate
 from signserv.tke.return_codes import Reason, ReturnCode, refusal
@@ -19,8 +19,8 @@ def add_admin(domain: DomainState, certificate: bytes) -> None:
     """
     try:
         parsed = parse_admin_certificate(certificate)
-        public_key_of(parsed.point)
-    except (MalformedAdminCertificate, ValueError):
+        parsed.point.verifying_key()
+    except (MalformedAdminCertificate, PointNotOnCurve):
         raise refusal(ReturnCode.BAD_COMMAND_INPUT) from None
     if parsed.ski_extension != parsed.ski:
         raise refusal(ReturnCode.ADMIN_NOT_FOUND, Reason.ADMIN_NOT_FOUND)

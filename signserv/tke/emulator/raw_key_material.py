@@ -6,12 +6,10 @@ its state file. Nothing outside this module sees a private scalar being used.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
-    encode_dss_signature,
 )
 
 from signserv.contract import PublicPoint
@@ -36,21 +34,7 @@ def sign_sha512(private_scalar: int, data: bytes) -> tuple[int, int]:
     return decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA512())))
 
 
-def public_key_of(point: PublicPoint) -> ec.EllipticCurvePublicKey:
-    """A usable public key; a point off the curve raises ValueError."""
-    return ec.EllipticCurvePublicNumbers(point.x, point.y, _CURVE).public_key()
-
-
-def verify_sha512(point: PublicPoint, signature: tuple[int, int], data: bytes) -> None:
-    """Raise InvalidSignature unless (r, s) is ECDSA P-521/SHA-512 over ``data`` by ``point``."""
-    try:
-        key = public_key_of(point)
-    except ValueError:
-        raise InvalidSignature("the public key is not a P-521 point") from None
-    key.verify(encode_dss_signature(*signature), data, ec.ECDSA(hashes.SHA512()))
-
-
 def ecdh_shared_secret(private_scalar: int, peer: PublicPoint) -> bytes:
     """The ECDH shared secret Z (X coordinate, 66 bytes) of a private scalar and a peer point."""
     key = ec.derive_private_key(private_scalar, _CURVE)
-    return key.exchange(ec.ECDH(), public_key_of(peer))
+    return key.exchange(ec.ECDH(), peer.verifying_key())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cryptography.exceptions import InvalidSignature
-
-from signserv.contract import MalformedSignature, decode_signature
+from signserv.contract import (
+    MalformedSignature,
+    PointNotOnCurve,
+    SignatureMismatch,
+    decode_signature,
+)
 from signserv.tke import oids
 from signserv.tke.admin_cert import parse_admin_certificate
-from signserv.tke.emulator.raw_key_material import verify_sha512
 from signserv.tke.errors import MalformedSignerInfo
 from signserv.tke.return_codes import ReturnCode, refusal
 from signserv.tke.signer_info import parse_signer_infos
@@ -43,8 +45,8 @@ def verify_signer_infos(
         if certificate is None:
             raise refusal(ReturnCode.SIGNER_NOT_ADMIN)
         try:
-            verify_sha512(parse_admin_certificate(certificate).point, signature, block)
-        except InvalidSignature:
+            parse_admin_certificate(certificate).point.verify_sha512(signature, block)
+        except (PointNotOnCurve, SignatureMismatch):
             raise refusal(ReturnCode.SIGNATURE_INVALID) from None
         signers.add(signer_info.ski)
     return frozenset(signers)
