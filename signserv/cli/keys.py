@@ -7,6 +7,7 @@ import secrets
 import sys
 
 import click
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from keystore import KeyInfo
 from signserv.cli.context import pass_settings
@@ -113,6 +114,27 @@ def show_key(settings: Settings, name: str, as_json: bool) -> None:
         return
     for field, value in described.items():
         click.echo(f"{field + ':':<14} {value if value is not None else '-'}")
+
+
+@keys_group.command("export-public")
+@click.argument("name")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["der-xy", "spki-pem"]),
+    default="der-xy",
+    show_default=True,
+    help="der-xy: base64 DER SEQUENCE{X, Y} as GET /keys returns it; spki-pem: a standard PEM.",
+)
+@pass_settings
+def export_public_key(settings: Settings, name: str, output_format: str) -> None:
+    """Print NAME's public key (no token needed): for crypto-unit tooling or any verifier."""
+    point = public_point(open_keystore(settings).info(name))
+    if output_format == "der-xy":
+        click.echo(b64encode(encode_public_key(point)))
+        return
+    spki = point.verifying_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    click.echo(spki.decode("ascii"), nl=False)
 
 
 @keys_group.command("disable")

@@ -7,6 +7,9 @@ import re
 import stat
 
 import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from signserv import contract
 
 from ..conftest import SignservHome, make_home
 
@@ -140,3 +143,13 @@ def test_help_shows_no_secret(home: SignservHome) -> None:
     ):
         shown = home.run(*arguments).stdout
         assert token not in shown and master_key not in shown
+
+
+def test_export_public_key_in_both_formats_matches_the_ski(home: SignservHome, tmp_path) -> None:
+    created = json.loads(home.run("keys", "create", "k", "--json").stdout)
+    der_xy = home.run("keys", "export-public", "k").stdout.strip()
+    point = contract.decode_public_key(contract.b64decode_strict(der_xy, what="der-xy"))
+    assert point.ski_hex() == created["ski"]
+    pem = home.run("keys", "export-public", "k", "--format", "spki-pem").stdout
+    numbers = load_pem_public_key(pem.encode()).public_numbers()
+    assert (numbers.x, numbers.y) == (point.x, point.y)
