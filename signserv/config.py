@@ -80,6 +80,12 @@ class TLSSettings:
     keyfile: Path | None = None
     client_ca_file: Path | None = None
 
+    def __post_init__(self) -> None:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("'tls.certfile' and 'tls.keyfile' go together")
+        if self.client_ca_file is not None and self.certfile is None:
+            raise ValueError("'tls.client_ca_file' needs 'tls.certfile' and 'tls.keyfile'")
+
     @property
     def enabled(self) -> bool:
         """True when the service speaks HTTPS."""
@@ -152,17 +158,10 @@ def _build_section(cls: type[Any], values: object, source: str, section: str) ->
         elif not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")
         checked[key] = value
-    section_settings = cls(**checked)
-    if isinstance(section_settings, TLSSettings):
-        _check_tls(section_settings, source)
-    return section_settings
-
-
-def _check_tls(tls: TLSSettings, source: str) -> None:
-    if (tls.certfile is None) != (tls.keyfile is None):
-        raise ConfigError(f"{source}: 'tls.certfile' and 'tls.keyfile' go together")
-    if tls.client_ca_file is not None and tls.certfile is None:
-        raise ConfigError(f"{source}: 'tls.client_ca_file' needs 'tls.certfile' and 'tls.keyfile'")
+    try:
+        return cls(**checked)
+    except ValueError as exc:  # a section's own consistency rule
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _resolve_paths(settings: Settings) -> Settings:
@@ -177,8 +176,13 @@ def _resolve_paths(settings: Settings) -> Settings:
         else under_home(settings.keystore.master_key_file),
     )
     audit = dataclasses.replace(settings.audit, path=under_home(settings.audit.path))
-    tls = TLSSettings(
-        *(None if path is None else under_home(path) for path in dataclasses.astuple(settings.tls))
+    tls = dataclasses.replace(
+        settings.tls,
+        **{
+            item.name: under_home(path)
+            for item in dataclasses.fields(TLSSettings)
+            if (path := getattr(settings.tls, item.name)) is not None
+        },
     )
     return dataclasses.replace(settings, keystore=keystore, audit=audit, tls=tls)
 
