@@ -20,6 +20,12 @@ from signserv.metrics import forget_worker, prepare_multiprocess_directory
 
 # No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms rid=%({x-request-id}o)s'
+# Chosen by `signserv bench` (README, Performance): gthread workers keep connections alive, where
+# sync workers close every one, and serve warm requests on free threads while others wait for
+# argon2id, so a flood of wrong tokens no longer queues every client behind it. argon2id runs
+# stay bounded by kdf.max_concurrent per worker whatever the thread count.
+WORKER_THREADS = 16
+KEEPALIVE_SECONDS = 5
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
@@ -39,7 +45,9 @@ def gunicorn_options(settings: Settings, bind: str | None, workers: int | None) 
         **tls_options(settings),
         "bind": [bind or settings.server.bind],
         "workers": workers or settings.server.workers,
-        "worker_class": "sync",
+        "worker_class": "gthread",
+        "threads": WORKER_THREADS,
+        "keepalive": KEEPALIVE_SECONDS,
         "timeout": settings.server.timeout_seconds,
         "graceful_timeout": settings.server.timeout_seconds,
         "accesslog": "-",
