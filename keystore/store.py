@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +35,6 @@ from keystore.errors import (
 from keystore.validation import require_key_name, require_token
 
 SCHEMA_VERSION = 1
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _SCHEMA = """
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
@@ -161,7 +160,11 @@ class KeyStore:
     ) -> KeyStore:
         """Open an existing keystore, refusing a damaged file or a master key that is not its own."""
         store = cls(path, master_key, argon2)
-        store.check_ready()
+        try:
+            store.check_ready()
+        except KeystoreError:
+            store.close()
+            raise
         return store
 
     def check_ready(self) -> None:
@@ -184,17 +187,12 @@ class KeyStore:
             raise MasterKeyMismatch(f"the master key does not open the keystore {self.path}")
 
     def _require_sqlite_file(self) -> None:
-        try:
-            with self.path.open("rb") as handle:
-                header = handle.read(len(_SQLITE_MAGIC))
-        except FileNotFoundError:
-            raise KeystoreUnavailable(
-                f"no keystore at {self.path} (run `signserv init` first)"
-            ) from None
-        except OSError as exc:
-            raise KeystoreUnavailable(f"the keystore {self.path} cannot be read: {exc}") from None
-        if header != _SQLITE_MAGIC:
-            raise KeystoreCorrupt(f"{self.path} is not a signserv keystore (empty or foreign file)")
+        # Only stat it. Opening and closing the file here would release every POSIX lock this
+        # process holds on it through SQLite, so another process could delete the WAL under
+        # our live connections (sqlite.org/howtocorrupt.html §2.2). SQLite itself refuses a
+        # foreign file ("file is not a database").
+        if not self.path.is_file():
+            raise KeystoreUnavailable(f"no keystore at {self.path} (run `signserv init` first)")
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -280,18 +278,16 @@ class KeyStore:
         )
         if not rows:
             return None
-        (
-            record_id,
-            kdf,
-            salt,
-            token_share,
-            master_share,
-            private_key,
-            enabled,
-            generation,
-            point,
-        ) = rows[0]
-        sealed = crypto.SealedKey(
+        sealed = self._sealed_key_from_row(rows[0][:6])
+        enabled, generation, point = rows[0][6:]
+        status = KeyStatus(enabled=bool(enabled), generation=int(generation))
+        return _SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
+
+    @staticmethod
+    def _sealed_key_from_row(row: Any) -> crypto.SealedKey:
+        """A :class:`crypto.SealedKey` from the ``_SEALED_COLUMNS`` of one row."""
+        record_id, kdf, salt, token_share, master_share, private_key = row
+        return crypto.SealedKey(
             record_id=bytes(record_id),
             kdf=crypto.Argon2Parameters.from_record(str(kdf)),
             token_salt=bytes(salt),
@@ -299,8 +295,6 @@ class KeyStore:
             master_share=bytes(master_share),
             private_key=bytes(private_key),
         )
-        status = KeyStatus(enabled=bool(enabled), generation=int(generation))
-        return _SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
 
     # --- unlocking ---------------------------------------------------------------------------
 
@@ -429,3 +423,79 @@ class KeyStore:
                 "SELECT value FROM meta WHERE name = ?", (meta_name,)
             ).fetchone()
         return crypto.open_server_secret(self._master_key, purpose, bytes(sealed))
+
+    # --- maintenance: master-key rotation, backup and restore ------------------------------
+
+    def reseal_master_shares(self, new_master_key: crypto.MasterKey) -> int:
+        """Re-seal master shares, server secrets and the master-key check under ``new_master_key``.
+
+        One transaction: after a crash the keystore opens with the old master key or with the
+        new one, never with a mix. Generations stay: the private keys themselves do not change,
+        so every worker's unlocked keys remain right. Returns the number of keys re-sealed.
+        """
+        with self._transaction() as connection:
+            rows = connection.execute(f"SELECT name, {_SEALED_COLUMNS} FROM keys").fetchall()  # noqa: S608
+            for name, *sealed_columns in rows:
+                resealed = crypto.reseal_for_new_master_key(
+                    name,
+                    self._sealed_key_from_row(sealed_columns),
+                    self._master_key,
+                    new_master_key,
+                )
+                connection.execute(
+                    "UPDATE keys SET master_share = ? WHERE name = ?", (resealed.master_share, name)
+                )
+            server_secrets = connection.execute(
+                "SELECT name, value FROM meta WHERE name LIKE 'server_secret:%'"
+            ).fetchall()
+            for meta_name, sealed in server_secrets:
+                purpose = str(meta_name).removeprefix("server_secret:")
+                resealed_secret = crypto.reseal_server_secret(
+                    purpose, bytes(sealed), self._master_key, new_master_key
+                )
+                connection.execute(
+                    "UPDATE meta SET value = ? WHERE name = ?", (resealed_secret, meta_name)
+                )
+            connection.execute(
+                "UPDATE meta SET value = ? WHERE name = 'master_key_check'",
+                (crypto.master_key_check(new_master_key),),
+            )
+        self._master_key = new_master_key
+        return len(rows)
+
+    def copy_to(self, destination: Path) -> None:
+        """Copy a consistent snapshot (still sealed) into the database file ``destination``.
+
+        SQLite's online backup API: readers and writers may go on meanwhile. The copy leaves WAL
+        mode, so it is one self-contained file.
+        """
+        try:
+            with closing(sqlite3.connect(destination)) as target:
+                self._connection().backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error as exc:
+            raise _translate(exc, destination) from None
+
+
+def decide_interrupted_commit(path: Path) -> None:
+    """Commit one small write to the keystore at ``path`` so that a commit cut short is decided.
+
+    A writer killed after appending its commit to the write-ahead log, but before publishing
+    it in the shared WAL index, leaves a transaction that connections still open do not see,
+    while a later recovery (the next first connection) would bring it back. The next write
+    settles it for good, one way or the other; decisions that depend on which transaction
+    won must be taken after it.
+    """
+    try:
+        with closing(
+            sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=10.0
+            )
+        ) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('last_settled_at', ?)", (_now(),)
+            )
+            connection.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise _translate(exc, path) from None

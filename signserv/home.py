@@ -1,17 +1,25 @@
-"""The signserv home: creating it (`signserv init`) and opening its keystore."""
+"""The signserv home: creating it (`signserv init`), opening its keystore, and maintaining it.
+
+Maintenance is master-key rotation, backup and restore; the file protocols live in
+:mod:`keystore.rotation` and :mod:`keystore.backup`, this module binds them to the settings.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from keystore import (
     Argon2Runner,
     KeyStore,
     KeystoreExists,
     MasterKey,
+    MasterKeyMissing,
     read_master_key,
     write_master_key,
 )
+from keystore.backup import restore_backup, write_backup
+from keystore.rotation import RotationResult, rotate_master_key, settle_interrupted_rotation
 from signserv.config import Settings
 
 
@@ -28,9 +36,14 @@ def _argon2(settings: Settings) -> Argon2Runner:
 
 
 def open_keystore(settings: Settings) -> KeyStore:
-    """Open the configured keystore with the configured master key, checking both."""
+    """Open the configured keystore with the configured master key, checking both.
+
+    A master-key rotation that was killed part-way is finished or undone first.
+    """
+    argon2 = _argon2(settings)
+    settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
     master_key = read_master_key(settings.keystore.master_key_file)
-    return KeyStore.open(settings.keystore.path, master_key, _argon2(settings))
+    return KeyStore.open(settings.keystore.path, master_key, argon2)
 
 
 def initialize_home(settings: Settings) -> InitResult:
@@ -56,3 +69,52 @@ def initialize_home(settings: Settings) -> InitResult:
     master_key = read_master_key(master_file)
     KeyStore.create(store_file, master_key, _argon2(settings)).close()
     return InitResult(created_master_key=created_master_key, created_keystore=True)
+
+
+def rotate_home_master_key(settings: Settings) -> RotationResult:
+    """Replace the home's master key and re-seal every key under it (no token needed)."""
+    return rotate_master_key(
+        settings.keystore.master_key_file, settings.keystore.path, _argon2(settings)
+    )
+
+
+def back_up_keystore(settings: Settings, destination: Path) -> int:
+    """Write a consistent, still sealed snapshot of the keystore to the new file ``destination``."""
+    store = open_keystore(settings)
+    try:
+        return write_backup(store, destination)
+    finally:
+        store.close()
+
+
+def restore_keystore(
+    settings: Settings, source: Path, backup_master_key_file: Path | None, *, overwrite: bool
+) -> int:
+    """Restore the verified backup ``source`` as the home's keystore; returns its key count.
+
+    ``backup_master_key_file`` names the master key the backup was made under (default: the
+    home's). Records are re-sealed under the home's master key; a home without one (a rebuilt
+    host) takes the backup's master key as its own once the restore succeeded.
+    """
+    home_key_file = settings.keystore.master_key_file
+    home_has_key = home_key_file.exists()
+    if backup_master_key_file is None and not home_has_key:
+        raise MasterKeyMissing(
+            f"there is no master key file at {home_key_file}: name the master key file the "
+            "backup was made under (--master-key-file)"
+        )
+    settle_interrupted_rotation(home_key_file, settings.keystore.path, _argon2(settings))
+    backup_master_key = read_master_key(backup_master_key_file or home_key_file)
+    home_master_key = read_master_key(home_key_file) if home_has_key else backup_master_key
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    count = restore_backup(
+        source,
+        settings.keystore.path,
+        backup_master_key,
+        home_master_key,
+        _argon2(settings),
+        overwrite=overwrite,
+    )
+    if not home_has_key:
+        write_master_key(home_key_file, home_master_key)
+    return count

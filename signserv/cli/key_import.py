@@ -64,10 +64,13 @@ def _report_import(info: KeyInfo, token: Secret[str], token_generated: bool, as_
 )
 @click.option(
     "--password-file",
+    metavar="FILE",
     help="Read the key file's password from FILE (- for stdin); prompts on a terminal if absent.",
 )
 @click.option(
-    "--token-file", help="Read the key's token from FILE (- for stdin) instead of generating one."
+    "--token-file",
+    metavar="FILE",
+    help="Read the key's token from FILE (- for stdin) instead of generating one.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object {name, token, ski}.")
 @pass_settings

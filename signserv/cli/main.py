@@ -9,10 +9,12 @@ from pathlib import Path
 import click
 
 from keystore import KeystoreError
+from signserv.cli import key_import  # noqa: F401 - defines `keys import` on keys_group
 from signserv.cli.audit import audit_group
 from signserv.cli.bench import bench_command
 from signserv.cli.check import check_command
 from signserv.cli.keys import keys_group
+from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.cli.service import demo_command, init_command, serve_command
 from signserv.config import CONFIG_ENV, HOME_ENV, load_settings
 from signserv.errors import SignservError
@@ -46,6 +48,9 @@ cli.add_command(keys_group)
 cli.add_command(check_command)
 cli.add_command(audit_group)
 cli.add_command(bench_command)
+cli.add_command(master_key_group)
+cli.add_command(backup_command)
+cli.add_command(restore_command)
 
 
 def main(argv: list[str] | None = None) -> None:

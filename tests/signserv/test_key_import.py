@@ -478,3 +478,36 @@ def test_imported_keys_sign_through_the_service_under_their_ski(
         for name, (_, _, ski) in imports.items():
             assert client.public_key(name, tokens[name]).ski_hex() == ski
             client.sign(name, tokens[name], b"admin command block")  # the client verifies it
+
+
+@pytest.mark.parametrize(
+    ("members", "password", "message"),
+    [
+        (REFERENCE_KEY_FILE, "not-the-password", AUTHENTICATION_FAILURE),
+        (altered(REFERENCE_KEY_FILE, enckey="0x12"), REFERENCE_PASSWORD, "not hexadecimal"),
+        (altered(REFERENCE_KEY_FILE, ski="ab" * 32), REFERENCE_PASSWORD, "is not the SKI"),
+        ({**REFERENCE_KEY_FILE, "keyType": "rsa"}, REFERENCE_PASSWORD, "P-521 only"),
+    ],
+    ids=["wrong-password", "malformed-enckey", "mismatched-ski", "rsa"],
+)
+def test_refusals_through_the_installed_command(
+    tmp_path: Path, members: dict[str, str], password: str, message: str
+) -> None:
+    """`signserv keys import` as a script calls it: `error: ...`, exit 1, no password echoed."""
+    home = make_home(tmp_path / "signserv")
+    key_file = write_json(tmp_path / "key.json", members)
+    result = home.run(
+        "keys",
+        "import",
+        "admin",
+        "--tke-file",
+        str(key_file),
+        "--password-file",
+        "-",
+        stdin=password + "\n",
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert password not in result.stdout + result.stderr
+    assert "no keys" in home.run("keys", "list").stdout

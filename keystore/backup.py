@@ -1,0 +1,163 @@
+"""Backups of the keystore: consistent online snapshots, still sealed, and verified restores.
+
+A backup is a copy of the SQLite file made with SQLite's online backup API while the service
+runs. Its records stay sealed under the master key and each key's token, so a backup is only
+useful together with the master key it was made under, which must be kept separately.
+
+A restore never touches its source: it stages a private copy, checks the copy (SQLite
+integrity, schema, the master-key check) and re-seals every master share under the home's
+master key, which proves each record opens. Only then does the copy replace the keystore:
+with ``os.replace`` when there is none, or through SQLite's backup API into the existing one,
+which is one transaction that live readers see whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from contextlib import closing
+from pathlib import Path
+
+from keystore.crypto import Argon2Runner, MasterKey
+from keystore.durability import fsync_path
+from keystore.errors import KeystoreCorrupt, KeystoreError, KeystoreUnavailable, MasterKeyMismatch
+from keystore.store import SCHEMA_VERSION, KeyStore
+
+
+class BackupError(KeystoreError):
+    """A backup or restore was refused; nothing was changed."""
+
+
+class BackupExists(BackupError):
+    """The backup file to write already exists; backups never replace a file."""
+
+
+class RestoreWouldOverwrite(BackupError):
+    """A keystore exists where the backup would be restored, and overwriting was not asked for."""
+
+
+class BackupUnusable(BackupError):
+    """The backup is damaged, not a signserv keystore, or does not open with the given master key."""
+
+
+def _create_private_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _integrity_checked_key_count(path: Path) -> int:
+    """Read-only check of a written backup: SQLite integrity and schema; the number of keys."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as backup:
+            (integrity,) = backup.execute("PRAGMA integrity_check").fetchone()
+            (schema,) = backup.execute(
+                "SELECT value FROM meta WHERE name = 'schema_version'"
+            ).fetchone()
+            (count,) = backup.execute("SELECT count(*) FROM keys").fetchone()
+    except sqlite3.Error as exc:
+        raise KeystoreCorrupt(f"the backup just written to {path} cannot be read: {exc}") from None
+    if integrity != "ok" or schema != str(SCHEMA_VERSION):
+        raise KeystoreCorrupt(f"the backup just written to {path} fails its integrity check")
+    return int(count)
+
+
+def write_backup(store: KeyStore, destination: Path) -> int:
+    """Snapshot ``store`` into the new file ``destination`` (0600); returns how many keys it holds."""
+    if destination.exists():
+        raise BackupExists(f"{destination} exists; a backup never replaces a file")
+    staged = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    try:
+        _create_private_file(staged)
+        store.copy_to(staged)
+        fsync_path(staged)
+        count = _integrity_checked_key_count(staged)
+        try:
+            os.link(staged, destination)
+        except FileExistsError:
+            raise BackupExists(f"{destination} exists; a backup never replaces a file") from None
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup {destination}: {exc.strerror}") from None
+    finally:
+        staged.unlink(missing_ok=True)
+    fsync_path(destination.parent)
+    return count
+
+
+def _stage_verified_copy(
+    source: Path,
+    staged: Path,
+    backup_master_key: MasterKey,
+    home_master_key: MasterKey,
+    argon2: Argon2Runner,
+) -> int:
+    """Copy ``source`` to ``staged``, verify it and re-seal it under the home's master key."""
+    try:
+        _create_private_file(staged)
+        shutil.copyfile(source, staged)
+    except OSError as exc:
+        raise BackupUnusable(f"cannot read the backup {source}: {exc.strerror}") from None
+    try:
+        store = KeyStore.open(staged, backup_master_key, argon2)
+    except MasterKeyMismatch:
+        raise BackupUnusable(
+            f"the backup {source} was made under another master key; name that master key's "
+            "file (--master-key-file)"
+        ) from None
+    except KeystoreUnavailable as exc:
+        raise BackupUnusable(
+            f"the backup {source} is damaged or is not a signserv keystore"
+        ) from exc
+    try:
+        count = store.reseal_master_shares(home_master_key)
+    except KeystoreCorrupt as exc:
+        raise BackupUnusable(f"the backup {source} holds a damaged record: {exc}") from None
+    finally:
+        store.close()
+    fsync_path(staged)
+    return count
+
+
+def _install(staged: Path, store_path: Path) -> None:
+    """Make ``staged`` the keystore at ``store_path`` (see the module docstring)."""
+    if not store_path.exists():
+        # A WAL or shared-memory file without its database belongs to a deleted keystore.
+        for leftover in (Path(f"{store_path}-wal"), Path(f"{store_path}-shm")):
+            leftover.unlink(missing_ok=True)
+        os.replace(staged, store_path)
+        fsync_path(store_path.parent)
+        return
+    try:
+        with (
+            closing(sqlite3.connect(store_path, timeout=10.0)) as target,
+            closing(sqlite3.connect(staged)) as origin,
+        ):
+            origin.backup(target)
+    except sqlite3.DatabaseError:
+        raise BackupError(
+            f"the keystore {store_path} is too damaged to be restored in place: stop the service, "
+            f"move {store_path} (and its -wal and -shm files) away, then restore again"
+        ) from None
+
+
+def restore_backup(
+    source: Path,
+    store_path: Path,
+    backup_master_key: MasterKey,
+    home_master_key: MasterKey,
+    argon2: Argon2Runner,
+    *,
+    overwrite: bool,
+) -> int:
+    """Replace the keystore at ``store_path`` with the verified backup ``source``; returns the key count."""
+    if store_path.exists() and not overwrite:
+        raise RestoreWouldOverwrite(
+            f"a keystore exists at {store_path}; restoring replaces every key in it, so pass "
+            "--force if that is what you want"
+        )
+    store_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=store_path.parent) as scratch:
+        staged = Path(scratch) / store_path.name
+        count = _stage_verified_copy(source, staged, backup_master_key, home_master_key, argon2)
+        _install(staged, store_path)
+    return count

@@ -1,0 +1,160 @@
+"""`signserv master-key rotate`: killed at random moments, the keystore still opens and loses no key.
+
+Each round runs a real rotation in a child process and SIGKILLs it after a random delay drawn
+over the rotation's own measured duration. After every kill the keystore must open with exactly
+one of the master keys involved, and ``open_keystore`` (which settles an interrupted rotation)
+must unlock every key with its token. Meanwhile another process holds a connection open, as a
+running service does; it is killed at the end, so the last check reads a recovered WAL.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from keystore import Argon2Runner, KeyStore, MasterKey, MasterKeyMismatch
+from keystore.rotation import RotationFiles
+from signserv.cli.maintenance import master_key_group
+from signserv.config import Settings
+from signserv.home import open_keystore
+
+KILL_ROUNDS = 20
+KEY_COUNT = 12
+ROTATE_IN_CHILD = """
+import sys
+from pathlib import Path
+from signserv.config import load_settings
+from signserv.home import rotate_home_master_key
+settings = load_settings(Path(sys.argv[1]), Path(sys.argv[2]))
+print("ready", flush=True)
+rotate_home_master_key(settings)
+print("done", flush=True)
+"""
+# A reader that keeps a connection open throughout, as a running service's workers do.
+HOLD_A_CONNECTION = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1])
+connection.execute("SELECT count(*) FROM keys").fetchall()
+print("open", flush=True)
+sys.stdin.read()
+"""
+
+
+def token_of(index: int) -> str:
+    return f"token-of-key-{index:02d}-0123456789"
+
+
+@pytest.fixture
+def keyed_settings(settings: Settings) -> Settings:
+    """An initialized home holding KEY_COUNT keys."""
+    store = open_keystore(settings)
+    for index in range(KEY_COUNT):
+        store.create_key(f"key-{index:02d}", token_of(index))
+    store.close()
+    return settings
+
+
+def unlock_all(settings: Settings) -> dict[str, int]:
+    """Open the keystore as every command does and unlock each key; its scalar by name."""
+    store = open_keystore(settings)
+    try:
+        return {
+            f"key-{index:02d}": store.unlock(f"key-{index:02d}", token_of(index))
+            .private_key.private_numbers()
+            .private_value
+            for index in range(KEY_COUNT)
+        }
+    finally:
+        store.close()
+
+
+def master_keys_that_open(settings: Settings, candidates: set[str]) -> list[str]:
+    argon2 = Argon2Runner(settings.kdf.parameters(), settings.kdf.max_concurrent)
+    opening = []
+    for text in candidates:
+        try:
+            KeyStore.open(settings.keystore.path, MasterKey.from_text(text), argon2).close()
+        except MasterKeyMismatch:
+            continue
+        opening.append(text)
+    return opening
+
+
+def start_rotation(settings: Settings, config: Path) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", ROTATE_IN_CHILD, str(settings.home), str(config)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    return child
+
+
+def test_rotate_command_reports_without_showing_any_key(keyed_settings: Settings) -> None:
+    master_key_file = keyed_settings.keystore.master_key_file
+    before = master_key_file.read_text()
+    result = CliRunner().invoke(master_key_group, ["rotate"], obj=keyed_settings)
+    assert result.exit_code == 0, result.output
+    assert f"{KEY_COUNT} keys re-sealed" in result.output
+    assert "master.key.old" in result.output and "restart" in result.output
+    after = master_key_file.read_text()
+    assert before.strip() not in result.output and after.strip() not in result.output
+    assert before != after
+
+
+def test_rotation_keeps_the_audit_mac_secret(keyed_settings: Settings) -> None:
+    """Server-wide secrets sealed under the master key move with it."""
+    secret = open_keystore(keyed_settings).server_secret("audit-mac")
+    CliRunner().invoke(master_key_group, ["rotate"], obj=keyed_settings)
+    assert open_keystore(keyed_settings).server_secret("audit-mac") == secret
+
+
+def test_rotation_killed_at_random_moments_never_loses_a_key(
+    keyed_settings: Settings, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    files = RotationFiles(keyed_settings.keystore.master_key_file)
+    scalars = unlock_all(keyed_settings)
+    calibration = start_rotation(keyed_settings, config)
+    started = time.monotonic()
+    assert calibration.stdout is not None and calibration.stdout.readline() == "done\n"
+    rotation_seconds = time.monotonic() - started
+    calibration.wait(timeout=30)
+    files.previous.unlink()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_CONNECTION, str(keyed_settings.keystore.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+    outcomes: Counter[str] = Counter()
+    chance = random.Random()  # noqa: S311 - kill timing, not cryptography
+    for _ in range(KILL_ROUNDS):
+        before = files.current.read_text()
+        child = start_rotation(keyed_settings, config)
+        time.sleep(chance.uniform(0, rotation_seconds * 1.2))  # the kill moment, not a wait
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        left = {path.name for path in (files.next, files.previous) if path.exists()}
+        candidates = {before, files.current.read_text()}
+        if files.next.exists():
+            candidates.add(files.next.read_text())
+        assert len(master_keys_that_open(keyed_settings, candidates)) == 1
+        assert unlock_all(keyed_settings) == scalars
+        assert not files.next.exists()
+        rotated = files.current.read_text() != before
+        outcomes[f"{'rotated' if rotated else 'unchanged'}, left {sorted(left)}"] += 1
+        files.previous.unlink(missing_ok=True)
+    holder.kill()  # no clean close: the next opener recovers the WAL from the file
+    holder.wait(timeout=30)
+    assert unlock_all(keyed_settings) == scalars, "still so after a WAL recovery"
+    print(rotation_seconds, dict(outcomes))  # which moments the kills hit, for the curious (-s)
