@@ -48,6 +48,16 @@ from signserv.tke.workflows import UnitChange
 from signserv.tke.workflows_selection import parse_unit_numbers
 
 
+def _secret(
+    invocation: Invocation, source: str | None, what: str, *, confirm: bool = False
+) -> Secret[str]:
+    """From a file or ``-`` (stdin); without one, a no-echo prompt, only on a terminal."""
+    if source is None and invocation.interactive:
+        typed = click.prompt(what, hide_input=True, confirmation_prompt=confirm, err=True)
+        return Secret(str(typed).strip())
+    return read_secret(source, what)
+
+
 def _show_parts(parts: Sequence[KeyPartFile]) -> None:
     click.echo(f"{'KEYNUM':<8}{'DESCRIPTION':<34}VERIFICATION PATTERN")
     for number, part in enumerate(parts, start=1):
@@ -118,11 +128,13 @@ def mk_add(
     part = (
         random_key_part()
         if random_value
-        else key_part_from_hex(read_secret(value_file, "Key part value (64 hexadecimal digits)"))
+        else key_part_from_hex(
+            _secret(invocation, value_file, "Key part value (64 hexadecimal digits)")
+        )
     )
     if description is None:
         description = invocation.ask("Description of the key part", option="--description")
-    password = read_secret(password_file, "Password for the key part file", confirm=True)
+    password = _secret(invocation, password_file, "Password for the key part file", confirm=True)
     created = create_key_part_file(directory, part, description=description, password=password)
     click.echo(f"Master key part {created.description!r} saved in {created.path.name}")
     click.echo(f"Verification pattern: {created.verification_pattern.hex()}")
@@ -171,7 +183,7 @@ def _part_values(
     values = []
     for index, part in enumerate(parts):
         source = password_files[index] if index < len(password_files) else None
-        password = read_secret(source, f"Password for key part {part.description!r}")
+        password = _secret(invocation, source, f"Password for key part {part.description!r}")
         values.append(open_key_part_file(part, password))
     return values
 

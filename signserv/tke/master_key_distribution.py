@@ -34,6 +34,7 @@ from signserv.tke.transition import (
 )
 from signserv.tke.verification_pattern import same_master_key
 from signserv.tke.workflows import WorkflowError
+from signserv.tke.xcp_info import DomainInfo
 
 Progress = Callable[[str], None]
 
@@ -79,10 +80,14 @@ def _recovery_units(sessions: Sequence[CryptoUnitSession]) -> list[CryptoUnitSes
     return recovery
 
 
-def _generate_random_key(source: CryptoUnitSession, choose: ChooseSigners) -> bytes:
-    """A random key in the recovery unit: current register if empty, else the new one (§6.4)."""
+def _generate_random_key(source: CryptoUnitSession, choose: ChooseSigners) -> DomainInfo:
+    """A random key in the recovery unit: current register if empty, else the new one (§6.4).
+
+    The VP is read back from the registers: the command's own output is optional (§5).
+    """
     with unit_step(source, "generate a random master key"):
-        return source.run_signed(CommandId.GENERATE_RANDOM_WK, b"", choose(source, 1))
+        source.run_signed(CommandId.GENERATE_RANDOM_WK, b"", choose(source, 1))
+        return source.domain_info()
 
 
 def initialize_master_key(
@@ -101,7 +106,7 @@ def initialize_master_key(
     else:
         source = recovery[0]
         progress("Generating a random master key value....")
-        key_vp = _generate_random_key(source, choose)
+        key_vp = _generate_random_key(source, choose).current_vp
         changed = True
     targets = [session for session in sessions if session is not source]
     for number, target in enumerate(targets, start=1):
@@ -159,7 +164,7 @@ def rotate_master_key(
         if any(not same_master_key(i.current_vp, source_info.current_vp) for i in currents):
             raise WorkflowError(CURRENT_KEYS_DIFFER)
         progress("Generating a new random master key value....")
-        new_vp = _generate_random_key(source, choose)
+        new_vp = _generate_random_key(source, choose).pending_vp
     export_pending = source.domain_info().pending_status != EMPTY
     others = [session for session in sessions if session is not source]
     for number, target in enumerate(others, start=1):

@@ -275,3 +275,20 @@ def test_malformed_config_names_file_and_entry(run: Any, workstation: Path) -> N
     result = run("apply", str(path))
     assert result.exit_code != 0
     assert "bad.yaml: admins entry 1: unknown member tokn" in str(result.exception)
+
+
+def test_a_token_missing_everywhere_is_asked_for_on_a_terminal_only(
+    run: Any, workstation: Path, keys: dict[str, tuple[str, str]]
+) -> None:
+    """An admin whose token is neither in the file nor in SIGNSERVKEYS: prompted, no echo."""
+    (workstation / "SIGNSERVKEYS").write_text("[]")
+    path = workstation / "prompted.yaml"
+    admins = [{"name": "alice", "key": keys["alice"][0]}]
+    path.write_text(
+        yaml.safe_dump({"signature_threshold": 1, "revocation_threshold": 1, "admins": admins})
+    )
+    without_terminal = run("apply", "--check", str(path))
+    assert "stdin is not a terminal" in str(without_terminal.exception)
+    typed = run("apply", "--check", str(path), terminal=True, typed=f"{keys['alice'][1]}\n")
+    assert succeeded(typed).startswith("No problems")
+    assert keys["alice"][1] not in typed.output

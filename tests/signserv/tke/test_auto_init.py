@@ -185,24 +185,32 @@ def test_rotation_needs_an_initialized_instance(
 
 
 @pytest.mark.parametrize(
-    "killed_after",
-    [CommandId.SET_ATTRIBUTES, CommandId.EXPORT_WK, CommandId.COMMIT_WK],
-    ids=["leaving_imprint_mode", "exporting", "committing"],
+    ("killed_after", "occurrence"),
+    [(CommandId.ADD_ADMIN, 4), (CommandId.EXPORT_WK, 1), (CommandId.COMMIT_WK, 1)],
+    ids=["adding_to_the_second_unit", "exporting", "committing"],
 )
 def test_service_killed_mid_auto_init_and_a_rerun_finishes(
-    instance: Instance, start_signserv: Any, tmp_path: Path, killed_after: CommandId
+    instance: Instance,
+    start_signserv: Any,
+    tmp_path: Path,
+    killed_after: CommandId,
+    occurrence: int,
 ) -> None:
     """The signing service dies right after a command; the run stops naming a unit and a step,
-    and a re-run against the restarted service completes the initialization."""
+    and a re-run against the restarted service completes the initialization (a unit left in
+    imprint mode with some admins is zeroized and set up again)."""
     home = make_home(tmp_path / "own-service")
     service = start_signserv(home)
     entries = [{"key": name, "token": home.create_key(name)} for name in NAMES]
     (tmp_path / "SIGNSERVKEYS").write_text(json.dumps(entries))
     key_ring = key_ring_at(service.url, tmp_path)
+    seen: list[str] = []
 
     def kill_after_command(request: str) -> None:
         if carries(request, killed_after):
-            service.stop()
+            seen.append(request)
+            if len(seen) == occurrence:
+                service.stop()
 
     instance.before_send = kill_after_command
     with pytest.raises(UnitStepFailed, match=r"crypto unit \[.*failed: .*run the command again"):
@@ -211,6 +219,8 @@ def test_service_killed_mid_auto_init_and_a_rerun_finishes(
     instance.before_send = lambda _request: None
     restarted = start_signserv(home)
     key_ring = key_ring_at(restarted.url, tmp_path)
-    changed, _ = run_auto_init(instance, key_ring, config_for(key_ring))
+    changed, lines = run_auto_init(instance, key_ring, config_for(key_ring))
     assert changed
+    if occurrence > 1:
+        assert any("zeroize (imprint mode)" in line for line in lines)
     assert_initialized(instance)

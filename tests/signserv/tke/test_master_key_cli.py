@@ -38,13 +38,14 @@ def workstation(tmp_path: Path, service_keys: dict[str, str]) -> Path:
 
 
 def cli_runner(url: str, cloudtkefiles: Path) -> Callable[..., Result]:
-    """``signserv-tke ARGS`` run in-process without a terminal, with the plug-in's env."""
+    """``signserv-tke ARGS`` run in-process, as on a terminal or not, with the plug-in's env."""
 
-    def invoke(*args: str) -> Result:
+    def invoke(*args: str, terminal: bool = False, typed: str | None = None) -> Result:
         return CliRunner().invoke(
             cli,
             list(args),
-            obj=Invocation(interactive=False),
+            obj=Invocation(interactive=terminal),
+            input=typed,
             env={"TKE_SIGNSERV_URL": url, "CLOUDTKEFILES": str(cloudtkefiles)},
         )
 
@@ -166,3 +167,14 @@ def test_master_key_commands_are_refused_in_imprint_mode(run: Any, workstation: 
     result = load_parts(run, workstation, "alice", "bob")
     assert "imprint mode" in str(result.exception)
     assert {r["new_status"] for r in registers(run)} == {"Empty"}
+
+
+def test_typed_value_and_password_on_a_terminal(run: Any, workstation: Path) -> None:
+    """On a terminal the value and password are asked for without echo, never printed."""
+    password = "typed password"
+    typed = f"{PART_VALUE.hex()}\nbob\n{password}\n{password}\n"
+    result = run("mk-add", "--value", terminal=True, typed=typed)
+    assert "saved in mkpart-" in succeeded(result)
+    assert PART_VALUE.hex() not in result.output and password not in result.output
+    (part,) = json.loads(succeeded(run("mks", "--json")))
+    assert (part["description"], part["verification_pattern"]) == ("bob", calc_vp(PART_VALUE).hex())
