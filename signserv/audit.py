@@ -8,7 +8,9 @@ A cut-off tail is not detectable from the file alone: ``verify`` reports the hea
 can be anchored elsewhere. Never written: tokens, inputs, signatures.
 
 Workers append under an exclusive ``flock`` on the log file, so several processes keep one
-chain. A record that cannot be written raises :class:`AuditWriteError`; callers fail closed.
+chain. A record is fsync'ed before its request is answered; the fsync runs after the lock is
+released, and threads of one worker share it (group commit), so appends do not queue on the
+disk. A record that cannot be written raises :class:`AuditWriteError`; callers fail closed.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ class VerifiedLog:
     head: str
 
 
+@dataclass(frozen=True)
+class _Written:
+    """How many records this process had written when one landed, and in which file (inode)."""
+
+    inode: int
+    count: int
+
+
 def _line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
@@ -95,24 +105,34 @@ class AuditLog:
         self._mac_key = mac_key
         self._fsync = fsync
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._records_written = 0
+        self._synced = _Written(inode=-1, count=0)
         self._known_end = -1
         self._known_head = GENESIS
         self._known_seq = 0
 
     def append(self, event: AuditEvent) -> None:
-        """Write one record at the end of the chain, or raise :class:`AuditWriteError`."""
+        """Write one record at the end of the chain and make it durable, or raise :class:`AuditWriteError`."""
         try:
-            with self._lock:
-                self._append_locked(event)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                with self._lock:
+                    written = self._append_locked(descriptor, event)
+                if self._fsync:
+                    self._sync_through(descriptor, written)
+            finally:
+                os.close(descriptor)
         except (OSError, ValueError) as exc:
             raise AuditWriteError(f"cannot write the audit log {self.path}: {exc}") from None
 
-    def _append_locked(self, event: AuditEvent) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    def _append_locked(self, descriptor: int, event: AuditEvent) -> _Written:
+        """Append under the file lock (so every worker keeps one chain); fsync comes after."""
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            end = os.fstat(descriptor).st_size
+            status = os.fstat(descriptor)
+            end = status.st_size
             if end != self._known_end:
                 self._read_head(descriptor, end)
             fields: dict[str, object] = {
@@ -123,13 +143,24 @@ class AuditLog:
             }
             line = _signed_line(fields, self._mac_key)
             os.write(descriptor, line + b"\n")
-            if self._fsync:
-                os.fsync(descriptor)
             self._known_end = end + len(line) + 1
             self._known_head = _line_hash(line)
             self._known_seq += 1
+            self._records_written += 1
+            return _Written(inode=status.st_ino, count=self._records_written)
         finally:
-            os.close(descriptor)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def _sync_through(self, descriptor: int, written: _Written) -> None:
+        """Return once an fsync that began after ``written`` landed has finished (group commit)."""
+        # One fsync covers every record this process wrote to the same file before it began, so
+        # threads queued here behind it return without another one.
+        with self._sync_lock:
+            if self._synced.inode == written.inode and self._synced.count >= written.count:
+                return
+            covered = _Written(inode=written.inode, count=self._records_written)
+            os.fsync(descriptor)
+            self._synced = covered
 
     def _read_head(self, descriptor: int, end: int) -> None:
         """Learn the last record's hash and seq (another worker wrote since our last append)."""
