@@ -4,8 +4,8 @@ A backup is a copy of the SQLite file made with SQLite's online backup API while
 runs. Its records stay sealed under the master key and each key's token, so a backup is only
 useful together with the master key it was made under, which must be kept separately.
 
-A restore never touches its source: it stages a private copy, checks the copy (SQLite
-integrity, schema, the master-key check) and re-seals every master share under the home's
+A restore never touches its source: it stages a private copy, checks the copy (SQLite's
+full integrity check, schema, the master-key check) and re-seals every master share under the home's
 master key, which proves each record opens. Only then does the copy replace the keystore:
 with ``os.replace`` when there is none, or through SQLite's backup API into the existing one,
 which is one transaction that live readers see whole.
@@ -46,19 +46,20 @@ def _create_private_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def _integrity_checked_key_count(path: Path) -> int:
-    """Read-only check of a written backup: SQLite integrity and schema; the number of keys."""
+def _intact_key_count(copy: Path, backup: Path) -> int:
+    """SQLite's full integrity check and the schema of a backup ``copy``, read-only; its key count."""
+    unusable = BackupUnusable(f"the backup {backup} is damaged or is not a signserv keystore")
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as backup:
-            (integrity,) = backup.execute("PRAGMA integrity_check").fetchone()
-            (schema,) = backup.execute(
+        with closing(sqlite3.connect(f"{copy.resolve().as_uri()}?mode=ro", uri=True)) as database:
+            (integrity,) = database.execute("PRAGMA integrity_check").fetchone()
+            schema = database.execute(
                 "SELECT value FROM meta WHERE name = 'schema_version'"
-            ).fetchone()
-            (count,) = backup.execute("SELECT count(*) FROM keys").fetchone()
-    except sqlite3.Error as exc:
-        raise KeystoreCorrupt(f"the backup just written to {path} cannot be read: {exc}") from None
-    if integrity != "ok" or schema != str(SCHEMA_VERSION):
-        raise KeystoreCorrupt(f"the backup just written to {path} fails its integrity check")
+            ).fetchall()
+            (count,) = database.execute("SELECT count(*) FROM keys").fetchone()
+    except sqlite3.Error:
+        raise unusable from None
+    if integrity != "ok" or schema != [(str(SCHEMA_VERSION),)]:
+        raise unusable
     return int(count)
 
 
@@ -71,7 +72,7 @@ def write_backup(store: KeyStore, destination: Path) -> int:
         _create_private_file(staged)
         store.copy_to(staged)
         fsync_path(staged)
-        count = _integrity_checked_key_count(staged)
+        count = _intact_key_count(staged, destination)
         try:
             os.link(staged, destination)
         except FileExistsError:
@@ -97,6 +98,7 @@ def _stage_verified_copy(
         shutil.copyfile(source, staged)
     except OSError as exc:
         raise BackupUnusable(f"cannot read the backup {source}: {exc.strerror}") from None
+    _intact_key_count(staged, source)
     try:
         store = KeyStore.open(staged, backup_master_key, argon2)
     except MasterKeyMismatch:

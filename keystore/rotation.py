@@ -67,18 +67,20 @@ class RotationResult:
 
 
 @contextmanager
-def _rotation_lock(files: RotationFiles) -> Iterator[None]:
-    """Hold ``master.key.lock``; the kernel releases it when the holder dies, even by SIGKILL."""
+def _rotation_lock(files: RotationFiles) -> Iterator[bool]:
+    """Hold ``master.key.lock``; the kernel releases it when the holder dies, even by SIGKILL.
+
+    Yields False, holding nothing, when the lock file cannot be created (a read-only directory
+    such as a mounted secret): no rotation can run there either.
+    """
     try:
         descriptor = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise MasterKeyRotationFailed(
-            f"cannot create {files.lock}: {exc.strerror} (rotation writes beside the master key "
-            "file, so its directory must be writable)"
-        ) from None
+    except OSError:
+        yield False
+        return
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
+        yield True
     finally:
         os.close(descriptor)
 
@@ -144,12 +146,32 @@ def settle_interrupted_rotation(
             _settle_locked(files, store_path, argon2)
 
 
+@contextmanager
+def settled_master_key(
+    master_key_file: Path, store_path: Path, argon2: Argon2Runner
+) -> Iterator[None]:
+    """Within the block, no rotation runs and ``master_key_file`` holds the keystore's key.
+
+    For backup and restore, whose result must match the master key they report or use.
+    """
+    files = RotationFiles(master_key_file)
+    with _rotation_lock(files):
+        if files.next.exists():
+            _settle_locked(files, store_path, argon2)
+        yield
+
+
 def rotate_master_key(
     master_key_file: Path, store_path: Path, argon2: Argon2Runner
 ) -> RotationResult:
     """Replace the master key and re-seal every record under it; needs no token."""
     files = RotationFiles(master_key_file)
-    with _rotation_lock(files):
+    with _rotation_lock(files) as locked:
+        if not locked:
+            raise MasterKeyRotationFailed(
+                f"cannot create {files.lock}: rotation writes beside the master key file, so "
+                "its directory must be writable"
+            )
         if files.next.exists():
             _settle_locked(files, store_path, argon2)
         if files.previous.exists():

@@ -14,12 +14,18 @@ from keystore import (
     KeyStore,
     KeystoreExists,
     MasterKey,
+    MasterKeyMismatch,
     MasterKeyMissing,
     read_master_key,
     write_master_key,
 )
 from keystore.backup import restore_backup, write_backup
-from keystore.rotation import RotationResult, rotate_master_key, settle_interrupted_rotation
+from keystore.rotation import (
+    RotationResult,
+    rotate_master_key,
+    settle_interrupted_rotation,
+    settled_master_key,
+)
 from signserv.config import Settings
 
 
@@ -35,15 +41,23 @@ def _argon2(settings: Settings) -> Argon2Runner:
     return Argon2Runner(settings.kdf.parameters(), settings.kdf.max_concurrent)
 
 
+def _open_settled_keystore(settings: Settings) -> KeyStore:
+    argon2 = _argon2(settings)
+    settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
+    master_key = read_master_key(settings.keystore.master_key_file)
+    return KeyStore.open(settings.keystore.path, master_key, argon2)
+
+
 def open_keystore(settings: Settings) -> KeyStore:
     """Open the configured keystore with the configured master key, checking both.
 
     A master-key rotation that was killed part-way is finished or undone first.
     """
-    argon2 = _argon2(settings)
-    settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
-    master_key = read_master_key(settings.keystore.master_key_file)
-    return KeyStore.open(settings.keystore.path, master_key, argon2)
+    try:
+        return _open_settled_keystore(settings)
+    except MasterKeyMismatch:
+        # A rotation may have committed between reading the master key and checking it.
+        return _open_settled_keystore(settings)
 
 
 def initialize_home(settings: Settings) -> InitResult:
@@ -80,11 +94,14 @@ def rotate_home_master_key(settings: Settings) -> RotationResult:
 
 def back_up_keystore(settings: Settings, destination: Path) -> int:
     """Write a consistent, still sealed snapshot of the keystore to the new file ``destination``."""
-    store = open_keystore(settings)
-    try:
-        return write_backup(store, destination)
-    finally:
-        store.close()
+    argon2 = _argon2(settings)
+    master_key_file, store_path = settings.keystore.master_key_file, settings.keystore.path
+    with settled_master_key(master_key_file, store_path, argon2):
+        store = KeyStore.open(store_path, read_master_key(master_key_file), argon2)
+        try:
+            return write_backup(store, destination)
+        finally:
+            store.close()
 
 
 def restore_keystore(
@@ -97,24 +114,25 @@ def restore_keystore(
     host) takes the backup's master key as its own once the restore succeeded.
     """
     home_key_file = settings.keystore.master_key_file
-    home_has_key = home_key_file.exists()
-    if backup_master_key_file is None and not home_has_key:
+    if backup_master_key_file is None and not home_key_file.exists():
         raise MasterKeyMissing(
             f"there is no master key file at {home_key_file}: name the master key file the "
             "backup was made under (--master-key-file)"
         )
-    settle_interrupted_rotation(home_key_file, settings.keystore.path, _argon2(settings))
-    backup_master_key = read_master_key(backup_master_key_file or home_key_file)
-    home_master_key = read_master_key(home_key_file) if home_has_key else backup_master_key
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    count = restore_backup(
-        source,
-        settings.keystore.path,
-        backup_master_key,
-        home_master_key,
-        _argon2(settings),
-        overwrite=overwrite,
-    )
-    if not home_has_key:
-        write_master_key(home_key_file, home_master_key)
+    argon2 = _argon2(settings)
+    with settled_master_key(home_key_file, settings.keystore.path, argon2):
+        home_has_key = home_key_file.exists()
+        backup_master_key = read_master_key(backup_master_key_file or home_key_file)
+        home_master_key = read_master_key(home_key_file) if home_has_key else backup_master_key
+        count = restore_backup(
+            source,
+            settings.keystore.path,
+            backup_master_key,
+            home_master_key,
+            argon2,
+            overwrite=overwrite,
+        )
+        if not home_has_key:
+            write_master_key(home_key_file, home_master_key)
     return count

@@ -38,6 +38,7 @@ from keystore.rotation import (
     RotationFiles,
     rotate_master_key,
     settle_interrupted_rotation,
+    settled_master_key,
 )
 
 from .conftest import TOKEN, CountingArgon2
@@ -364,3 +365,20 @@ def test_opening_the_keystore_again_keeps_this_processs_sqlite_locks(
     )
     subprocess.run([sys.executable, "-c", writer, str(store_path)], check=True)
     assert Path(f"{store_path}-wal").exists(), "the other process thought it was alone"
+
+
+def test_without_a_lock_file_rotation_refuses_and_backup_still_runs(
+    store: KeyStore,
+    store_path: Path,
+    key_file: Path,
+    files: RotationFiles,
+    argon2: CountingArgon2,
+    tmp_path: Path,
+) -> None:
+    """A read-only master-key directory (a mounted secret) allows no rotation, so no lock."""
+    files.lock.mkdir()  # stands in for a lock file that cannot be created
+    with pytest.raises(MasterKeyRotationFailed, match="must be writable"):
+        rotate_master_key(key_file, store_path, argon2)
+    assert not files.next.exists()
+    with settled_master_key(key_file, store_path, argon2):
+        assert write_backup(store, tmp_path / "backup") == 0
