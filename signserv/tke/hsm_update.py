@@ -112,12 +112,16 @@ def check_configuration(
     return CheckedConfiguration(problems, admins, units)
 
 
-def _command_input(command: PlannedCommand, admins: Sequence[ConfiguredAdmin]) -> bytes:
-    """A planned command's input; an added administrator's certificate is made here (§2.4)."""
+def _command_input(
+    command: PlannedCommand, admins: Sequence[ConfiguredAdmin], certificates: dict[bytes, bytes]
+) -> bytes:
+    """A planned command's input; an added administrator's certificate is made once (§2.4)."""
     if command.command is not CommandId.ADD_ADMIN:
         return command.command_input
-    admin = next(admin for admin in admins if admin.signer.ski == command.subject)
-    return admin.signer.admin_certificate(admin.name)
+    if command.subject not in certificates:
+        admin = next(admin for admin in admins if admin.signer.ski == command.subject)
+        certificates[command.subject] = admin.signer.admin_certificate(admin.name)
+    return certificates[command.subject]
 
 
 def _describe(location: str, command: PlannedCommand, signers: Sequence[CommandSigner]) -> str:
@@ -135,6 +139,7 @@ def update_instance(
     if checked.problems:
         raise ValueError("update_instance needs a configuration without problems")
     by_ski = {admin.signer.ski: admin.signer for admin in checked.admins}
+    certificates: dict[bytes, bytes] = {}
     changed = False
     for session, unit in zip(sessions, checked.units, strict=True):
         plan = plan_admin_changes(
@@ -145,7 +150,7 @@ def update_instance(
             progress(_describe(session.unit.location_text, command, signers))
             with unit_step(session, command.description):
                 session.run_signed(
-                    command.command, _command_input(command, checked.admins), signers
+                    command.command, _command_input(command, checked.admins, certificates), signers
                 )
             changed = True
     block_signers = [admin.signer for admin in checked.admins]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,24 @@ def test_a_unit_refusing_names_the_unit_and_step(
     """One part needs the one-part permission, which the plug-in's exit-impr leaves unset."""
     with pytest.raises(UnitStepFailed, match=r"crypto unit \[.*load the new master key"):
         load_master_key(administered, key_ring, [Secret(bytes(32))])
+
+
+def test_master_key_values_never_reach_logs_or_errors(
+    administered: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Parts and their XOR appear in no log record, error message or repr."""
+    caplog.set_level(logging.DEBUG)
+    values = [secrets.token_bytes(32), secrets.token_bytes(32)]
+    master_key = bytes(a ^ b for a, b in zip(*values, strict=True))
+    parts = [Secret(value) for value in values]
+    with pytest.raises(UnitStepFailed) as failed:
+        load_master_key(administered[:1], key_ring, parts[:1])
+    load_master_key(administered, key_ring, parts)
+    with pytest.raises(WorkflowError) as refused:
+        load_master_key(administered, key_ring, parts)
+    texts = [caplog.text, str(refused.value), str(failed.value), repr(parts), f"{parts[0]}"]
+    for secret in (*values, master_key):
+        assert not any(secret.hex() in text or secret.hex().upper() in text for text in texts)
