@@ -123,6 +123,8 @@ def _remove_abandoned_next(files: RotationFiles) -> None:
 
 
 def _settle_locked(files: RotationFiles, store_path: Path, argon2: Argon2Runner) -> None:
+    if not store_path.exists():
+        return  # nothing to decide; a restore may bring the keystore back
     decide_interrupted_commit(store_path)
     if _opens_with(store_path, files.current, argon2):
         _remove_abandoned_next(files)

@@ -382,3 +382,25 @@ def test_without_a_lock_file_rotation_refuses_and_backup_still_runs(
     assert not files.next.exists()
     with settled_master_key(key_file, store_path, argon2):
         assert write_backup(store, tmp_path / "backup") == 0
+
+
+def test_restore_into_a_deleted_keystore_with_a_rotation_left_over(
+    store: KeyStore,
+    store_path: Path,
+    backup: Path,
+    key_file: Path,
+    files: RotationFiles,
+    master_key: MasterKey,
+    argon2: CountingArgon2,
+) -> None:
+    """The keystore is gone and master.key.next is left: nothing to settle until it is back."""
+    scalars = {name: scalar_of(store, name) for name in TOKENS}
+    store.close()
+    write_master_key(files.next, MasterKey.generate())
+    for database_file in store_path.parent.glob(f"{store_path.name}*"):
+        database_file.unlink()
+    with settled_master_key(key_file, store_path, argon2):
+        restore_backup(backup, store_path, master_key, master_key, argon2, overwrite=False)
+    settle_interrupted_rotation(key_file, store_path, argon2)
+    assert not files.next.exists()
+    assert_every_key_unlocks(KeyStore.open(store_path, master_key, argon2), scalars)
