@@ -113,14 +113,14 @@ def test_rotate_command_reports_without_showing_any_key(keyed_settings: Settings
 def test_rotation_keeps_the_audit_mac_secret(keyed_settings: Settings) -> None:
     """Server-wide secrets sealed under the master key move with it."""
     secret = open_keystore(keyed_settings).server_secret("audit-mac")
-    CliRunner().invoke(master_key_group, ["rotate"], obj=keyed_settings)
+    assert CliRunner().invoke(master_key_group, ["rotate"], obj=keyed_settings).exit_code == 0
     assert open_keystore(keyed_settings).server_secret("audit-mac") == secret
 
 
 def test_rotation_killed_at_random_moments_never_loses_a_key(
     keyed_settings: Settings, tmp_path: Path
 ) -> None:
-    config = tmp_path / "config.yaml"
+    config = tmp_path / "config.yaml"  # written by the settings fixture
     files = RotationFiles(keyed_settings.keystore.master_key_file)
     scalars = unlock_all(keyed_settings)
     calibration = start_rotation(keyed_settings, config)
