@@ -15,6 +15,7 @@ disk. A record that cannot be written raises :class:`AuditWriteError`; callers f
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import hmac
@@ -22,7 +23,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,7 +31,9 @@ from signserv.errors import SignservError
 
 GENESIS = "0" * 64
 AUDIT_MAC_PURPOSE = "audit-mac"
+_HEAD_WINDOW = 4 * 1024
 _TAIL_WINDOW = 64 * 1024
+_APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT
 
 
 class AuditError(SignservError):
@@ -62,6 +65,9 @@ class AuditEvent:
     input_sha512: str | None
     input_length: int | None
     latency_ms: float
+
+
+_EVENT_FIELDS = tuple(field.name for field in dataclasses.fields(AuditEvent))
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,7 @@ class AuditLog:
     def append(self, event: AuditEvent) -> None:
         """Write one record at the end of the chain and make it durable, or raise :class:`AuditWriteError`."""
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            descriptor = self._open()
             try:
                 with self._lock:
                     written = self._append_locked(descriptor, event)
@@ -126,6 +131,14 @@ class AuditLog:
                 os.close(descriptor)
         except (OSError, ValueError) as exc:
             raise AuditWriteError(f"cannot write the audit log {self.path}: {exc}") from None
+
+    def _open(self) -> int:
+        """Open the log for appending, creating it (0600) and its directory (0700) when missing."""
+        try:
+            return os.open(self.path, _APPEND_FLAGS, 0o600)
+        except FileNotFoundError:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return os.open(self.path, _APPEND_FLAGS, 0o600)
 
     def _append_locked(self, descriptor: int, event: AuditEvent) -> _Written:
         """Append under the file lock (so every worker keeps one chain); fsync comes after."""
@@ -138,7 +151,7 @@ class AuditLog:
             fields: dict[str, object] = {
                 "seq": self._known_seq + 1,
                 "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                **asdict(event),
+                **{name: getattr(event, name) for name in _EVENT_FIELDS},
                 "prev": self._known_head,
             }
             line = _signed_line(fields, self._mac_key)
@@ -167,8 +180,12 @@ class AuditLog:
         if end == 0:
             self._known_head, self._known_seq = GENESIS, 0
             return
-        start = max(0, end - _TAIL_WINDOW)
-        tail = os.pread(descriptor, end - start, start)
+        # A record is about 500 bytes: a small read finds the last one; a long one needs more.
+        for window in (_HEAD_WINDOW, _TAIL_WINDOW):
+            start = max(0, end - window)
+            tail = os.pread(descriptor, end - start, start)
+            if start == 0 or b"\n" in tail[:-1]:
+                break
         last = tail[:-1].rsplit(b"\n", 1)[-1]
         try:
             if not tail.endswith(b"\n"):

@@ -1,4 +1,4 @@
-"""The audit log's group commit: every record is fsync'ed before append returns, fewer fsyncs."""
+"""The audit log's appends: group commit (every record fsync'ed before append returns) and chaining."""
 
 from __future__ import annotations
 
@@ -97,3 +97,15 @@ def test_without_fsync_configured_no_fsync_runs(
     log = AuditLog(tmp_path / "audit.log", MAC_KEY, fsync=False)
     log.append(event(1))
     assert fake_fsync.covered_sizes == []
+
+
+def test_a_second_writer_chains_onto_a_last_record_longer_than_the_first_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.log"
+    first, second = AuditLog(path, MAC_KEY), AuditLog(path, MAC_KEY)
+    first.append(event(1))
+    first.append(AuditEvent("req-long", "x" * 6000, "admin", "sign", 200, "ok", None, None, 1.0))
+    second.append(event(2))
+    first.append(event(3))
+    assert verify_log(path, MAC_KEY).records == 4
