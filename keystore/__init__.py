@@ -1,5 +1,6 @@
 """Encrypted-at-rest storage of P-521 signing keys; knows nothing of HTTP or Flask."""
 
+from keystore.backup import BackupError, BackupExists, BackupUnusable, RestoreWouldOverwrite
 from keystore.crypto import Argon2Parameters, Argon2Runner, MasterKey
 from keystore.errors import (
     InvalidKeyName,
@@ -15,15 +16,20 @@ from keystore.errors import (
     MasterKeyInvalid,
     MasterKeyMismatch,
     MasterKeyMissing,
+    MasterShareMismatch,
     StorageFull,
     TokenRejected,
 )
 from keystore.master_key_file import read_master_key, write_master_key
+from keystore.rotation import MasterKeyRotationFailed
 from keystore.store import KeyInfo, KeyStatus, KeyStore, UnlockedKey
 
 __all__ = [
     "Argon2Parameters",
     "Argon2Runner",
+    "BackupError",
+    "BackupExists",
+    "BackupUnusable",
     "InvalidKeyName",
     "InvalidToken",
     "KeyDisabled",
@@ -41,6 +47,9 @@ __all__ = [
     "MasterKeyInvalid",
     "MasterKeyMismatch",
     "MasterKeyMissing",
+    "MasterKeyRotationFailed",
+    "MasterShareMismatch",
+    "RestoreWouldOverwrite",
     "StorageFull",
     "TokenRejected",
     "UnlockedKey",

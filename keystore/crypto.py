@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from keystore.errors import KeystoreCorrupt, MasterKeyInvalid, TokenRejected
+from keystore.errors import KeystoreCorrupt, MasterKeyInvalid, MasterShareMismatch, TokenRejected
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -175,7 +175,7 @@ def _open_master_share(name: str, sealed: SealedKey, master_key: MasterKey) -> b
             _associated_data(b"master-share", name, sealed.record_id),
         )
     except InvalidTag:
-        raise KeystoreCorrupt(
+        raise MasterShareMismatch(
             f"the record of key {name!r} does not open with this master key"
         ) from None
 

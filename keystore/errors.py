@@ -39,6 +39,10 @@ class KeystoreCorrupt(KeystoreUnavailable):
     """The keystore file or a record in it is damaged, truncated or not a signserv keystore."""
 
 
+class MasterShareMismatch(KeystoreCorrupt):
+    """A record's master share does not open: damaged, or sealed under another master key."""
+
+
 class KeystoreExists(KeystoreError):
     """A keystore already exists where a new one was to be created."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +30,7 @@ from keystore.errors import (
     KeystoreExists,
     KeystoreUnavailable,
     MasterKeyMismatch,
+    MasterShareMismatch,
     StorageFull,
 )
 from keystore.validation import require_key_name, require_token
@@ -123,11 +124,16 @@ class KeyStore:
     """Sealed P-521 keys by name; open an existing store with :meth:`open`, a new one with :meth:`create`."""
 
     def __init__(
-        self, path: Path, master_key: crypto.MasterKey, argon2: crypto.Argon2Runner
+        self,
+        path: Path,
+        master_key: crypto.MasterKey,
+        argon2: crypto.Argon2Runner,
+        reload_master_key: Callable[[], crypto.MasterKey] | None = None,
     ) -> None:
         self.path = path
         self._master_key = master_key
         self._argon2 = argon2
+        self._reload_master_key = reload_master_key
         self._local = threading.local()
 
     # --- opening -----------------------------------------------------------------------------
@@ -156,10 +162,18 @@ class KeyStore:
 
     @classmethod
     def open(
-        cls, path: Path, master_key: crypto.MasterKey, argon2: crypto.Argon2Runner
+        cls,
+        path: Path,
+        master_key: crypto.MasterKey,
+        argon2: crypto.Argon2Runner,
+        reload_master_key: Callable[[], crypto.MasterKey] | None = None,
     ) -> KeyStore:
-        """Open an existing keystore, refusing a damaged file or a master key that is not its own."""
-        store = cls(path, master_key, argon2)
+        """Open an existing keystore, refusing a damaged file or a master key that is not its own.
+
+        ``reload_master_key`` re-reads the master key file: a long-running process then follows
+        a master-key rotation made by another process (see :meth:`_adopt_rotated_master_key`).
+        """
+        store = cls(path, master_key, argon2, reload_master_key)
         try:
             store.check_ready()
         except KeystoreError:
@@ -183,8 +197,32 @@ class KeyStore:
                 f"the keystore {self.path} has schema version {meta.get('schema_version')!r}, "
                 f"this signserv reads version {SCHEMA_VERSION}"
             )
-        if not crypto.matches_master_key_check(self._master_key, meta.get("master_key_check", b"")):
+        check = meta.get("master_key_check", b"")
+        if not crypto.matches_master_key_check(
+            self._master_key, check
+        ) and not self._adopt_rotated_master_key(check):
             raise MasterKeyMismatch(f"the master key does not open the keystore {self.path}")
+
+    def _adopt_rotated_master_key(self, check: bytes | None = None) -> bool:
+        """Take the master key file's current key if it opens this keystore; True if taken.
+
+        After `signserv master-key rotate` in another process, the records are sealed under a
+        new key that this process does not hold yet; only a key that passes the stored
+        master-key check is ever adopted.
+        """
+        if self._reload_master_key is None:
+            return False
+        try:
+            candidate = self._reload_master_key()
+        except KeystoreError:
+            return False
+        if check is None:
+            rows = self._query("SELECT value FROM meta WHERE name = 'master_key_check'")
+            check = bytes(rows[0][0]) if rows else b""
+        if not crypto.matches_master_key_check(candidate, check):
+            return False
+        self._master_key = candidate
+        return True
 
     def _require_sqlite_file(self) -> None:
         # Only stat it. Opening and closing the file here would release every POSIX lock this
@@ -311,9 +349,16 @@ class KeyStore:
         if not found.status.enabled:
             crypto.verify_token(name, found.sealed, token, self._argon2)
             raise KeyDisabled(f"key {name!r} is disabled")
-        private_key = crypto.unseal_private_key(
-            name, found.sealed, token, self._master_key, self._argon2
-        )
+        try:
+            private_key = crypto.unseal_private_key(
+                name, found.sealed, token, self._master_key, self._argon2
+            )
+        except MasterShareMismatch:
+            if not self._adopt_rotated_master_key():
+                raise
+            private_key = crypto.unseal_private_key(
+                name, found.sealed, token, self._master_key, self._argon2
+            )
         if _uncompressed_point(private_key) != found.public_point:
             raise KeystoreCorrupt(
                 f"the public key stored for {name!r} does not match its private key"

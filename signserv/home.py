@@ -44,8 +44,13 @@ def _argon2(settings: Settings) -> Argon2Runner:
 def _open_settled_keystore(settings: Settings) -> KeyStore:
     argon2 = _argon2(settings)
     settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
-    master_key = read_master_key(settings.keystore.master_key_file)
-    return KeyStore.open(settings.keystore.path, master_key, argon2)
+    master_key_file = settings.keystore.master_key_file
+    return KeyStore.open(
+        settings.keystore.path,
+        read_master_key(master_key_file),
+        argon2,
+        reload_master_key=lambda: read_master_key(master_key_file),
+    )
 
 
 def open_keystore(settings: Settings) -> KeyStore:

@@ -2,8 +2,9 @@
 
 DESIGN §3. Entries are keyed by the key name and an HMAC of the token under a random per-process
 key, so the cache never holds a token and a different token never hits. Each entry remembers the
-record generation it was unlocked at; a token rotation, disable, enable or master-key rotation
-bumps the generation, and the next request drops the stale entry. Bounded by size (least
+record generation it was unlocked at; a token rotation, disable or enable bumps the
+generation, and the next request drops the stale entry (a master-key rotation does not: the
+private keys themselves do not change). Bounded by size (least
 recently used goes first) and by age.
 """
 

@@ -10,6 +10,7 @@ from signserv.cli.context import pass_settings
 from signserv.config import Settings
 from signserv.home import back_up_keystore, restore_keystore, rotate_home_master_key
 
+# After a restore, a worker's cache may still hold a key unlocked from the replaced keystore.
 RESTART_HINT = "  restart running `signserv serve` processes: their workers hold the old state"
 
 
@@ -34,7 +35,7 @@ def rotate_master_key_command(settings: Settings) -> None:
         f"  the previous key is kept at {result.retired_master_key_file}: backups made before "
         "now need it; move it somewhere safe (the next rotation refuses to run while it is there)"
     )
-    click.echo(RESTART_HINT)
+    click.echo("  running `signserv serve` workers take the new key on their next cold unlock")
 
 
 @click.command("backup")

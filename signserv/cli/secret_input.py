@@ -16,7 +16,11 @@ class SecretInputError(SignservError):
 
 
 def read_secret(source: str | None, what: str, *, confirm: bool = False) -> Secret[str]:
-    """Read ``what`` from a file path, ``-`` for stdin, or (``None``) a no-echo prompt on a terminal."""
+    """Read ``what`` from a file path, ``-`` for stdin, or (``None``) a no-echo prompt on a terminal.
+
+    Only the final line ending is removed: other white space may belong to a password (a token
+    with spaces is refused by the token rules, with a message saying so).
+    """
     if source is None:
         if not sys.stdin.isatty():
             raise SecretInputError(
@@ -31,7 +35,7 @@ def read_secret(source: str | None, what: str, *, confirm: bool = False) -> Secr
             value = Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SecretInputError(f"cannot read {what} from {source}: {exc}") from None
-    value = value.strip()
+    value = value.removesuffix("\n").removesuffix("\r")
     if not value:
         raise SecretInputError(f"{what} is empty")
     return Secret(value)

@@ -18,13 +18,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from keystore import Argon2Runner, KeyStore, MasterKey, MasterKeyMismatch
 from keystore.rotation import RotationFiles
+from signserv import contract
 from signserv.cli.maintenance import master_key_group
 from signserv.config import Settings
 from signserv.home import open_keystore
+
+from ..conftest import make_home
 
 KILL_ROUNDS = 20
 KEY_COUNT = 12
@@ -158,3 +162,27 @@ def test_rotation_killed_at_random_moments_never_loses_a_key(
     holder.wait(timeout=30)
     assert unlock_all(keyed_settings) == scalars, "still so after a WAL recovery"
     print(rotation_seconds, dict(outcomes))  # which moments the kills hit, for the curious (-s)
+
+
+def test_running_service_follows_a_rotation_without_restart(start_signserv, tmp_path) -> None:
+    """Workers adopt the new master key (checked against the keystore) on the next cold unlock."""
+    home = make_home(tmp_path / "live")
+    cached_token = home.create_key("warm")
+    cold_token = home.create_key("cold")
+    service = start_signserv(home)
+    body = contract.build_sign_request_body(b"after rotation")
+
+    def sign(name: str, token: str) -> int:
+        return requests.post(
+            f"{service.url}/sign/{name}",
+            data=body,
+            headers={"Authorization": token, "Content-Type": "application/json"},
+            timeout=10,
+        ).status_code
+
+    assert sign("warm", cached_token) == 200
+    home.run("master-key", "rotate")
+    assert sign("cold", cold_token) == 200
+    assert sign("warm", cached_token) == 200
+    assert requests.get(f"{service.url}/readyz", timeout=10).status_code == 200
+    assert "verified" in home.run("audit", "verify").stdout

@@ -1,0 +1,37 @@
+"""Reading secrets for the CLI: exact content, one line ending removed, no prompt off a terminal."""
+
+from __future__ import annotations
+
+import pytest
+
+from signserv.cli.secret_input import SecretInputError, read_secret
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("token\n", "token"),
+        ("token\r\n", "token"),
+        ("  pass phrase  \n", "  pass phrase  "),
+        ("x", "x"),
+    ],
+)
+def test_only_the_final_line_ending_is_removed(tmp_path, content: str, expected: str) -> None:
+    source = tmp_path / "secret"
+    source.write_text(content, newline="")
+    assert read_secret(str(source), "password").reveal() == expected
+
+
+def test_empty_and_missing_sources_are_errors_naming_the_secret(tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(SecretInputError, match="password is empty"):
+        read_secret(str(empty), "password")
+    with pytest.raises(SecretInputError, match="cannot read password"):
+        read_secret(str(tmp_path / "absent"), "password")
+
+
+def test_no_prompt_without_a_terminal(monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(SecretInputError, match="not a terminal"):
+        read_secret(None, "token")
