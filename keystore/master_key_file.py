@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from keystore.crypto import MasterKey
+from keystore.durability import write_private_file
 from keystore.errors import MasterKeyExists, MasterKeyMissing
 
 
@@ -28,22 +28,7 @@ def write_master_key(path: Path, master_key: MasterKey) -> None:
     Refuses to replace an existing file: losing a master key loses every key sealed under it.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(master_key.to_text())
-            handle.flush()
-            os.fsync(handle.fileno())
-        # link() fails if the target exists, unlike replace(): no window to clobber a key.
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            raise MasterKeyExists(f"a master key file already exists at {path}") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+        write_private_file(path, master_key.to_text().encode("ascii"), replace=False)
+    except FileExistsError:
+        raise MasterKeyExists(f"a master key file already exists at {path}") from None

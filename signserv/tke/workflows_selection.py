@@ -7,11 +7,11 @@ selected, as a fresh plug-in shows them; the file is written atomically with mod
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from keystore.durability import write_private_file
 from signserv.tke.client_session import CryptoUnit
 from signserv.tke.errors import TKEError
 
@@ -53,17 +53,8 @@ def write_selection(directory: Path, units: Sequence[CryptoUnit], selected: set[
         }
         for unit in units
     ]
-    path = directory / DOMAINS_FILENAME
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    content = json.dumps(document, indent=2).encode("utf-8")
+    write_private_file(directory / DOMAINS_FILENAME, content, replace=True)
 
 
 def parse_unit_numbers(text: str, count: int) -> list[int]:

@@ -10,10 +10,10 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from keystore.durability import write_private_file
 from signserv.tke.emulator.state import InstanceState
 from signserv.tke.emulator.state_document import instance_from_document, instance_to_document
 from signserv.tke.errors import EmulatorStateError
@@ -27,25 +27,7 @@ def _serialize(instance: InstanceState) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        os.fchmod(descriptor, FILE_MODE)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_private_file(path, text.encode("utf-8"), replace=True)
 
 
 class StateFile:
