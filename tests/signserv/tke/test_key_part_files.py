@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keystore import Argon2Parameters
 from signserv.secret import Secret
@@ -130,3 +132,23 @@ def test_random_parts_are_secret_and_distinct() -> None:
     first, second = random_key_part(), random_key_part()
     assert len(first.reveal()) == 32 and first.reveal() != second.reveal()
     assert "<hidden>" in repr(first)
+
+
+descriptions = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn", "Zs")),
+    min_size=1,
+    max_size=64,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=st.binary(min_size=32, max_size=32), description=descriptions)
+def test_any_part_and_description_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, value: bytes, description: str
+) -> None:
+    """Whatever the value and (printable) description, the file gives both back."""
+    directory = tmp_path_factory.mktemp("parts")
+    part = write_part(directory, value, description)
+    assert list_key_part_files(directory) == [part]
+    assert open_key_part_file(part, PASSWORD).reveal() == value
+    assert key_part_from_hex(Secret(value.hex())).reveal() == value

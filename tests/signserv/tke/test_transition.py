@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from signserv.tke import transition
 from signserv.tke.client_session import DomainAttributes
@@ -228,3 +230,78 @@ def test_vp_comparison_uses_28_bytes() -> None:
     """§9 item 17: older firmware's last four VP bytes do not matter."""
     legacy = KEY_VP[:28] + b"\xff" * 4
     assert transfer_steps(registers(legacy, None), KEY_VP) == []
+
+
+POOL = [bytes([n]) * 32 for n in range(1, 9)]
+NAMES.update({ski: f"admin{ski[0]}" for ski in POOL if ski not in NAMES})
+
+
+@st.composite
+def installed_units(draw: st.DrawFn) -> UnitState:
+    """A unit with 0-8 of the pool installed, in imprint mode or with valid thresholds."""
+    installed = draw(st.lists(st.sampled_from(POOL), unique=True, max_size=8))
+    if not installed or draw(st.booleans()):
+        return unit(0, 0, *installed)
+    sig = draw(st.integers(1, len(installed)))
+    rev = draw(st.integers(1, len(installed)))
+    return unit(sig, rev, *installed)
+
+
+@st.composite
+def transitions(draw: st.DrawFn) -> tuple[UnitState, list[BlockAdmin], int, int]:
+    """A unit and a block that keeps some of its admins and adds others from the pool."""
+    state = draw(installed_units())
+    others = [ski for ski in POOL if ski not in state.installed]
+    kept = draw(st.lists(st.sampled_from(state.installed), unique=True)) if state.installed else []
+    added = draw(st.lists(st.sampled_from(others), unique=True)) if others else []
+    skis = draw(st.permutations(kept + added))
+    assume(skis)
+    sig, rev = draw(st.integers(1, len(skis))), draw(st.integers(1, len(skis)))
+    return state, block(*skis), sig, rev
+
+
+def execute(state: UnitState, plan: list[transition.PlannedCommand]) -> tuple[set[bytes], int, int]:
+    """Run a plan on a model of §6.2's quorum rules, asserting each command would be accepted."""
+    admins = list(state.installed)
+    sig, rev = state.attributes.signature_threshold, state.attributes.revocation_threshold
+    for command in plan:
+        signers = set(command.signers)
+        assert signers <= set(admins) and len(signers) == len(command.signers)
+        if command.command is CommandId.ZEROIZE_DOMAIN:
+            assert sig == 0
+            admins = []
+        elif command.command is CommandId.ADD_ADMIN:
+            assert len(signers) >= sig and command.subject not in admins
+            admins.append(command.subject)
+            assert len(admins) <= 8
+        elif command.command is CommandId.REMOVE_ADMIN:
+            assert len(signers) >= (rev if sig else 0)
+            admins.remove(command.subject)
+            assert not sig or len(admins) >= max(sig, rev)
+        else:
+            new_sig, new_rev = (
+                int.from_bytes(command.command_input[i : i + 4], "big") for i in (4, 12)
+            )
+            assert len(signers) >= (new_sig if sig == 0 else sig)
+            assert max(new_sig, new_rev) <= len(admins)
+            sig, rev = new_sig, new_rev
+    return set(admins), sig, rev
+
+
+@settings(max_examples=500, deadline=None)
+@example((unit(1, 3, A, B, C), block(A, D), 1, 2))
+@given(transitions())
+def test_every_plan_without_problems_is_accepted_and_reaches_the_block(
+    case: tuple[UnitState, list[BlockAdmin], int, int],
+) -> None:
+    """No problem reported means every planned command meets its quorum (no §9 item 27 panic)
+    and the unit ends with exactly the block's admins and thresholds; planning again from
+    there yields nothing."""
+    state, admins, sig, rev = case
+    recovery = replace(state, status=replace(state.status, unit_type="recovery"))
+    if state_problems([recovery], admins, rev):
+        return
+    final_admins, final_sig, final_rev = execute(state, plan_admin_changes(state, admins, sig, rev))
+    assert (final_admins, final_sig, final_rev) == ({admin.ski for admin in admins}, sig, rev)
+    settled = configured(sig, rev, *(admin.ski for admin in admins))
+    assert plan_admin_changes(settled, admins, sig, rev) == []
