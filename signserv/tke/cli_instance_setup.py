@@ -110,7 +110,7 @@ def auto_init(
     revocation_threshold: int | None,
     admins: tuple[str, ...],
 ) -> None:
-    """Initialize every crypto unit: admins, thresholds, a random master key."""
+    """Initialize all units: admins, thresholds, key."""
     sessions = crypto_unit_sessions(invocation, selected_only=False)
     signature = _threshold(invocation, signature_threshold, "commands", "--signature-threshold")
     revocation = _threshold(
@@ -139,7 +139,7 @@ def auto_init(
 @yes_option
 @click.pass_obj
 def auto_mk_rotate(invocation: Invocation, signing_keys: tuple[str, ...], assume_yes: bool) -> None:
-    """Rotate the master key of every crypto unit through a recovery unit."""
+    """Rotate the master key of all units."""
     sessions = crypto_unit_sessions(invocation, selected_only=False)
     invocation.confirm(
         "Generate a new master key and make it current in every crypto unit?",
@@ -174,7 +174,7 @@ def _apply_admins(invocation: Invocation, config: HsmConfig) -> list[ConfiguredA
 @click.option("--check", "check_only", is_flag=True, help="Only report problems; change nothing.")
 @click.pass_obj
 def apply(invocation: Invocation, config_file: Path, check_only: bool) -> None:
-    """Bring every crypto unit to the admins and thresholds of CONFIG_FILE (YAML)."""
+    """Bring all units to a YAML hsm_config file."""
     config = load_hsm_config(config_file)
     sessions = crypto_unit_sessions(invocation, selected_only=False)
     checked = check_configuration(config, lambda: _apply_admins(invocation, config), sessions)

@@ -121,7 +121,7 @@ def mk_add(
     description: str | None,
     password_file: str | None,
 ) -> None:
-    """Create a master key part file (random, or a known 32-byte value)."""
+    """Create a master key part file."""
     directory = invocation.files_directory()
     if [random_value, typed_value, value_file is not None].count(True) != 1:
         raise UsageProblem("choose one of --random, --value or --value-file")
@@ -145,7 +145,7 @@ def mk_add(
 @yes_option
 @click.pass_obj
 def mk_rm(invocation: Invocation, number: str | None, assume_yes: bool) -> None:
-    """Remove a master key part file from this workstation."""
+    """Remove a master key part file."""
     chosen = _chosen_parts(invocation, number, what="remove")
     if len(chosen) != 1:
         raise UsageProblem("remove one key part at a time")
@@ -162,7 +162,7 @@ def mk_rm(invocation: Invocation, number: str | None, assume_yes: bool) -> None:
 @json_option
 @click.pass_obj
 def cryptounit_mk(invocation: Invocation, as_json: bool) -> None:
-    """Show the master key registers of the selected units."""
+    """Show master key registers of selected units."""
     registers = master_key_registers(crypto_unit_sessions(invocation, selected_only=True))
     if as_json:
         click.echo(json.dumps([asdict(register) for register in registers], indent=2))
@@ -205,7 +205,7 @@ def cryptounit_mk_load(
     password_files: tuple[str, ...],
     signing_keys: tuple[str, ...],
 ) -> None:
-    """Load the new master key register of the selected units from key parts."""
+    """Load the new master key register from parts."""
     sessions = crypto_unit_sessions(invocation, selected_only=True)
     chosen = _chosen_parts(invocation, parts, what="load")
     values = _part_values(invocation, chosen, password_files)
@@ -239,7 +239,7 @@ def _change_registers(
 @sign_with_option
 @click.pass_obj
 def cryptounit_mk_commit(invocation: Invocation, signing_keys: tuple[str, ...]) -> None:
-    """Commit the new master key register of the selected units."""
+    """Commit the new master key register."""
     _change_registers(
         invocation, commit_master_key, signing_keys, done="New master key register committed"
     )
@@ -252,7 +252,7 @@ def cryptounit_mk_commit(invocation: Invocation, signing_keys: tuple[str, ...]) 
 def cryptounit_mk_setimm(
     invocation: Invocation, signing_keys: tuple[str, ...], assume_yes: bool
 ) -> None:
-    """Move the committed new master key into the current register."""
+    """Make the committed new master key current."""
     _change_registers(
         invocation,
         set_master_key_immediately,
@@ -271,7 +271,7 @@ def cryptounit_mk_setimm(
 def cryptounit_mk_clrnew(
     invocation: Invocation, signing_keys: tuple[str, ...], assume_yes: bool
 ) -> None:
-    """Clear the new master key register of the selected units."""
+    """Clear the new master key register."""
     _change_registers(
         invocation,
         clear_new_master_key,
@@ -289,7 +289,7 @@ def cryptounit_mk_clrnew(
 def cryptounit_mk_clrcur(
     invocation: Invocation, signing_keys: tuple[str, ...], assume_yes: bool
 ) -> None:
-    """Clear the current master key register of the selected units."""
+    """Clear the current master key register."""
     _change_registers(
         invocation,
         clear_current_master_key,
