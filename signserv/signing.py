@@ -3,6 +3,8 @@
 Framework-free so the Flask routes stay thin. A request checks the record's enabled flag and
 generation (one indexed read), then uses the worker's unlocked-key cache. Only a miss consults
 the lockout, runs argon2id and unseals the key: a cache hit already proves the exact token.
+Concurrent misses with the same key name and token run that cold path one at a time, so a
+burst of first requests costs one argon2id run, not one per thread.
 """
 
 from __future__ import annotations
@@ -57,14 +59,28 @@ class SigningService:
         return key.private_key.sign(data, ec.ECDSA(hashes.SHA512()))
 
     def _unlocked(self, name: str, token: Secret[str], address: str) -> CachedKey:
+        cached = self._cached(name, token)
+        if cached is None:
+            # Requests that miss with the same token take turns: the first unlocks, the others
+            # then find its result in the cache instead of each running argon2id.
+            with self._cache.unlocking(name, token.reveal()):
+                cached = self._cached(name, token)
+                if cached is None:
+                    self._record_cache_result(False)
+                    return self._unlock_cold(name, token, address)
+        self._record_cache_result(True)
+        self._stamp_last_used(name)
+        return cached
+
+    def _cached(self, name: str, token: Secret[str]) -> CachedKey | None:
+        """The key if this token unlocked it at the record's current generation and it is enabled."""
         status = self._keystore.status(name)
-        if status is not None:
-            cached = self._cache.get(name, token.reveal(), status.generation)
-            if cached is not None and status.enabled:
-                self._record_cache_result(True)
-                self._stamp_last_used(name)
-                return cached
-        self._record_cache_result(False)
+        if status is None or not status.enabled:
+            return None
+        return self._cache.get(name, token.reveal(), status.generation)
+
+    def _unlock_cold(self, name: str, token: Secret[str], address: str) -> CachedKey:
+        """Lockout check, argon2id and unseal; counts a failure, caches a success."""
         had_failures = self._guard.check(name, address)
         try:
             unlocked = self._keystore.unlock(name, token.reveal())

@@ -16,7 +16,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -50,6 +51,9 @@ class UnlockCache:
         self._hmac_key = secrets.token_bytes(32)
         self._entries: OrderedDict[tuple[str, bytes], CachedKey] = OrderedDict()
         self._lock = threading.Lock()
+        # Per (name, token) slot: the lock unlocking threads take turns on, and how many hold or
+        # wait for it; an entry lives only while someone does, so this stays small.
+        self._unlocking: dict[tuple[str, bytes], tuple[threading.Lock, int]] = {}
 
     def _slot(self, name: str, token: str) -> tuple[str, bytes]:
         digest = hmac.new(self._hmac_key, token.encode("utf-8"), hashlib.sha256).digest()
@@ -86,6 +90,24 @@ class UnlockCache:
             self._entries.move_to_end(slot)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
+
+    @contextmanager
+    def unlocking(self, name: str, token: str) -> Iterator[None]:
+        """Held while unlocking ``name`` with ``token``: threads with the same pair take turns."""
+        slot = self._slot(name, token)
+        with self._lock:
+            turn, holders = self._unlocking.get(slot, (threading.Lock(), 0))
+            self._unlocking[slot] = (turn, holders + 1)
+        try:
+            with turn:
+                yield
+        finally:
+            with self._lock:
+                turn, holders = self._unlocking[slot]
+                if holders == 1:
+                    del self._unlocking[slot]
+                else:
+                    self._unlocking[slot] = (turn, holders - 1)
 
     def __len__(self) -> int:
         with self._lock:
