@@ -46,6 +46,13 @@ def store(settings: Settings) -> KeyStore:
     return opened
 
 
+@pytest.fixture
+def unlocks(store: KeyStore, monkeypatch: pytest.MonkeyPatch) -> CountingSlowUnlocks:
+    counting = CountingSlowUnlocks(store)
+    monkeypatch.setattr(store, "unlock", counting)
+    return counting
+
+
 def signing_service(store: KeyStore, cache_seconds: int = 300) -> SigningService:
     guard = LockoutGuard(AuthFailureStore(store), LockoutSettings())
     return SigningService(store, UnlockCache(cache_seconds, 16), guard, lambda hit: None)
@@ -67,10 +74,8 @@ def sign_together(service: SigningService, tokens: list[str]) -> list[object]:
 
 
 def test_a_burst_of_first_requests_with_one_token_unlocks_once(
-    store: KeyStore, monkeypatch: pytest.MonkeyPatch
+    store: KeyStore, unlocks: CountingSlowUnlocks
 ) -> None:
-    unlocks = CountingSlowUnlocks(store)
-    monkeypatch.setattr(store, "unlock", unlocks)
     service = signing_service(store)
     signatures = sign_together(service, [TOKEN] * THREADS)
     assert unlocks.calls == 1
@@ -81,10 +86,8 @@ def test_a_burst_of_first_requests_with_one_token_unlocks_once(
 
 
 def test_wrong_tokens_each_pay_their_own_unlock_and_count_as_failures(
-    store: KeyStore, monkeypatch: pytest.MonkeyPatch
+    store: KeyStore, unlocks: CountingSlowUnlocks
 ) -> None:
-    unlocks = CountingSlowUnlocks(store)
-    monkeypatch.setattr(store, "unlock", unlocks)
     service = signing_service(store)
     wrong = [f"wrong-token-{number:020d}" for number in range(3)] * 2
     outcomes = sign_together(service, wrong)
@@ -94,10 +97,8 @@ def test_wrong_tokens_each_pay_their_own_unlock_and_count_as_failures(
 
 
 def test_with_the_cache_off_every_request_unlocks(
-    store: KeyStore, monkeypatch: pytest.MonkeyPatch
+    store: KeyStore, unlocks: CountingSlowUnlocks
 ) -> None:
-    unlocks = CountingSlowUnlocks(store)
-    monkeypatch.setattr(store, "unlock", unlocks)
     service = signing_service(store, cache_seconds=0)
     assert all(isinstance(result, bytes) for result in sign_together(service, [TOKEN] * 4))
     assert unlocks.calls == 4
