@@ -188,6 +188,12 @@ def _part_values(
     return values
 
 
+def _report(done: str, changes: Sequence[UnitChange]) -> None:
+    if not changes:
+        click.echo("Every selected crypto unit is already in that state; nothing was sent.")
+    _print_changes(done, changes)
+
+
 @cli.command("cryptounit-mk-load")
 @click.option("--parts", metavar="KEYNUMS", help='Key parts to combine, e.g. "1 2" (see mks).')
 @click.option(
@@ -212,7 +218,7 @@ def cryptounit_mk_load(
     changes = load_master_key(
         sessions, invocation.key_ring(), values, signing_keys=signing_keys or None
     )
-    _print_changes("New master key register loaded", changes)
+    _report("New master key register loaded", changes)
 
 
 RegisterWorkflow = Callable[..., list[UnitChange]]
@@ -232,7 +238,7 @@ def _change_registers(
     if question is not None:
         invocation.confirm(question, assume_yes=assume_yes)
     changes = workflow(sessions, invocation.key_ring(), signing_keys=signing_keys or None)
-    _print_changes(done, changes)
+    _report(done, changes)
 
 
 @cli.command("cryptounit-mk-commit")

@@ -22,6 +22,7 @@ from signserv.tke.master_key_transfer import (
     unit_step,
     wrap_key_parts,
 )
+from signserv.tke.verification_pattern import calc_vp, same_master_key
 from signserv.tke.workflows import UnitChange, WorkflowError
 from signserv.tke.workflows_signers import KeyRing
 from signserv.tke.xcp_info import DomainInfo
@@ -68,6 +69,7 @@ class _RegisterCommand:
     required_new_status: str | None
     signatures: Callable[[DomainAttributes], int]
     run: Callable[[CryptoUnitSession, Sequence[CommandSigner]], None]
+    already_done: Callable[[DomainInfo], bool] = lambda _info: False
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,11 @@ def _prepare(
     command: _RegisterCommand,
     signing_keys: Sequence[str] | None,
 ) -> list[_Prepared]:
-    """Check every unit and choose its signers before any of them changes."""
+    """Check every unit and choose its signers before any of them changes.
+
+    Units already in the state the command leads to are left out, so a re-run after a
+    failure on one unit goes on with the others.
+    """
     if not sessions:
         raise WorkflowError("no crypto units are selected: select some with cryptounit-add")
     prepared = []
@@ -94,7 +100,9 @@ def _prepare(
                 f"crypto unit {location} is in imprint mode: add administrators and leave "
                 "imprint mode before working with master keys"
             )
-        info: DomainInfo = session.domain_info()
+        info = session.domain_info()
+        if command.already_done(info):
+            continue
         wanted = command.required_new_status
         if wanted is not None and info.pending_status != wanted:
             raise WorkflowError(
@@ -130,6 +138,14 @@ def _run(
     return changes
 
 
+def _combined(parts: Sequence[Secret[bytes]]) -> Secret[bytes]:
+    """The master key the parts make: their XOR (§6.5)."""
+    key = bytes(len(parts[0].reveal()))
+    for part in parts:
+        key = bytes(a ^ b for a, b in zip(key, part.reveal(), strict=True))
+    return Secret(key)
+
+
 def _one_signature(_: DomainAttributes) -> int:
     return 1
 
@@ -145,7 +161,8 @@ def load_master_key(
     *,
     signing_keys: Sequence[str] | None = None,
 ) -> list[UnitChange]:
-    """Load the XOR of ``parts`` into every unit's empty new register (Full Uncommitted).
+    """Load the XOR of ``parts`` into every unit's empty new register (Full Uncommitted);
+    units whose new register already holds that key are left as they are.
 
     Per unit: a fresh importer key, each part wrapped for it, one Import WK whose inner
     request per part is signed by one administrator (§4.5).
@@ -157,7 +174,14 @@ def load_master_key(
         importer = generate_importer_key(session, signers[0])
         import_key_parts(session, wrap_key_parts(importer, parts), signers[0])
 
-    command = _RegisterCommand("load the new master key register", "Empty", _one_signature, load)
+    loaded_vp = calc_vp(_combined(parts).reveal())
+
+    def already_loaded(info: DomainInfo) -> bool:
+        return info.pending_status != "Empty" and same_master_key(info.pending_vp, loaded_vp)
+
+    command = _RegisterCommand(
+        "load the new master key register", "Empty", _one_signature, load, already_loaded
+    )
     return _run(sessions, key_ring, command, signing_keys)
 
 
@@ -173,6 +197,7 @@ def commit_master_key(
         FULL_UNCOMMITTED,
         _signature_threshold,
         commit_pending_key,
+        lambda info: info.pending_status == FULL_COMMITTED,
     )
     return _run(sessions, key_ring, command, signing_keys)
 

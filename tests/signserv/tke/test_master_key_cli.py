@@ -127,9 +127,11 @@ def test_manual_path_mk_add_load_commit_setimm(
     outputs = [
         succeeded(load_parts(run, workstation, "alice", "bob")),
         succeeded(run("cryptounit-mk-commit")),
+        succeeded(run("cryptounit-mk-commit")),
         succeeded(run("cryptounit-mk-setimm", "--yes")),
     ]
     assert "New master key register loaded in crypto unit" in outputs[0]
+    assert "already in that state; nothing was sent" in outputs[2]
     assert all(PART_VALUE.hex() not in output for output in outputs)
     final = registers(run)
     assert len(final) == 3

@@ -154,7 +154,27 @@ def test_master_key_values_never_reach_logs_or_errors(
         load_master_key(administered[:1], key_ring, parts[:1])
     load_master_key(administered, key_ring, parts)
     with pytest.raises(WorkflowError) as refused:
-        load_master_key(administered, key_ring, parts)
+        load_master_key(administered, key_ring, [parts[1], Secret(master_key)])
     texts = [caplog.text, str(refused.value), str(failed.value), repr(parts), f"{parts[0]}"]
     for secret in (*values, master_key):
         assert not any(secret.hex() in text or secret.hex().upper() in text for text in texts)
+
+
+def test_a_rerun_goes_on_with_the_units_not_done_yet(
+    administered: list[CryptoUnitSession], key_ring: KeyRing
+) -> None:
+    """A load or commit that reached only the first unit: running it again for every unit
+    leaves that one alone and finishes the others."""
+    parts = [Secret(secrets.token_bytes(32)), Secret(secrets.token_bytes(32))]
+    load_master_key(administered[:1], key_ring, parts)
+    first = administered[0].unit.location_text
+    loaded = load_master_key(administered, key_ring, parts)
+    assert [change.location for change in loaded] == [
+        session.unit.location_text for session in administered[1:]
+    ]
+    commit_master_key(administered[:1], key_ring)
+    committed = commit_master_key(administered, key_ring)
+    assert first not in {change.location for change in committed} and len(committed) == 2
+    assert {r.new_status for r in master_key_registers(administered)} == {"Full Committed"}
+    with pytest.raises(WorkflowError, match="Full Committed, not Empty"):
+        load_master_key(administered, key_ring, [parts[0], Secret(secrets.token_bytes(32))])
