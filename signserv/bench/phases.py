@@ -23,6 +23,8 @@ FLOOD_SOURCE_ADDRESSES = tuple(f"127.0.0.{host}" for host in range(2, 10))
 FLOOD_CONNECTIONS_PER_ADDRESS = 2
 LEGITIMATE_PAUSE_SECONDS = 0.05
 MAX_REQUESTS_PER_PHASE = 2_000_000
+# Connections are spread over the workers as they accept them: 16 reach every worker of a few.
+WARM_UP_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
@@ -73,24 +75,34 @@ def sign_load(
 
 
 @dataclass(frozen=True)
-class FirstRequests:
-    """Request source: the i-th request is the first one ever made with the i-th key's token."""
+class RequestCycle:
+    """Request source: the i-th request is ``requests[i mod len(requests)]``."""
 
     requests: tuple[bytes, ...]
 
     def __call__(self, number: int) -> bytes:
-        return self.requests[number]
+        return self.requests[number % len(self.requests)]
+
+
+def _one_request_per_key(service: ServiceProcess, tokens: dict[str, Secret[str]]) -> RequestCycle:
+    return RequestCycle(
+        tuple(sign_request(service.host, name, token.reveal()) for name, token in tokens.items())
+    )
 
 
 def first_requests(service: ServiceProcess, tokens: dict[str, Secret[str]]) -> LoadSummary:
     """One request per key that was never used, one after another: each misses every cache."""
-    source = FirstRequests(
-        tuple(sign_request(service.host, name, token.reveal()) for name, token in tokens.items())
-    )
+    source = _one_request_per_key(service, tokens)
     plan = dataclasses.replace(
         _plan(service, source, 1, seconds=60.0), max_requests=len(source.requests)
     )
     return summarize(run_load(plan), 1, OK)
+
+
+def warm_up(service: ServiceProcess, tokens: dict[str, Secret[str]], seconds: int) -> LoadSummary:
+    """Sign with every key over many new connections so that every worker caches every key."""
+    plan = _plan(service, _one_request_per_key(service, tokens), WARM_UP_CONNECTIONS, seconds)
+    return summarize(run_load(plan), WARM_UP_CONNECTIONS, OK)
 
 
 def flood(

@@ -25,7 +25,7 @@ class BenchReport:
     warm: dict[str, LoadSummary]
     cold_first: LoadSummary
     cold_steady: LoadSummary
-    flood_warm_up: LoadSummary
+    warm_up: LoadSummary
     wrong_token_flood: FloodSummary
     unknown_key_flood: FloodSummary
 
@@ -41,9 +41,11 @@ class BenchReport:
 
     def phases(self) -> dict[str, LoadSummary]:
         """Every load phase by name, in the order they ran."""
-        named = {f"warm sign, {name} connections": summary for name, summary in self.warm.items()}
+        named = {f"warm-up, {self.warm_up.connections} connections": self.warm_up}
+        named.update(
+            {f"warm sign, {name} connections": summary for name, summary in self.warm.items()}
+        )
         named["cold first request per key"] = self.cold_first
-        named["flood target warm-up"] = self.flood_warm_up
         for flood_name, flood in self.floods().items():
             named[f"{flood_name}: attack"] = flood.attack
             named[f"{flood_name}: legitimate client"] = flood.legitimate

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from signserv.bench.bench_home import SMOKE_KDF, make_bench_home
 from signserv.bench.openssl_speed import measure_sign_rate
-from signserv.bench.phases import first_requests, flood, sign_load
+from signserv.bench.phases import first_requests, flood, sign_load, warm_up
 from signserv.bench.report import BenchReport
 from signserv.bench.service_process import running_service
 from signserv.bench.sign_requests import SameRequest, UnknownKeyRequests, sign_request
@@ -21,7 +21,7 @@ from signserv.errors import SignservError
 
 LATENCY_CONNECTIONS = (1, 8, 32)
 COLD_STEADY_CONNECTIONS = 4
-FLOOD_WARM_UP_CONNECTIONS = 4
+WARM_UP_SECONDS = 1
 WARM_KEY = "bench-warm"
 FLOOD_KEY = "flood-target"
 
@@ -74,6 +74,12 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
         home = make_bench_home(Path(directory), options.kdf, [WARM_KEY, FLOOD_KEY, *cold_names])
         log = Path(directory) / "serve.log"
         with running_service(home.home, home.config_file, options.workers, log) as service:
+            progress("warm-up: every worker caches the signing keys")
+            warmed = warm_up(
+                service,
+                {name: home.tokens[name] for name in (WARM_KEY, FLOOD_KEY)},
+                WARM_UP_SECONDS,
+            )
             warm = {}
             for connections in LATENCY_CONNECTIONS:
                 progress(f"warm signing at {connections} connections")
@@ -88,9 +94,6 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
             progress("first request with each of fresh keys")
             cold_first = first_requests(service, {name: home.tokens[name] for name in cold_names})
             flood_token = home.tokens[FLOOD_KEY]
-            flood_warm_up = sign_load(
-                service, FLOOD_KEY, flood_token, FLOOD_WARM_UP_CONNECTIONS, 1, wrk=None
-            )
             legitimate = sign_request(service.host, FLOOD_KEY, flood_token.reveal())
             progress(f"flood of wrong tokens on {FLOOD_KEY} for {options.flood_seconds} s")
             wrong_token_flood = flood(
@@ -129,7 +132,7 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
         warm=warm,
         cold_first=cold_first,
         cold_steady=cold_steady,
-        flood_warm_up=flood_warm_up,
+        warm_up=warmed,
         wrong_token_flood=wrong_token_flood,
         unknown_key_flood=unknown_key_flood,
     )
