@@ -26,6 +26,7 @@ from signserv.tke.hsm_update import (
     ConfiguredAdmin,
     check_configuration,
     configured_admins,
+    describe_update,
     update_instance,
 )
 from signserv.tke.workflows_selection import parse_unit_numbers
@@ -171,7 +172,9 @@ def _apply_admins(invocation: Invocation, config: HsmConfig) -> list[ConfiguredA
 
 @cli.command("apply")
 @click.argument("config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--check", "check_only", is_flag=True, help="Only report problems; change nothing.")
+@click.option(
+    "--check", "check_only", is_flag=True, help="Report problems and the plan; change nothing."
+)
 @click.pass_obj
 def apply(invocation: Invocation, config_file: Path, check_only: bool) -> None:
     """Bring all units to a YAML hsm_config file."""
@@ -181,6 +184,8 @@ def apply(invocation: Invocation, config_file: Path, check_only: bool) -> None:
     _require_no_problems(checked)
     if check_only:
         click.echo(f"No problems: the crypto units can be brought to {config_file}.")
+        for line in describe_update(config, checked) or ["Nothing would change."]:
+            click.echo(line)
         return
     if update_instance(config, checked, sessions, click.echo):
         click.echo(f"\nOK\nThe crypto units now match {config_file}.")

@@ -20,6 +20,8 @@ from signserv.tke.hsm_config import HsmConfig
 from signserv.tke.master_key_distribution import Progress, initialize_master_key
 from signserv.tke.master_key_transfer import unit_step
 from signserv.tke.transition import (
+    EMPTY,
+    RECOVERY,
     BlockAdmin,
     PlannedCommand,
     UnitState,
@@ -127,6 +129,26 @@ def _command_input(
 def _describe(location: str, command: PlannedCommand, signers: Sequence[CommandSigner]) -> str:
     signed = ", ".join(signer.label for signer in signers) or "no signature (imprint mode)"
     return f"crypto unit {location}: {command.description}; signed by: {signed}"
+
+
+def describe_update(config: HsmConfig, checked: CheckedConfiguration) -> list[str]:
+    """What :func:`update_instance` would do, one line per command or master-key transfer."""
+    lines: list[str] = []
+    for unit in checked.units:
+        plan = plan_admin_changes(
+            unit, checked.block, config.signature_threshold, config.revocation_threshold
+        )
+        lines.extend(
+            f"crypto unit {unit.status.location}: {command.description}" for command in plan
+        )
+    statuses = [unit.status for unit in checked.units]
+    empty = [status for status in statuses if status.current_mk_status == EMPTY]
+    if len(empty) == len(statuses):
+        source = next(status for status in statuses if status.unit_type == RECOVERY)
+        lines.append(f"crypto unit {source.location}: generate a random master key")
+        empty.remove(source)
+    lines.extend(f"crypto unit {status.location}: receive the master key" for status in empty)
+    return lines
 
 
 def update_instance(
