@@ -10,18 +10,16 @@ The TKE SDK defines no key-part file (TKE-REFERENCE §8.5), so the format is our
 
 The sealing key is argon2id(password, salt) with the recorded cost; the part is sealed with
 AES-256-GCM whose associated data is every other member, so the description, pattern, cost
-and salt cannot be changed without the password. Files are created under a temporary name
-and linked into place, which never overwrites an existing part. docs/key-part-files.md
-describes the format for other tools.
+and salt cannot be changed without the password. Files are written under a temporary name
+and linked into place (``keystore.durability``), never over an existing part.
+docs/key-part-files.md describes the format for other tools.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keystore import Argon2Parameters, KeystoreCorrupt
+from keystore.durability import write_private_file
 from signserv.secret import Secret
 from signserv.tke.errors import TKEError
 from signserv.tke.verification_pattern import calc_vp
@@ -40,7 +39,6 @@ FILE_FORMAT = "signserv-tke-master-key-part"
 FILE_VERSION = "1"
 FILE_PREFIX = "mkpart-"
 FILE_SUFFIX = ".json"
-FILE_MODE = 0o600
 MIN_PASSWORD_CHARACTERS = 8
 MAX_DESCRIPTION_CHARACTERS = 64
 _SALT_BYTES = 16
@@ -123,22 +121,13 @@ def _require_description(description: str) -> None:
         raise InvalidKeyPart("a key part description holds printable characters only")
 
 
-def _link_into_place(directory: Path, text: str) -> Path:
-    """Write ``text`` to a new 0600 file under a fresh name; never replace an existing file."""
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".mkpart-", suffix=".tmp")
-    try:
-        os.fchmod(descriptor, FILE_MODE)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        while True:
-            path = directory / f"{FILE_PREFIX}{secrets.token_hex(8)}{FILE_SUFFIX}"
-            with contextlib.suppress(FileExistsError):
-                os.link(temporary, path)
-                return path
-    finally:
-        os.unlink(temporary)
+def _write_new_file(directory: Path, text: str) -> Path:
+    """Write ``text`` to a new 0600 file under a fresh random name; never replace a file."""
+    while True:
+        path = directory / f"{FILE_PREFIX}{secrets.token_hex(8)}{FILE_SUFFIX}"
+        with contextlib.suppress(FileExistsError):
+            write_private_file(path, text.encode("utf-8"), replace=False)
+            return path
 
 
 def create_key_part_file(
@@ -174,7 +163,7 @@ def create_key_part_file(
         nonce, part.reveal(), _associated_data(document)
     )
     document[_SEALED_MEMBER] = sealed.hex()
-    path = _link_into_place(directory, json.dumps(document, indent=2) + "\n")
+    path = _write_new_file(directory, json.dumps(document, indent=2) + "\n")
     return KeyPartFile(path, description, calc_vp(part.reveal()), created)
 
 
