@@ -23,7 +23,8 @@ FLOOD_SOURCE_ADDRESSES = tuple(f"127.0.0.{host}" for host in range(2, 10))
 FLOOD_CONNECTIONS_PER_ADDRESS = 2
 LEGITIMATE_PAUSE_SECONDS = 0.05
 MAX_REQUESTS_PER_PHASE = 2_000_000
-# Connections are spread over the workers as they accept them: 16 reach every worker of a few.
+# Each warm-up request comes on a new connection, and the workers race to accept it, so a
+# second of them reaches every worker.
 WARM_UP_CONNECTIONS = 16
 
 
@@ -84,9 +85,14 @@ class RequestCycle:
         return self.requests[number % len(self.requests)]
 
 
-def _one_request_per_key(service: ServiceProcess, tokens: dict[str, Secret[str]]) -> RequestCycle:
+def _one_request_per_key(
+    service: ServiceProcess, tokens: dict[str, Secret[str]], close: bool = False
+) -> RequestCycle:
     return RequestCycle(
-        tuple(sign_request(service.host, name, token.reveal()) for name, token in tokens.items())
+        tuple(
+            sign_request(service.host, name, token.reveal(), close)
+            for name, token in tokens.items()
+        )
     )
 
 
@@ -100,8 +106,9 @@ def first_requests(service: ServiceProcess, tokens: dict[str, Secret[str]]) -> L
 
 
 def warm_up(service: ServiceProcess, tokens: dict[str, Secret[str]], seconds: int) -> LoadSummary:
-    """Sign with every key over many new connections so that every worker caches every key."""
-    plan = _plan(service, _one_request_per_key(service, tokens), WARM_UP_CONNECTIONS, seconds)
+    """Sign with every key, a new connection each time, so that every worker caches every key."""
+    source = _one_request_per_key(service, tokens, close=True)
+    plan = _plan(service, source, WARM_UP_CONNECTIONS, seconds)
     return summarize(run_load(plan), WARM_UP_CONNECTIONS, OK)
 
 

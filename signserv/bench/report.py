@@ -41,7 +41,7 @@ class BenchReport:
 
     def phases(self) -> dict[str, LoadSummary]:
         """Every load phase by name, in the order they ran."""
-        named = {f"warm-up, {self.warm_up.connections} connections": self.warm_up}
+        named = {"warm-up, a new connection per request": self.warm_up}
         named.update(
             {f"warm sign, {name} connections": summary for name, summary in self.warm.items()}
         )

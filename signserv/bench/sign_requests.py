@@ -11,13 +11,15 @@ SIGNED_INPUT = hashlib.sha512(b"signserv bench").digest()
 SIGN_BODY = b'{"hash_algorithm":"sha2-512","input":"' + base64.b64encode(SIGNED_INPUT) + b'"}'
 
 
-def sign_request(host: str, key_name: str, token: str) -> bytes:
-    """One complete ``POST /sign/<key_name>`` request with ``token``, keep-alive allowed."""
+def sign_request(host: str, key_name: str, token: str, close: bool = False) -> bytes:
+    """One complete ``POST /sign/<key_name>``; ``close`` has the server drop the connection after it."""
+    connection = "Connection: close\r\n" if close else ""
     head = (
         f"POST /sign/{key_name} HTTP/1.1\r\n"
         f"Host: {host}\r\n"
         f"Authorization: {token}\r\n"
         "Content-Type: application/json\r\n"
+        f"{connection}"
         f"Content-Length: {len(SIGN_BODY)}\r\n\r\n"
     )
     return head.encode("ascii") + SIGN_BODY
