@@ -478,3 +478,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+# Registers the master-key and instance-wide commands on the group above.
+from signserv.tke import cli_instance_setup, cli_master_keys  # noqa: E402, F401

@@ -108,7 +108,7 @@ def test_rotate_command_reports_without_showing_any_key(keyed_settings: Settings
     result = CliRunner().invoke(master_key_group, ["rotate"], obj=keyed_settings)
     assert result.exit_code == 0, result.output
     assert f"{KEY_COUNT} keys re-sealed" in result.output
-    assert "master.key.old" in result.output and "restart" in result.output
+    assert "master.key.old" in result.output and "next cold unlock" in result.output
     after = master_key_file.read_text()
     assert before.strip() not in result.output and after.strip() not in result.output
     assert before != after
