@@ -31,11 +31,16 @@ from signserv.tke.admin_messages import (
     decode_admin_response_block,
     domain_id,
 )
-from signserv.tke.attributes import decode_attribute_pairs, encode_attribute_pairs
-from signserv.tke.commands import AttributeId, CommandId, XcpInfoSubtype
+from signserv.tke.attributes import DomainAttributes
+from signserv.tke.commands import CommandId, XcpInfoSubtype
 from signserv.tke.counter import increment_counter
 from signserv.tke.cprb import Cprb
-from signserv.tke.errors import CryptoUnitRefused, MalformedSignerInfo, TKEError
+from signserv.tke.errors import (
+    CryptoUnitRefused,
+    MalformedSignerInfo,
+    MalformedTKEMessage,
+    TKEError,
+)
 from signserv.tke.fields import encode_u32
 from signserv.tke.htp import HTPRequest, decode_htp_response
 from signserv.tke.location import Location, parse_location
@@ -114,47 +119,11 @@ def parse_crypto_units(document: dict[str, object]) -> list[CryptoUnit]:
     return units
 
 
-@dataclass(frozen=True)
-class DomainAttributes:
-    """The thresholds, permissions and mode of a domain (Query Domain Attributes, §5)."""
-
-    signature_threshold: int
-    revocation_threshold: int
-    permissions: int
-    mode: int
-
-    @property
-    def imprint_mode(self) -> bool:
-        """A domain is in imprint mode while its signature threshold is 0 (§6.2)."""
-        return self.signature_threshold == 0
-
-    def with_thresholds(self, signature: int, revocation: int) -> bytes:
-        """Set Attributes input for new thresholds; permissions and mode written back unchanged."""
-        return encode_attribute_pairs(
-            [
-                (AttributeId.SIGNATURE_THRESHOLD, signature),
-                (AttributeId.REVOCATION_THRESHOLD, revocation),
-                (AttributeId.PERMISSIONS, self.permissions),
-                (AttributeId.MODE, self.mode),
-            ]
-        )
-
-
 def _decode_domain_attributes(output: bytes) -> DomainAttributes:
-    values = dict(decode_attribute_pairs(output))
-    missing = [
-        attribute.name
-        for attribute in (AttributeId.SIGNATURE_THRESHOLD, AttributeId.REVOCATION_THRESHOLD)
-        if attribute not in values
-    ]
-    if missing:
-        raise UnexpectedCryptoUnitAnswer(f"domain attributes lack {', '.join(missing)}")
-    return DomainAttributes(
-        signature_threshold=values[AttributeId.SIGNATURE_THRESHOLD],
-        revocation_threshold=values[AttributeId.REVOCATION_THRESHOLD],
-        permissions=values.get(AttributeId.PERMISSIONS, 0),
-        mode=values.get(AttributeId.MODE, 0),
-    )
+    try:
+        return DomainAttributes.decode(output)
+    except MalformedTKEMessage as exc:
+        raise UnexpectedCryptoUnitAnswer(str(exc)) from None
 
 
 class CommandSigner(Protocol):

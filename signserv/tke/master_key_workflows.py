@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from signserv.secret import Secret
-from signserv.tke.client_session import CommandSigner, CryptoUnitSession, DomainAttributes
+from signserv.tke.attributes import DomainAttributes
+from signserv.tke.client_session import CommandSigner, CryptoUnitSession
 from signserv.tke.commands import CommandId
 from signserv.tke.master_key_transfer import (
     commit_pending_key,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from signserv.tke.client_session import DomainAttributes
+from signserv.tke.attributes import DomainAttributes
 from signserv.tke.commands import CommandId, Permission
 from signserv.tke.verification_pattern import same_master_key
 from signserv.tke.workflows import MAX_ADMINISTRATORS, MAX_THRESHOLD, UnitStatus

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from signserv.tke.admin_cert import encode_admin_name
-from signserv.tke.client_session import CommandSigner, CryptoUnitSession, DomainAttributes
+from signserv.tke.attributes import DomainAttributes
+from signserv.tke.client_session import CommandSigner, CryptoUnitSession
 from signserv.tke.commands import CommandId, Permission
 from signserv.tke.errors import CryptoUnitRefused, TKEError
 from signserv.tke.verification_pattern import same_master_key

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import NoReturn
 
-from signserv.tke.attributes import decode_attribute_pairs, encode_attribute_pairs
+from signserv.tke.attributes import (
+    DomainAttributes,
+    decode_attribute_pairs,
+    encode_attribute_pairs,
+)
 from signserv.tke.commands import GUARDED_BY_CHANGE_BIT, AttributeId, Permission
 from signserv.tke.emulator.state import DomainState
 from signserv.tke.errors import MalformedTKEMessage
 from signserv.tke.return_codes import Reason, ReturnCode, refusal
-
-
-@dataclass(frozen=True)
-class DomainAttributes:
-    """The five attributes a domain stores."""
-
-    signature_threshold: int
-    revocation_threshold: int
-    permissions: int
-    mode: int
-    standards: int
-
-    def pairs(self) -> list[tuple[int, int]]:
-        """(id, value) pairs in id order, as Query Domain Attributes answers."""
-        return [
-            (AttributeId.SIGNATURE_THRESHOLD, self.signature_threshold),
-            (AttributeId.REVOCATION_THRESHOLD, self.revocation_threshold),
-            (AttributeId.PERMISSIONS, self.permissions),
-            (AttributeId.MODE, self.mode),
-            (AttributeId.STANDARDS, self.standards),
-        ]
-
 
 _FIELD_BY_ID = {
     AttributeId.SIGNATURE_THRESHOLD: "signature_threshold",

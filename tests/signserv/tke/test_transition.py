@@ -9,7 +9,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from signserv.tke import transition
-from signserv.tke.client_session import DomainAttributes
+from signserv.tke.attributes import DomainAttributes
 from signserv.tke.commands import DEFAULT_PERMISSIONS, CommandId
 from signserv.tke.transition import (
     BlockAdmin,
