@@ -9,12 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from signserv.bench.bench_home import SMOKE_KDF, make_bench_home
+from signserv.bench.bench_home import SMOKE_KDF, BenchHome, make_bench_home
 from signserv.bench.openssl_speed import measure_sign_rate
-from signserv.bench.phases import first_requests, flood, sign_load, warm_up
+from signserv.bench.phases import FloodSummary, first_requests, flood, sign_load, warm_up
 from signserv.bench.report import BenchReport
-from signserv.bench.service_process import running_service
+from signserv.bench.service_process import ServiceProcess, running_service
 from signserv.bench.sign_requests import SameRequest, UnknownKeyRequests, sign_request
+from signserv.bench.summary import LoadSummary
 from signserv.bench.wrk_driver import wrk_path
 from signserv.config import KdfSettings
 from signserv.errors import SignservError
@@ -60,6 +61,34 @@ def _wrk_for(load_generator: str) -> str | None:
     return wrk
 
 
+def _warm_phases(
+    service: ServiceProcess, home: BenchHome, options: BenchOptions, wrk: str | None
+) -> tuple[LoadSummary, dict[str, LoadSummary]]:
+    """The warm-up, then warm signing at each connection count."""
+    signing_keys = {name: home.tokens[name] for name in (WARM_KEY, FLOOD_KEY)}
+    warmed = warm_up(service, signing_keys, WARM_UP_SECONDS)
+    warm = {}
+    for connections in LATENCY_CONNECTIONS:
+        warm[str(connections)] = sign_load(
+            service, WARM_KEY, home.tokens[WARM_KEY], connections, options.phase_seconds, wrk
+        )
+    return warmed, warm
+
+
+def _floods(
+    service: ServiceProcess, home: BenchHome, seconds: int
+) -> tuple[FloodSummary, FloodSummary]:
+    """Wrong tokens on the flood key, then unknown key names, each with a legitimate client."""
+    wrong_token = secrets.token_urlsafe(32)
+    legitimate = sign_request(service.host, FLOOD_KEY, home.tokens[FLOOD_KEY].reveal())
+    wrong_tokens = SameRequest(sign_request(service.host, FLOOD_KEY, wrong_token))
+    unknown_keys = UnknownKeyRequests(service.host, "no-such-key", wrong_token)
+    return (
+        flood(service, wrong_tokens, legitimate, seconds),
+        flood(service, unknown_keys, legitimate, seconds),
+    )
+
+
 def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> BenchReport:
     """Measure everything the report holds in one run; ``progress`` hears what runs now."""
     cores = os.cpu_count() or 1
@@ -68,50 +97,21 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
     progress(f"openssl: P-521 signing on {cores} cores for {options.openssl_seconds} s")
     openssl = measure_sign_rate(options.openssl_seconds, cores)
     cold_names = [f"cold-{number}" for number in range(options.cold_keys)]
-    wrong_token = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="signserv-bench-") as directory:
         progress("creating a throwaway home and its keys")
         home = make_bench_home(Path(directory), options.kdf, [WARM_KEY, FLOOD_KEY, *cold_names])
         log = Path(directory) / "serve.log"
         with running_service(home.home, home.config_file, options.workers, log) as service:
-            progress("warm-up: every worker caches the signing keys")
-            warmed = warm_up(
-                service,
-                {name: home.tokens[name] for name in (WARM_KEY, FLOOD_KEY)},
-                WARM_UP_SECONDS,
-            )
-            warm = {}
-            for connections in LATENCY_CONNECTIONS:
-                progress(f"warm signing at {connections} connections")
-                warm[str(connections)] = sign_load(
-                    service,
-                    WARM_KEY,
-                    home.tokens[WARM_KEY],
-                    connections,
-                    options.phase_seconds,
-                    wrk,
-                )
-            progress("first request with each of fresh keys")
+            progress("warm-up, then warm signing at 1, 8 and 32 connections")
+            warmed, warm = _warm_phases(service, home, options, wrk)
+            progress(f"first request with each of {options.cold_keys} fresh keys")
             cold_first = first_requests(service, {name: home.tokens[name] for name in cold_names})
-            flood_token = home.tokens[FLOOD_KEY]
-            legitimate = sign_request(service.host, FLOOD_KEY, flood_token.reveal())
-            progress(f"flood of wrong tokens on {FLOOD_KEY} for {options.flood_seconds} s")
-            wrong_token_flood = flood(
-                service,
-                SameRequest(sign_request(service.host, FLOOD_KEY, wrong_token)),
-                legitimate,
-                options.flood_seconds,
+            progress(
+                f"floods of wrong tokens, then unknown key names, {options.flood_seconds} s each"
             )
-            progress(f"flood of unknown key names for {options.flood_seconds} s")
-            unknown_key_flood = flood(
-                service,
-                UnknownKeyRequests(service.host, "no-such-key", wrong_token),
-                legitimate,
-                options.flood_seconds,
-            )
-        with running_service(
-            home.home, home.config_without_cache(), options.workers, log
-        ) as uncached:
+            wrong_token_flood, unknown_key_flood = _floods(service, home, options.flood_seconds)
+        uncached_config = home.config_without_cache()
+        with running_service(home.home, uncached_config, options.workers, log) as uncached:
             progress("steady signing with the unlocked-key cache off")
             cold_steady = sign_load(
                 uncached,
@@ -129,10 +129,10 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
         workers=options.workers,
         smoke=options.smoke,
         openssl=openssl,
+        warm_up=warmed,
         warm=warm,
         cold_first=cold_first,
-        cold_steady=cold_steady,
-        warm_up=warmed,
         wrong_token_flood=wrong_token_flood,
         unknown_key_flood=unknown_key_flood,
+        cold_steady=cold_steady,
     )
