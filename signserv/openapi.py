@@ -68,6 +68,21 @@ def _json_body(name: str, description: str) -> dict[str, Any]:
     }
 
 
+def _sign_request_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["hash_algorithm", "input"],
+        "description": (
+            "'inputs' (an older IBM page's name) is accepted in place of 'input'; "
+            "both present and different is a 400"
+        ),
+        "properties": {
+            "hash_algorithm": {"type": "string", "enum": [HASH_ALGORITHM]},
+            "input": {"type": "string", "format": "byte", "minLength": 4},
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document of the contract and the operational endpoints."""
     contract_errors = (400, 401, 403, 404, 405, 429, 500, 503)
@@ -114,22 +129,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_key_name_parameter()],
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["hash_algorithm", "input"],
-                                    "description": (
-                                        "'inputs' (an older IBM page's name) is accepted in place "
-                                        "of 'input'; both present and different is a 400"
-                                    ),
-                                    "properties": {
-                                        "hash_algorithm": {"type": "string", "enum": [HASH_ALGORITHM]},
-                                        "input": {"type": "string", "format": "byte", "minLength": 4},
-                                    },
-                                }
-                            }
-                        },
+                        "content": {"application/json": {"schema": _sign_request_schema()}},
                     },
                     "responses": {
                         "200": _json_body("signature", "The DER ECDSA-Sig-Value"),
