@@ -74,22 +74,29 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class KeyStatus:
-    """The two fields a request checks on every call: is the key enabled, has it changed."""
+    """What a request checks on every call: is the key enabled, has its record changed."""
 
     enabled: bool
     generation: int
+    record_id: bytes
+
+    @property
+    def version(self) -> str:
+        """Changes with every change of the record, and differs for a re-created name."""
+        return f"{self.record_id.hex()}:{self.generation}"
 
 
 @dataclass(frozen=True)
 class UnlockedKey:
-    """A private key recovered with its token, and the record generation it came from."""
+    """A private key recovered with its token, and the record version it came from."""
 
     name: str
     private_key: ec.EllipticCurvePrivateKey
     generation: int
+    version: str
 
     def __repr__(self) -> str:
-        return f"UnlockedKey(name={self.name!r}, generation={self.generation})"
+        return f"UnlockedKey(name={self.name!r}, version={self.version})"
 
 
 @dataclass(frozen=True)
@@ -290,11 +297,15 @@ class KeyStore:
 
     def status(self, name: str) -> KeyStatus | None:
         """Enabled flag and generation of ``name``, or None when there is no such key."""
-        rows = self._query("SELECT enabled, generation FROM keys WHERE name = ?", (name,))
+        rows = self._query(
+            "SELECT enabled, generation, record_id FROM keys WHERE name = ?", (name,)
+        )
         if not rows:
             return None
-        enabled, generation = rows[0]
-        return KeyStatus(enabled=bool(enabled), generation=int(generation))
+        enabled, generation, record_id = rows[0]
+        return KeyStatus(
+            enabled=bool(enabled), generation=int(generation), record_id=bytes(record_id)
+        )
 
     @staticmethod
     def _info_from_row(row: Any) -> KeyInfo:
@@ -318,7 +329,9 @@ class KeyStore:
             return None
         sealed = self._sealed_key_from_row(rows[0][:6])
         enabled, generation, point = rows[0][6:]
-        status = KeyStatus(enabled=bool(enabled), generation=int(generation))
+        status = KeyStatus(
+            enabled=bool(enabled), generation=int(generation), record_id=sealed.record_id
+        )
         return _SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
 
     @staticmethod
@@ -363,7 +376,12 @@ class KeyStore:
             raise KeystoreCorrupt(
                 f"the public key stored for {name!r} does not match its private key"
             )
-        return UnlockedKey(name=name, private_key=private_key, generation=found.status.generation)
+        return UnlockedKey(
+            name=name,
+            private_key=private_key,
+            generation=found.status.generation,
+            version=found.status.version,
+        )
 
     # --- writing -----------------------------------------------------------------------------
 

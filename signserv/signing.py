@@ -73,11 +73,12 @@ class SigningService:
         return cached
 
     def _cached(self, name: str, token: Secret[str]) -> CachedKey | None:
-        """The key if this token unlocked it at the record's current generation and it is enabled."""
+        """The key if this token unlocked the record's current version and it is enabled."""
         status = self._keystore.status(name)
         if status is None or not status.enabled:
+            self._cache.forget(name)
             return None
-        return self._cache.get(name, token.reveal(), status.generation)
+        return self._cache.get(name, token.reveal(), status.version)
 
     def _unlock_cold(self, name: str, token: Secret[str], address: str) -> CachedKey:
         """Lockout check, argon2id and unseal; counts a failure, caches a success."""
@@ -92,9 +93,9 @@ class SigningService:
             raise
         self._guard.succeeded(name, address, had_failures)
         encoded = public_key_der(unlocked.private_key)
-        self._cache.put(name, token.reveal(), unlocked.private_key, encoded, unlocked.generation)
+        self._cache.put(name, token.reveal(), unlocked.private_key, encoded, unlocked.version)
         self._stamp_last_used(name)
-        return CachedKey(unlocked.private_key, encoded, unlocked.generation, expires_at=0.0)
+        return CachedKey(unlocked.private_key, encoded, unlocked.version, expires_at=0.0)
 
     def _stamp_last_used(self, name: str) -> None:
         """Record ``last_used_at`` at most once a minute per key and worker: a write is costly."""

@@ -2,10 +2,12 @@
 
 DESIGN §3. Entries are keyed by the key name and an HMAC of the token under a random per-process
 key, so the cache never holds a token and a different token never hits. Each entry remembers the
-record generation it was unlocked at; a token rotation, disable or enable bumps the
-generation, and the next request drops the stale entry (a master-key rotation does not: the
-private keys themselves do not change). Bounded by size (least
-recently used goes first) and by age.
+record version it was unlocked at (record id and generation): a token rotation, disable or
+enable bumps the generation and a deleted and re-created name has a new record id, so the next
+request never uses a stale entry (a master-key rotation changes neither: the private keys do not
+change). A request that finds its key disabled or deleted drops the name's entries at once, and
+every access sweeps out expired entries, so no key stays in memory long past its age limit
+while the worker serves requests. Bounded by size (least recently used goes first) and by age.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ class CachedKey:
 
     private_key: ec.EllipticCurvePrivateKey
     public_key_der: bytes
-    generation: int
+    version: str
     expires_at: float
 
     def __repr__(self) -> str:
-        return f"CachedKey(generation={self.generation})"
+        return f"CachedKey(version={self.version})"
 
 
 class UnlockCache:
@@ -59,18 +61,31 @@ class UnlockCache:
         digest = hmac.new(self._hmac_key, token.encode("utf-8"), hashlib.sha256).digest()
         return name, digest
 
-    def get(self, name: str, token: str, generation: int) -> CachedKey | None:
-        """The cached key if this exact token unlocked it at this generation and it is fresh."""
+    def _sweep_expired(self) -> None:
+        """Drop every expired entry (least recently used first); call with the lock held."""
+        now = self._clock()
+        for slot in [slot for slot, entry in self._entries.items() if entry.expires_at <= now]:
+            del self._entries[slot]
+
+    def get(self, name: str, token: str, version: str) -> CachedKey | None:
+        """The cached key if this exact token unlocked this version of the record, still fresh."""
         slot = self._slot(name, token)
         with self._lock:
+            self._sweep_expired()
             entry = self._entries.get(slot)
             if entry is None:
                 return None
-            if entry.generation != generation or entry.expires_at <= self._clock():
+            if entry.version != version:
                 del self._entries[slot]
                 return None
             self._entries.move_to_end(slot)
             return entry
+
+    def forget(self, name: str) -> None:
+        """Drop every entry of ``name`` (its key was found disabled or deleted)."""
+        with self._lock:
+            for slot in [slot for slot in self._entries if slot[0] == name]:
+                del self._entries[slot]
 
     def put(
         self,
@@ -78,14 +93,15 @@ class UnlockCache:
         token: str,
         private_key: ec.EllipticCurvePrivateKey,
         public_key_der: bytes,
-        generation: int,
+        version: str,
     ) -> None:
         """Remember an unlocked key; a no-op when the cache is disabled."""
         if self._ttl <= 0:
             return
-        entry = CachedKey(private_key, public_key_der, generation, self._clock() + self._ttl)
+        entry = CachedKey(private_key, public_key_der, version, self._clock() + self._ttl)
         slot = self._slot(name, token)
         with self._lock:
+            self._sweep_expired()
             self._entries[slot] = entry
             self._entries.move_to_end(slot)
             while len(self._entries) > self._max_entries:

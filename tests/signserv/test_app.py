@@ -245,3 +245,16 @@ def test_app_refuses_to_start_on_a_truncated_keystore(settings) -> None:
 def test_error_bodies_are_json_with_error_and_message(client, admin_token) -> None:
     response = sign(client, admin_token, b"[]")
     assert set(json.loads(response.get_data())) == {"error", "message"}
+
+
+def test_recreated_name_with_the_same_token_serves_the_new_key(client, settings, admin_token) -> None:
+    """A warm cache must not keep serving a deleted key under a re-created name."""
+    before = client.get("/keys/admin", headers={"Authorization": admin_token}).json["publickey"]
+    store = open_keystore(settings)
+    store.delete_key("admin")
+    store.create_key("admin", admin_token)
+    after = client.get("/keys/admin", headers={"Authorization": admin_token}).json["publickey"]
+    assert after != before
+    point = store.info("admin").public_point
+    decoded = contract.decode_public_key(contract.b64decode_strict(after, what="publickey"))
+    assert decoded.uncompressed() == point
