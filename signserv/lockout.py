@@ -2,9 +2,11 @@
 
 After ``pair_threshold`` consecutive failures from one address on one key, that pair is locked
 with exponential backoff (1 s, 2 s, 4 s, … up to ``pair_max_seconds``). Failures on one key from
-all addresses past ``key_threshold`` lock the key for everyone, but for at most
-``key_max_seconds`` at a time, so an attacker cannot lock an owner out for long. A locked
-request is refused before argon2id runs; a success clears its pair.
+all addresses past ``key_threshold`` lock the key, for at most ``key_max_seconds`` at a time, for
+every address that has itself failed on it: a distributed attack then gets one guess per
+address per lock, while an address with no failures (the owner's) is never locked out by other
+addresses' failures, however long the attack lasts. A locked request is refused before argon2id
+runs; a success clears its pair.
 """
 
 from __future__ import annotations
@@ -63,8 +65,13 @@ class LockoutGuard:
         return float(min(2**exponent, bound))
 
     def check(self, key_name: str, address: str) -> bool:
-        """Raise :class:`LockedOut` if the pair or the key is locked; True if the pair has failed before."""
+        """Raise :class:`LockedOut` if the pair is locked, or the key and this address has failed on it.
+
+        Returns True if the pair has failed before.
+        """
         state = self._store.state(key_name, address)
+        if state.pair is None:
+            return False  # the key-wide lock does not reach an address that never failed
         now = self._clock()
         waits = [count.locked_until - now for count in (state.pair, state.key) if count is not None]
         longest = max(waits, default=0.0)

@@ -59,15 +59,25 @@ def test_pair_is_locked_after_the_threshold_and_unlocks_after_retry_after(guard,
     assert guard.check("k", "10.0.0.9") is True
 
 
-def test_key_wide_lock_is_bounded_for_the_owner(guard, clock) -> None:
-    """Many attacking addresses lock the key for everyone, but only briefly."""
+def test_key_wide_lock_reaches_failing_addresses_briefly_and_never_a_clean_one(guard, clock):
+    """Many attacking addresses lock the key for addresses that failed, never for the owner."""
     for index in range(12):
         guard.failed("k", f"10.1.0.{index}")
+    guard.failed("k", "10.2.0.1")  # one failure only: its pair alone is far from locked
     with pytest.raises(LockedOut) as locked:
-        guard.check("k", "192.0.2.1")
+        guard.check("k", "10.2.0.1")
     assert locked.value.retry_after <= 2
+    assert guard.check("k", "192.0.2.1") is False, "the owner's clean address is not locked"
     clock.now += 2
-    guard.check("k", "192.0.2.1")
+    guard.check("k", "10.2.0.1")
+
+
+def test_a_slow_distributed_attack_never_locks_the_owner_out(guard, clock) -> None:
+    """One failure a minute from rotating addresses, for a day: the owner is never refused."""
+    for minute in range(24 * 60):
+        clock.now += 60
+        guard.failed("k", f"10.3.{minute // 250}.{minute % 250}")
+        guard.check("k", "192.0.2.1")
 
 
 def test_success_resets_the_pair(guard, clock) -> None:
