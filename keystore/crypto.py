@@ -45,6 +45,17 @@ class Argon2Parameters:
     memory_cost_kib: int = 65536
     parallelism: int = 4
 
+    def __post_init__(self) -> None:
+        if not (
+            1 <= self.time_cost <= 64
+            and 1 <= self.parallelism <= 64
+            and 8 * self.parallelism <= self.memory_cost_kib <= 4 * 1024 * 1024
+        ):
+            raise ValueError(
+                "argon2id needs 1 <= time_cost <= 64, 1 <= parallelism <= 64 and "
+                "8 x parallelism <= memory_cost_kib <= 4194304"
+            )
+
     def as_record(self) -> str:
         """The compact form stored with each record, so old records open after a config change."""
         return f"argon2id:t={self.time_cost},m={self.memory_cost_kib},p={self.parallelism}"
@@ -57,14 +68,7 @@ class Argon2Parameters:
             values = dict(item.split("=", 1) for item in fields.split(","))
             if algorithm != "argon2id" or set(values) != {"t", "m", "p"}:
                 raise ValueError(text)
-            parameters = cls(int(values["t"]), int(values["m"]), int(values["p"]))
-            if not (
-                1 <= parameters.time_cost <= 64
-                and 1 <= parameters.parallelism <= 64
-                and 8 * parameters.parallelism <= parameters.memory_cost_kib <= 4 * 1024 * 1024
-            ):
-                raise ValueError(text)
-            return parameters
+            return cls(int(values["t"]), int(values["m"]), int(values["p"]))
         except ValueError:
             raise KeystoreCorrupt("a key record names an unknown key-derivation function") from None
 
@@ -137,9 +141,9 @@ class Argon2Runner:
                 type=Type.ID,
             )
 
-    def spend_like_a_lookup(self, token: str) -> None:
-        """Cost an unknown-key request the same argon2id run a known key costs (no enumeration)."""
-        self.derive(token, b"\x00" * SALT_BYTES, self.parameters)
+    def spend_like_a_lookup(self, token: str, parameters: Argon2Parameters) -> None:
+        """Cost an unknown-key request the argon2id run a stored key costs (no enumeration)."""
+        self.derive(token, b"\x00" * SALT_BYTES, parameters)
 
 
 def _associated_data(purpose: bytes, name: str, record_id: bytes) -> bytes:

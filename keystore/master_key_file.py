@@ -6,7 +6,7 @@ from pathlib import Path
 
 from keystore.crypto import MasterKey
 from keystore.durability import write_private_file
-from keystore.errors import MasterKeyExists, MasterKeyMissing
+from keystore.errors import MasterKeyExists, MasterKeyInvalid, MasterKeyMissing
 
 
 def read_master_key(path: Path) -> MasterKey:
@@ -17,8 +17,15 @@ def read_master_key(path: Path) -> MasterKey:
         raise MasterKeyMissing(
             f"no master key file at {path} (run `signserv init`, or set SIGNSERV_MASTER_KEY_FILE)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MasterKeyMissing(f"the master key file {path} cannot be read: {exc}") from None
+    except UnicodeDecodeError:
+        # The decoder's message quotes the offending byte: a byte of the key itself.
+        raise MasterKeyInvalid(
+            f"the master key file {path} is not text (it holds base64 of 32 bytes)"
+        ) from None
+    except OSError as exc:
+        raise MasterKeyMissing(
+            f"the master key file {path} cannot be read: {exc.strerror}"
+        ) from None
     return MasterKey.from_text(text)
 
 

@@ -357,7 +357,7 @@ class KeyStore:
         """
         found = self._sealed(name)
         if found is None:
-            self._argon2.spend_like_a_lookup(token)
+            self._argon2.spend_like_a_lookup(token, self._typical_kdf())
             raise KeyNotFound(f"no key named {name!r}")
         if not found.status.enabled:
             crypto.verify_token(name, found.sealed, token, self._argon2)
@@ -382,6 +382,17 @@ class KeyStore:
             generation=found.status.generation,
             version=found.status.version,
         )
+
+    def _typical_kdf(self) -> crypto.Argon2Parameters:
+        """The argon2id cost most stored keys carry (the configured one when there are none).
+
+        An unknown name must cost what a wrong token costs; after a change of the configured
+        cost, stored records keep theirs, so the configured cost alone would tell them apart.
+        """
+        rows = self._query("SELECT kdf FROM keys GROUP BY kdf ORDER BY COUNT(*) DESC, kdf LIMIT 1")
+        if not rows:
+            return self._argon2.parameters
+        return crypto.Argon2Parameters.from_record(str(rows[0][0]))
 
     # --- writing -----------------------------------------------------------------------------
 

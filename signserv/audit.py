@@ -155,7 +155,10 @@ class AuditLog:
                 "prev": self._known_head,
             }
             line = _signed_line(fields, self._mac_key)
-            os.write(descriptor, line + b"\n")
+            record = line + b"\n"
+            if os.write(descriptor, record) != len(record):
+                # A short write (disk full, file size limit) left a torn record: fail closed.
+                raise AuditWriteError(f"the audit log {self.path} took only part of a record")
             self._known_end = end + len(line) + 1
             self._known_head = _line_hash(line)
             self._known_seq += 1

@@ -45,6 +45,9 @@ class KdfSettings:
     parallelism: int = 4
     max_concurrent: int = 2
 
+    def __post_init__(self) -> None:
+        self.parameters()  # the store's own bounds: refuse here what it could not open later
+
     def parameters(self) -> Argon2Parameters:
         """The argon2id parameters new token seals are made with."""
         return Argon2Parameters(self.time_cost, self.memory_cost_kib, self.parallelism)

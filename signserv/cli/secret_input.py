@@ -33,8 +33,11 @@ def read_secret(source: str | None, what: str, *, confirm: bool = False) -> Secr
     else:
         try:
             value = Path(source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SecretInputError(f"cannot read {what} from {source}: {exc}") from None
+        except UnicodeDecodeError:
+            # The decoder's message would quote a byte of the secret.
+            raise SecretInputError(f"{what} in {source} is not UTF-8 text") from None
+        except OSError as exc:
+            raise SecretInputError(f"cannot read {what} from {source}: {exc.strerror}") from None
     value = value.removesuffix("\n").removesuffix("\r")
     if not value:
         raise SecretInputError(f"{what} is empty")

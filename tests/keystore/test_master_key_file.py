@@ -44,3 +44,13 @@ def test_garbage_master_key_file_is_invalid(tmp_path) -> None:
     path.write_text("this is not a key\n")
     with pytest.raises(MasterKeyInvalid):
         read_master_key(path)
+
+
+def test_binary_master_key_file_is_refused_without_quoting_its_bytes(tmp_path) -> None:
+    """A raw-binary secret (head -c32 /dev/urandom) must not leak a byte into the message."""
+    path = tmp_path / "master.key"
+    path.write_bytes(b"\xde\xad\xbe\xef" * 8)
+    with pytest.raises(MasterKeyInvalid) as refused:
+        read_master_key(path)
+    assert "not text" in str(refused.value)
+    assert "0xde" not in str(refused.value) and "\\xde" not in str(refused.value)

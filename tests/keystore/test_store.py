@@ -12,6 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from keystore import (
+    Argon2Parameters,
+    Argon2Runner,
     InvalidKeyName,
     InvalidToken,
     KeyDisabled,
@@ -244,6 +246,36 @@ def test_bit_flips_anywhere_never_yield_a_wrong_key_or_a_crash(
             value = reopened.unlock("k", TOKEN).private_key.private_numbers().private_value
             assert value == original, f"a flip at offset {offset} changed the key"
             reopened.close()
-        except (KeystoreCorrupt, KeystoreUnavailable, MasterKeyMismatch, TokenRejected, KeyNotFound):
+        except (
+            KeystoreCorrupt,
+            KeystoreUnavailable,
+            MasterKeyMismatch,
+            TokenRejected,
+            KeyNotFound,
+        ):
             refused += 1
     assert refused > 0, "some flips must land in live data and be refused"
+
+
+def test_unknown_key_costs_the_stored_records_argon2_cost_after_a_config_change(
+    store_path, master_key, argon2
+) -> None:
+    """Raising the configured cost must not make unknown names slower than real keys."""
+    sealed_with = argon2.parameters
+    store = KeyStore.create(store_path, master_key, argon2)
+    store.create_key("k", TOKEN)
+    store.close()
+    used: list[Argon2Parameters] = []
+
+    class RecordingArgon2(Argon2Runner):
+        def derive(self, token: str, salt: bytes, parameters: Argon2Parameters) -> bytes:
+            used.append(parameters)
+            return super().derive(token, salt, parameters)
+
+    costlier = RecordingArgon2(Argon2Parameters(2, 16384, 1), max_concurrent=1)
+    reopened = KeyStore.open(store_path, master_key, costlier)
+    with pytest.raises(TokenRejected):
+        reopened.unlock("k", OTHER_TOKEN)
+    with pytest.raises(KeyNotFound):
+        reopened.unlock("no-such-key", OTHER_TOKEN)
+    assert used == [sealed_with, sealed_with]

@@ -175,3 +175,17 @@ def test_busy_multi_worker_run_verifies_and_cli_names_a_deleted_record(start_sig
     )
     tail = home.run("audit", "tail", "-n", "3").stdout.splitlines()
     assert len(tail) == 3 and json.loads(tail[-1])["seq"] == 240
+
+
+def test_short_write_fails_the_append_and_every_later_one(tmp_path, monkeypatch) -> None:
+    """Disk full mid-record: this request fails, and so does the next (torn tail)."""
+    path = tmp_path / "audit.log"
+    log = AuditLog(path, MAC_KEY)
+    log.append(event(1))
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[: len(data) // 2]))
+    with pytest.raises(AuditWriteError, match="only part of a record"):
+        log.append(event(2))
+    monkeypatch.setattr(os, "write", real_write)
+    with pytest.raises(AuditWriteError, match="unreadable"):
+        log.append(event(3))

@@ -66,6 +66,8 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         ("- a list\n", "top level"),
         ("kdf: {time_cost: 3\n", "not valid YAML"),
         ("master_key: c2VjcmV0\n", "'master_key'"),
+        ("kdf:\n  time_cost: 65\n", "time_cost <= 64"),
+        ("kdf:\n  parallelism: 4\n  memory_cost_kib: 16\n", "memory_cost_kib"),
     ],
 )
 def test_bad_config_names_the_key_and_the_file(tmp_path: Path, yaml_text: str, named: str) -> None:

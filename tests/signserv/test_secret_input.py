@@ -35,3 +35,12 @@ def test_no_prompt_without_a_terminal(monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     with pytest.raises(SecretInputError, match="not a terminal"):
         read_secret(None, "token")
+
+
+def test_non_utf8_secret_is_refused_without_quoting_its_bytes(tmp_path) -> None:
+    source = tmp_path / "secret"
+    source.write_bytes(b"pass\xe9word")
+    with pytest.raises(SecretInputError) as refused:
+        read_secret(str(source), "password")
+    assert "not UTF-8 text" in str(refused.value)
+    assert "0xe9" not in str(refused.value) and "\\xe9" not in str(refused.value)
