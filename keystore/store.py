@@ -410,6 +410,19 @@ class KeyStore:
         with self._transaction() as connection:
             if connection.execute("SELECT 1 FROM keys WHERE name = ?", (name,)).fetchone():
                 raise KeyExists(f"a key named {name!r} already exists")
+            (check,) = connection.execute(
+                "SELECT value FROM meta WHERE name = 'master_key_check'"
+            ).fetchone()
+            if not crypto.matches_master_key_check(self._master_key, check):
+                # A master-key rotation committed since this store was opened (a key import can
+                # wait minutes at a password prompt): seal under the new key, never the retired one.
+                if not self._adopt_rotated_master_key(bytes(check)):
+                    raise MasterKeyMismatch(
+                        f"the master key does not open the keystore {self.path}"
+                    )
+                sealed = crypto.seal_private_key(
+                    name, private_key, token, self._master_key, self._argon2
+                )
             connection.execute(
                 f"INSERT INTO keys (name, public_point, enabled, created_at, generation, "  # noqa: S608
                 f"{_SEALED_COLUMNS}) VALUES (?, ?, 1, ?, 1, ?, ?, ?, ?, ?, ?)",

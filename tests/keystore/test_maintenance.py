@@ -404,3 +404,20 @@ def test_restore_into_a_deleted_keystore_with_a_rotation_left_over(
     settle_interrupted_rotation(key_file, store_path, argon2)
     assert not files.next.exists()
     assert_every_key_unlocks(KeyStore.open(store_path, master_key, argon2), scalars)
+
+
+def test_a_key_created_after_another_process_rotated_is_sealed_under_the_new_key(
+    store: KeyStore, store_path: Path, master_key: MasterKey, argon2: CountingArgon2, tmp_path: Path
+) -> None:
+    """A store opened before a rotation must not seal a new key under the retired master key."""
+    key_file = tmp_path / "current.key"
+    write_master_key(key_file, master_key)
+    early = KeyStore.open(
+        store_path, master_key, argon2, reload_master_key=lambda: read_master_key(key_file)
+    )
+    new_master = MasterKey.generate()
+    KeyStore.open(store_path, master_key, argon2).reseal_master_shares(new_master)
+    key_file.unlink()
+    write_master_key(key_file, new_master)
+    early.create_key("late", TOKEN)
+    assert KeyStore.open(store_path, new_master, argon2).unlock("late", TOKEN).name == "late"
