@@ -30,6 +30,8 @@ from signserv.tke.xcp_info import DomainInfo
 
 FULL_UNCOMMITTED = "Full Uncommitted"
 FULL_COMMITTED = "Full Committed"
+EMPTY = "Empty"
+VALID = "Valid"
 
 
 @dataclass(frozen=True)
@@ -178,10 +180,10 @@ def load_master_key(
     loaded_vp = calc_vp(_combined(parts).reveal())
 
     def already_loaded(info: DomainInfo) -> bool:
-        return info.pending_status != "Empty" and same_master_key(info.pending_vp, loaded_vp)
+        return info.pending_status != EMPTY and same_master_key(info.pending_vp, loaded_vp)
 
     command = _RegisterCommand(
-        "load the new master key register", "Empty", _one_signature, load, already_loaded
+        "load the new master key register", EMPTY, _one_signature, load, already_loaded
     )
     return _run(sessions, key_ring, command, signing_keys)
 
@@ -209,12 +211,14 @@ def set_master_key_immediately(
     *,
     signing_keys: Sequence[str] | None = None,
 ) -> list[UnitChange]:
-    """Move every unit's committed new key into its current register (finalize, 1 signature)."""
+    """Move every unit's committed new key into its current register (finalize, 1 signature);
+    units already set (new register Empty, current Valid) are left as they are."""
     command = _RegisterCommand(
         "set the master key immediately",
         FULL_COMMITTED,
         _one_signature,
         lambda session, signers: finalize_pending_key(session, signers[0]),
+        lambda info: info.pending_status == EMPTY and info.current_status == VALID,
     )
     return _run(sessions, key_ring, command, signing_keys)
 

@@ -178,3 +178,22 @@ def test_a_rerun_goes_on_with_the_units_not_done_yet(
     assert {r.new_status for r in master_key_registers(administered)} == {"Full Committed"}
     with pytest.raises(WorkflowError, match="Full Committed, not Empty"):
         load_master_key(administered, key_ring, [parts[0], Secret(secrets.token_bytes(32))])
+
+
+def test_a_setimm_rerun_skips_the_units_already_set(
+    administered: list[CryptoUnitSession], key_ring: KeyRing
+) -> None:
+    """A set-immediately that reached only the first unit: running it again for every unit
+    leaves that one alone (new Empty, current Valid) and finishes the others."""
+    parts = [Secret(secrets.token_bytes(32)), Secret(secrets.token_bytes(32))]
+    load_master_key(administered, key_ring, parts)
+    commit_master_key(administered, key_ring)
+    set_master_key_immediately(administered[:1], key_ring)
+    finished = set_master_key_immediately(administered, key_ring)
+    assert [change.location for change in finished] == [
+        session.unit.location_text for session in administered[1:]
+    ]
+    assert {(r.current_status, r.new_status) for r in master_key_registers(administered)} == {
+        ("Valid", "Empty")
+    }
+    assert set_master_key_immediately(administered, key_ring) == []
