@@ -11,6 +11,7 @@ import base64
 import json
 
 import click
+import pytest
 import requests
 
 from keystore import KeyStore, MasterKey, TokenRejected, read_master_key
@@ -24,6 +25,7 @@ from ..conftest import SignservHome, make_home
 
 USER_TOKEN = "user-chosen-token-0123456789"
 WRONG_TOKEN = "wrong-token-0123456789abcdef"
+NEW_TOKEN = "rotated-user-token-0123456789"
 
 
 def every_command_path(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -38,10 +40,13 @@ def every_command_path(group: click.Group, prefix: tuple[str, ...] = ()) -> list
 
 
 def secret_forms(home: SignservHome, tokens: list[str]) -> dict[str, str]:
-    """Every spelling of a secret worth looking for."""
-    master_text = (home.home / "master.key").read_text().strip()
-    raw = base64.b64decode(master_text)
-    forms = {"master key (base64)": master_text, "master key (hex)": raw.hex()}
+    """Every spelling of a secret worth looking for: master keys (current and retired), tokens."""
+    forms = {}
+    for key_file in (home.home / "master.key", home.home / "master.key.old"):
+        if key_file.exists():
+            master_text = key_file.read_text().strip()
+            forms[f"{key_file.name} (base64)"] = master_text
+            forms[f"{key_file.name} (hex)"] = base64.b64decode(master_text).hex()
     forms.update({f"token {index}": token for index, token in enumerate(tokens)})
     return forms
 
@@ -86,16 +91,37 @@ def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path) -> None
         "check", service.url, "--key", "generated", "--token-file", str(generated_file), check=False
     )
     outputs = [checked.stdout + checked.stderr]
-    for arguments in (
-        ("keys", "list", "--json"),
-        ("keys", "show", "chosen"),
-        ("audit", "verify"),
-        ("audit", "tail", "-n", "200"),
-        ("keys", "rotate-token", "chosen", "--token-file", str(generated_file)),
-        ("keys", "create", "chosen", "--token-file", str(token_file)),
+    new_token_file = tmp_path / "new.token"
+    new_token_file.write_text(NEW_TOKEN)
+    for arguments, must_succeed in (
+        (("keys", "list", "--json"), True),
+        (("keys", "show", "chosen"), True),
+        (("keys", "export-public", "chosen", "--format", "spki-pem"), True),
+        (("keys", "rotate-token", "chosen", "--token-file", str(generated_file)), False),
+        (
+            (
+                "keys",
+                "rotate-token",
+                "chosen",
+                "--token-file",
+                str(token_file),
+                "--new-token-file",
+                str(new_token_file),
+            ),
+            True,
+        ),
+        (("keys", "create", "chosen", "--token-file", str(token_file)), False),
+        (("keys", "disable", "generated"), True),
+        (("keys", "enable", "generated"), True),
+        (("backup", str(tmp_path / "backup.db")), True),
+        (("master-key", "rotate"), True),
+        (("audit", "verify"), True),
+        (("audit", "tail", "-n", "200"), True),
     ):
         result = home.run(*arguments, check=False)
+        assert (result.returncode == 0) == must_succeed, (arguments, result.stderr)
         outputs.append(result.stdout + result.stderr)
+    call("POST", "/sign/chosen", NEW_TOKEN, sign_body)
     for path in every_command_path(cli):
         outputs.append(home.run(*path, "--help").stdout)
     service.stop()
@@ -106,7 +132,7 @@ def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path) -> None
         "HTTP answers": "\n".join(seen),
         "CLI output": "\n".join(outputs),
     }
-    for secret_name, secret in secret_forms(home, [generated, USER_TOKEN]).items():
+    for secret_name, secret in secret_forms(home, [generated, USER_TOKEN, NEW_TOKEN]).items():
         for place, text in places.items():
             assert secret not in text, f"{secret_name} found in the {place}"
 
@@ -118,10 +144,9 @@ def test_exceptions_and_reprs_hold_no_secret(tmp_path) -> None:
     store.create_key("k", USER_TOKEN)
     master_key = read_master_key(settings.keystore.master_key_file)
     master_text = master_key.to_text().strip()
-    try:
+    with pytest.raises(TokenRejected) as refused:
         store.unlock("k", WRONG_TOKEN)
-    except TokenRejected as refused:
-        assert WRONG_TOKEN not in str(refused) and WRONG_TOKEN not in repr(refused)
+    assert WRONG_TOKEN not in str(refused.value) and WRONG_TOKEN not in repr(refused.value)
     unlocked = store.unlock("k", USER_TOKEN)
     for holder in (master_key, unlocked, Secret(USER_TOKEN), settings, store, MasterKey.generate()):
         for text in (repr(holder), str(holder)):
