@@ -13,24 +13,34 @@
 
 A ``token`` member is accepted as Terraform accepts it, but ``token_file`` keeps secrets out
 of the file. Types and members are checked when the file is read, naming the file and the
-entry; threshold ranges, name lengths and the number of admins are CheckTransition problems
-(§7.3 A), reported with the SDK's texts.
+entry but never echoing a value: a YAML syntax error gives its line, column and kind without
+PyYAML's snippet, and a member name that is not a plain word is not shown, since an inline
+token may be what is there. Threshold ranges, name lengths and the number of admins are
+CheckTransition problems (§7.3 A), reported with the SDK's texts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from signserv import contract
-from signserv.secret import Secret
+from signserv.secret import MASK, Secret
 from signserv.tke.errors import TKEError
 
 _TOP_LEVEL = frozenset({"signature_threshold", "revocation_threshold", "admins"})
 _ADMIN_MEMBERS = frozenset({"name", "key", "token", "token_file"})
+# A member name shown in an error: a plain word, as every real member is; anything else may be a
+# misplaced token (``token:SECRET: x`` is a member named ``token:SECRET``).
+_SHOWABLE_MEMBER = re.compile(r"[A-Za-z_]{1,30}")
+# A quoted part of a PyYAML problem (an alias, a tag, a character); kept only when it is one of
+# PyYAML's token kinds (``'<scalar>'``) or a single punctuation character, else masked.
+_QUOTED = re.compile(r"(['\"]).*\1", re.DOTALL)
+_HARMLESS_QUOTED = re.compile(r"'(<[a-z ]+>|[^\w\s'\\]|\\[a-z])'")
 
 
 class HsmConfigError(TKEError, ValueError):
@@ -58,6 +68,16 @@ class HsmConfig:
     def names(self) -> list[str]:
         """The administrator names in file order."""
         return [admin.name for admin in self.admins]
+
+
+def _unknown_members(members: Iterable[object], known: frozenset[str], where: str) -> None:
+    unknown = [str(member) for member in members if member not in known]
+    if not unknown:
+        return
+    shown = sorted(member for member in unknown if _SHOWABLE_MEMBER.fullmatch(member))
+    hidden = len(unknown) - len(shown)
+    named = shown + ([f"{hidden} more whose name is not shown"] if hidden else [])
+    raise HsmConfigError(f"{where}: unknown member {', '.join(named)}")
 
 
 def _integer(document: Mapping[str, object], member: str, source: str) -> int:
@@ -96,9 +116,7 @@ def _token(entry: Mapping[str, object], where: str, directory: Path) -> Secret[s
 def _admin(entry: object, where: str, directory: Path) -> AdminEntry:
     if not isinstance(entry, dict):
         raise HsmConfigError(f"{where}: must be a mapping with name and key")
-    unknown = sorted(str(member) for member in set(entry) - _ADMIN_MEMBERS)
-    if unknown:
-        raise HsmConfigError(f"{where}: unknown member {', '.join(unknown)}")
+    _unknown_members(entry, _ADMIN_MEMBERS, where)
     name, key = _string(entry, "name", where), _string(entry, "key", where)
     if name is None or key is None:
         raise HsmConfigError(f"{where}: name and key are required")
@@ -113,9 +131,7 @@ def parse_hsm_config(document: object, *, source: str, directory: Path) -> HsmCo
     """Validate a loaded YAML document; token files are read relative to ``directory``."""
     if not isinstance(document, dict):
         raise HsmConfigError(f"{source}: must be a mapping of {', '.join(sorted(_TOP_LEVEL))}")
-    unknown = sorted(str(member) for member in set(document) - _TOP_LEVEL)
-    if unknown:
-        raise HsmConfigError(f"{source}: unknown member {', '.join(unknown)}")
+    _unknown_members(document, _TOP_LEVEL, source)
     admins = document.get("admins")
     if not isinstance(admins, list):
         raise HsmConfigError(f"{source}: admins must be a list of name/key entries")
@@ -136,5 +152,21 @@ def load_hsm_config(path: Path) -> HsmConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise HsmConfigError(f"{path} cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
-        raise HsmConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise HsmConfigError(f"{path} is not valid YAML{_yaml_error_location(exc)}") from None
     return parse_hsm_config(document, source=str(path), directory=path.parent)
+
+
+def _yaml_error_location(exc: yaml.YAMLError) -> str:
+    """Line, column and kind of a YAML error, without the snippet of the line PyYAML quotes."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return ""
+    mark = exc.problem_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})"
+    return f"{where}: {_problem_kind(exc.problem)}" if exc.problem else where
+
+
+def _problem_kind(problem: str) -> str:
+    def mask(quoted: re.Match[str]) -> str:
+        return quoted[0] if _HARMLESS_QUOTED.fullmatch(quoted[0]) else MASK
+
+    return _QUOTED.sub(mask, problem)

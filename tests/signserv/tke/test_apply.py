@@ -296,3 +296,49 @@ def test_a_token_missing_everywhere_is_asked_for_on_a_terminal_only(
     typed = run("apply", "--check", str(path), terminal=True, typed=f"{keys['alice'][1]}\n")
     assert succeeded(typed).startswith("No problems")
     assert keys["alice"][1] not in typed.output
+
+
+def write_admin_line(workstation: Path, admin_line: str) -> Path:
+    """A config whose only admin entry ends with ``admin_line``, as typed by hand."""
+    path = workstation / "handwritten.yaml"
+    path.write_text(
+        "signature_threshold: 1\nrevocation_threshold: 1\n"
+        f"admins:\n  - name: a\n    key: k\n    {admin_line}\n"
+    )
+    return path
+
+
+def test_a_yaml_syntax_error_names_file_line_column_and_kind(run: Any, workstation: Path) -> None:
+    """PyYAML's problem mark is reported as a place and a kind, not as the quoted line."""
+    path = write_admin_line(workstation, 'token: "quoted" trailing')
+    result = run("apply", str(path))
+    assert result.exit_code != 0
+    assert str(result.exception) == (
+        f"{path} is not valid YAML (line 6, column 21): expected <block end>, but found '<scalar>'"
+    )
+
+
+@pytest.mark.parametrize(
+    "hostile_admin_line",
+    [
+        pytest.param('token: "{token}" x', id="text-after-a-quoted-token"),
+        pytest.param('token: "{token}', id="unclosed-quote"),
+        pytest.param("token:{token}", id="no-space-after-the-colon"),
+        pytest.param("token: *{token}", id="token-read-as-an-alias"),
+        pytest.param("token: !{token} x", id="token-read-as-a-tag"),
+        pytest.param("token: !{token}!x y", id="token-read-as-a-tag-handle"),
+        pytest.param("token:{token}: x", id="token-inside-a-member-name"),
+    ],
+)
+def test_a_malformed_config_never_shows_its_inline_token(
+    run: Any, workstation: Path, hostile_admin_line: str
+) -> None:
+    """Whatever is wrong around an inline token, the error names the file and hides the token."""
+    token = "SuperSecretToken123456"
+    path = write_admin_line(workstation, hostile_admin_line.format(token=token))
+    result = run("apply", str(path))
+    assert result.exit_code != 0
+    assert str(path) in str(result.exception)
+    shown = f"{result.exception}\n{result.output}"
+    fragments = {token[start : start + 8] for start in range(len(token) - 7)}
+    assert not [fragment for fragment in fragments if fragment in shown], shown
