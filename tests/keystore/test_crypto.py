@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -147,3 +149,32 @@ def test_master_key_check_detects_another_master_key(master_key: MasterKey) -> N
     assert crypto.matches_master_key_check(master_key, check)
     assert not crypto.matches_master_key_check(MasterKey.generate(), check)
     assert not crypto.matches_master_key_check(master_key, check[:-1])
+
+
+def test_argon2_runs_are_bounded_by_max_concurrent(monkeypatch) -> None:
+    """A flood of wrong tokens cannot run more argon2id at once than configured (memory bound)."""
+    running = 0
+    peak = 0
+    guard = threading.Lock()
+
+    def slow_hash(**_: object) -> bytes:
+        nonlocal running, peak
+        with guard:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)  # hold the slot so that threads overlap
+        with guard:
+            running -= 1
+        return bytes(32)
+
+    monkeypatch.setattr(crypto, "hash_secret_raw", slow_hash)
+    runner = crypto.Argon2Runner(Argon2Parameters(1, 8192, 1), max_concurrent=2)
+    threads = [
+        threading.Thread(target=runner.derive, args=("token", b"s" * 16, runner.parameters))
+        for _ in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak == 2

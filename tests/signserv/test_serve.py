@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from signserv import contract
 
-from ..conftest import RunningService, SignservHome, make_home
+from ..conftest import FAST_CONFIG, RunningService, SignservHome, free_port, make_home
 
 INDEPENDENT_CLIENT = Path(__file__).parent / "independent_client" / "tke_like_client.mjs"
 
@@ -188,3 +193,58 @@ def test_server_log_holds_no_token(start_signserv, tmp_path) -> None:
     service.stop()
     assert token not in service.log.read_text()
     assert "/sign/k" in service.log.read_text()
+
+
+def run_demo_until_healthy(home: SignservHome, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start `signserv demo` (the README's run command) and wait until it serves."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "signserv", "demo", "--bind", f"127.0.0.1:{port}"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=home.env(),
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.05)  # poll interval while gunicorn binds
+    process.kill()
+    raise AssertionError(f"signserv demo did not serve:\n{log.read_text()}")
+
+
+def test_demo_prints_a_working_token_once_then_serves_the_existing_key(tmp_path) -> None:
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    config = directory / "config.yaml"
+    config.write_text(FAST_CONFIG)
+    home = SignservHome(home=directory / "home", config=config)
+    for attempt in ("first", "second"):
+        port = free_port()
+        log = directory / f"{attempt}.log"
+        process = run_demo_until_healthy(home, port, log)
+        try:
+            output = log.read_text()
+            if attempt == "first":
+                token = re.search(r"token: (\S+)", output).group(1)
+                assert f'SIGNSERVKEYS: [{{"key": "demo-admin", "token": "{token}"}}]' in output
+                answer = requests.post(
+                    f"http://127.0.0.1:{port}/sign/demo-admin",
+                    data=contract.build_sign_request_body(b"demo"),
+                    headers={"Authorization": token, "Content-Type": "application/json"},
+                    timeout=10,
+                )
+                assert answer.status_code == 200
+            else:
+                assert "already exists" in output and token not in output
+                assert requests.get(
+                    f"http://127.0.0.1:{port}/keys/demo-admin",
+                    headers={"Authorization": token},
+                    timeout=10,
+                ).ok
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
