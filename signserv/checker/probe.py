@@ -73,7 +73,9 @@ class ServiceProbe:
         self._sent = 0
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
-        self._session.verify = ca_bundle if ca_bundle is not None else True
+        # Passed on every request, not set on the session: requests lets REQUESTS_CA_BUNDLE and
+        # CURL_CA_BUNDLE override ``session.verify``, which would silently drop --ca-bundle.
+        self._tls_verify: bool | str = ca_bundle if ca_bundle is not None else True
         adapter = HTTPAdapter(pool_maxsize=_CONCURRENT_CONNECTIONS)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -113,6 +115,7 @@ class ServiceProbe:
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 auth=_ExactAuthorization(token),
                 timeout=self._timeout,
+                verify=self._tls_verify,
                 allow_redirects=False,
                 stream=True,
             )

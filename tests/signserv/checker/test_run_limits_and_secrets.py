@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import socket
 from collections.abc import Callable
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from requests.adapters import HTTPAdapter
 
 from signserv.checker import CheckSettings, Outcome, render_json, render_text, run_checks
 from signserv.checker.auth_checks import FAILED_AUTHENTICATIONS, check_transport
@@ -159,3 +162,45 @@ def test_plain_http_warns_only_off_loopback(url: str, outcome: Outcome) -> None:
     verdict: Verdict = check_transport(CheckContext(settings, probe))
     assert verdict.outcome is outcome
     assert probe.requests_sent == 0
+
+
+@pytest.mark.parametrize("environment_bundle", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+@pytest.mark.parametrize(
+    ("ca_bundle", "expected_verify"),
+    [("/etc/given-ca.pem", "/etc/given-ca.pem"), (None, "/etc/environment-ca.pem")],
+    ids=["ca-bundle-given", "no-ca-bundle"],
+)
+def test_the_ca_bundle_wins_over_the_environment_which_applies_only_without_one(
+    environment_bundle: str,
+    ca_bundle: str | None,
+    expected_verify: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--ca-bundle`` is what the transport verifies against, whatever the environment says."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv(environment_bundle, "/etc/environment-ca.pem")
+    verified_against: list[object] = []
+
+    def send(
+        adapter: HTTPAdapter, request: requests.PreparedRequest, **options: Any
+    ) -> requests.Response:
+        verified_against.append(options["verify"])
+        response = requests.Response()
+        response.status_code = 200
+        response.raw = io.BytesIO(b"{}")
+        response.request = request
+        return response
+
+    monkeypatch.setattr(HTTPAdapter, "send", send)
+    probe = ServiceProbe(
+        "https://signing.example",
+        timeout=5.0,
+        ca_bundle=ca_bundle,
+        max_requests=2,
+        max_seconds=60.0,
+    )
+    probe.get_key("admin1", None)
+    probe.post_sign("admin1", None, b"{}")
+    probe.close()
+    assert verified_against == [expected_verify, expected_verify]
