@@ -285,6 +285,10 @@ class KeyStore:
         rows = self._query(f"SELECT {_INFO_COLUMNS} FROM keys ORDER BY name")  # noqa: S608
         return [self._info_from_row(row) for row in rows]
 
+    def count_keys(self) -> int:
+        """How many keys are stored."""
+        return int(self._query("SELECT COUNT(*) FROM keys")[0][0])
+
     def info(self, name: str) -> KeyInfo:
         """One key's public information."""
         rows = self._query(

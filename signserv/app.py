@@ -33,8 +33,10 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     app = Flask("signserv")
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
     app.url_map.strict_slashes = False
+    # An inner "//" would otherwise get a 308 redirect with an HTML body: a JSON 404 instead.
+    app.url_map.merge_slashes = False
     store = keystore or open_keystore(settings)
-    metrics = Metrics(count_keys=lambda: len(store.list_keys()))
+    metrics = Metrics(count_keys=store.count_keys)
     signing = SigningService(
         store,
         UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),

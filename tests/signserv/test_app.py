@@ -258,3 +258,9 @@ def test_recreated_name_with_the_same_token_serves_the_new_key(client, settings,
     point = store.info("admin").public_point
     decoded = contract.decode_public_key(contract.b64decode_strict(after, what="publickey"))
     assert decoded.uncompressed() == point
+
+
+def test_inner_double_slash_is_a_json_404_not_a_redirect(client, admin_token) -> None:
+    response = client.get("/keys//admin", headers={"Authorization": admin_token})
+    assert response.status_code == 404
+    assert response.is_json
