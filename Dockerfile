@@ -24,6 +24,8 @@ USER signserv
 VOLUME ["/var/lib/signserv"]
 EXPOSE 8080
 
+# Plain HTTP on loopback: with the `tls` settings, override it (docker run --health-cmd ...)
+# to query https://127.0.0.1:8080/healthz with the service's CA.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python3", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3).status != 200)"]
 
