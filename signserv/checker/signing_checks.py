@@ -28,10 +28,26 @@ def check_signature_encoding(context: CheckContext) -> Verdict:
     try:
         context.sample_signature = context.sign(SAMPLE_INPUT)
     except ContractViolation as exc:
+        if _reads_only_inputs(context):
+            raise ContractViolation(
+                "the service reads 'inputs' but not 'input': the TKE client sends 'input' "
+                "(TKE-REFERENCE §1.3; 'inputs' is an older IBM page's name): accept both"
+            ) from None
         raise ContractViolation(f"{exc} (body sent, as the TKE client sends it: {body})") from None
     return passed(
         "the TKE client's exact request is answered with DER SEQUENCE{INTEGER R, INTEGER S}"
     )
+
+
+def _reads_only_inputs(context: CheckContext) -> bool:
+    """After a refusal of the exact body: does the same request with 'inputs' get a signature?"""
+    body = build_sign_request_body(SAMPLE_INPUT).replace(b'"input":', b'"inputs":')
+    exchange = context.probe.post_sign(context.settings.key, context.settings.token, body)
+    try:
+        signature_pair(exchange)
+    except ContractViolation:
+        return False
+    return True
 
 
 def check_hashed_once(context: CheckContext) -> Verdict:

@@ -63,7 +63,7 @@ FLAWS = [
     ("deterministic_signature", "sign.fresh-nonce", Outcome.FAIL, "signed twice gave the same R"),
     ("accepts_any_token", "auth.wrong-token", Outcome.FAIL, "a wrong token was accepted"),
     ("unknown_key_is_404", "auth.key-enumeration", Outcome.WARN, "which key names exist"),
-    ("reads_only_inputs", "sign.der", Outcome.FAIL, "inputs is required"),
+    ("reads_only_inputs", "sign.der", Outcome.FAIL, "reads 'inputs' but not 'input'"),
     (
         "redirects_doubled_slash",
         "robust.trailing-slash",
