@@ -23,7 +23,7 @@ import requests
 
 from signserv import contract
 from signserv.errors import SignservError
-from signserv.secret import Secret
+from signserv.secret import MASK, Secret
 
 SIGNSERVKEYS_FILENAME = "SIGNSERVKEYS"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -64,7 +64,7 @@ class SigningServiceRedirected(ClientError):
 
 
 class SigningServiceRefused(ClientError):
-    """The service answered with a non-2xx status; ``status`` and the raw body are kept."""
+    """The service answered with a non-2xx status; ``status`` and the body, token masked, are kept."""
 
     def __init__(self, message: str, status: int, body: str) -> None:
         super().__init__(message)
@@ -235,6 +235,19 @@ def _shorten(text: str) -> str:
     )
 
 
+def _without_token(text: str, token: Secret[str]) -> str:
+    """``text`` with the token masked, as sent and as the credential after a ``Bearer `` prefix.
+
+    A service or proxy may echo the Authorization header, whole or with its scheme stripped.
+    """
+    sent = token.reveal()
+    scheme, _, credential = sent.strip().partition(" ")
+    forms = {sent.strip(), credential.strip() if scheme.lower() == "bearer" else ""}
+    for form in sorted(forms - {""}, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text
+
+
 def _first_json_object(body: bytes, *, what: str) -> dict[str, Any]:
     """Decode the first JSON value of a 2xx body and ignore what follows, as Go's decoder does."""
     if not body:
@@ -363,13 +376,15 @@ class SigningServiceClient:
                 f"{what}: {method} {url} failed: {type(exc).__name__}: {exc}"
             ) from None
         if 300 <= response.status_code < 400:
-            location = response.headers.get("Location", "(no Location header)")
+            location = _without_token(
+                response.headers.get("Location", "(no Location header)"), token
+            )
             raise SigningServiceRedirected(
                 f"{what}: {method} {url} answered {response.status_code} redirecting to "
                 f"{location}; redirects are not followed with a token: use the final URL"
             )
         if not 200 <= response.status_code < 300:
-            text = content.decode("utf-8", errors="replace")
+            text = _without_token(content.decode("utf-8", errors="replace"), token)
             raise SigningServiceRefused(
                 f"{what}: {method} {url} answered status {response.status_code}\n"
                 f"Message: {_shorten(text)}",

@@ -45,7 +45,7 @@ from signserv.client import (
     load_signservkeys,
     resolve_token,
 )
-from signserv.secret import Secret
+from signserv.secret import MASK, Secret
 
 TOKEN = Secret("tok-abc")
 G_PUBLIC_KEY_B64 = (
@@ -641,6 +641,63 @@ def test_token_never_appears_in_errors(
         client.public_key("key1", Secret("tok-do-not-show"))
     assert "tok-do-not-show" not in str(raised.value)
     assert "tok-do-not-show" not in repr(raised.value)
+
+
+def echoes_authorization_in_a_403(request: CapturedRequest) -> Reply:
+    """A hostile or careless service: its refusal quotes the Authorization header back."""
+    header = request.headers.get("authorization", "")
+    body = f"forbidden: {header} (credential {header.removeprefix('Bearer ')})"
+    return 403, {}, json.dumps({"error": body, "echo": header}).encode()
+
+
+@pytest.mark.parametrize(
+    ("token", "never_shown"),
+    [
+        pytest.param("tok-echoed-back-1234", ["tok-echoed-back-1234"], id="raw-token"),
+        pytest.param(
+            "Bearer tok-echoed-back-1234",
+            ["Bearer tok-echoed-back-1234", "tok-echoed-back-1234"],
+            id="bearer-token",
+        ),
+        pytest.param(
+            "bearer  tok-echoed-back-1234 ", ["tok-echoed-back-1234"], id="bearer-token-spaced"
+        ),
+    ],
+)
+def test_a_token_echoed_in_a_refusal_is_masked(
+    start_service: Callable[[Responder], FakeService], token: str, never_shown: list[str]
+) -> None:
+    """A 403 body quoting the Authorization header keeps its text but not the token."""
+    service = start_service(echoes_authorization_in_a_403)
+    with (
+        SigningServiceClient(service.url) as client,
+        pytest.raises(SigningServiceRefused) as raised,
+    ):
+        client.public_key("key1", Secret(token))
+    assert raised.value.status == 403
+    assert f"forbidden: {MASK}" in str(raised.value)
+    for shown in (str(raised.value), repr(raised.value), raised.value.body):
+        assert [secret for secret in never_shown if secret in shown] == [], shown
+
+
+def test_a_token_echoed_in_a_redirect_target_is_masked(
+    start_service: Callable[[Responder], FakeService],
+) -> None:
+    """A redirect whose Location carries the token is reported without it."""
+    service = start_service(
+        lambda request: (
+            307,
+            {"Location": f"https://elsewhere.example/?t={request.headers['authorization']}"},
+            b"",
+        )
+    )
+    with (
+        SigningServiceClient(service.url) as client,
+        pytest.raises(SigningServiceRedirected) as raised,
+    ):
+        client.public_key("key1", Secret("tok-in-the-location"))
+    assert f"https://elsewhere.example/?t={MASK}" in str(raised.value)
+    assert "tok-in-the-location" not in str(raised.value)
 
 
 @pytest.mark.parametrize("name", ["", "a b", "key/../x", "é", "x" * 129])
