@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from signserv.errors import SignservError
 from signserv.tke.admin_cert import encode_admin_name
 from signserv.tke.attributes import DomainAttributes
 from signserv.tke.client_session import CommandSigner, CryptoUnitSession
@@ -30,15 +31,23 @@ class InvalidWorkflowInput(WorkflowError, ValueError):
     """A threshold, name or SKI given by the user is out of range or malformed."""
 
 
-class CommandRefusedOnUnit(TKEError):
+class CommandFailedOnUnit(TKEError):
+    """A command failed on a crypto unit; ``applied`` lists the units that had accepted it."""
+
+    def __init__(self, location: str, error: SignservError, applied: list[str]) -> None:
+        already = f"; already applied to {', '.join(applied)}" if applied else ""
+        super().__init__(f"crypto unit {location}: {error}{already}")
+        self.location = location
+        self.error = error
+        self.applied = applied
+
+
+class CommandRefusedOnUnit(CommandFailedOnUnit):
     """A crypto unit refused a command; ``applied`` lists the units that had accepted it."""
 
     def __init__(self, location: str, refusal: CryptoUnitRefused, applied: list[str]) -> None:
-        already = f"; already applied to {', '.join(applied)}" if applied else ""
-        super().__init__(f"crypto unit {location}: {refusal}{already}")
-        self.location = location
+        super().__init__(location, refusal, applied)
         self.refusal = refusal
-        self.applied = applied
 
 
 @dataclass(frozen=True)
@@ -100,18 +109,24 @@ def _require_units(sessions: Sequence[CryptoUnitSession]) -> None:
 
 
 def _execute(plans: Sequence[_PlannedCommand]) -> list[UnitChange]:
-    """Send the planned commands unit by unit; a refusal names the units already changed."""
+    """Send the planned commands unit by unit; any failure names the units already changed."""
     changes: list[UnitChange] = []
     for plan in plans:
+        location = plan.session.unit.location_text
+        applied = [change.location for change in changes]
         try:
             plan.session.run_signed(plan.command, plan.command_input, plan.signers)
         except CryptoUnitRefused as refusal:
-            raise CommandRefusedOnUnit(
-                plan.session.unit.location_text, refusal, [change.location for change in changes]
-            ) from refusal
+            raise CommandRefusedOnUnit(location, refusal, applied) from refusal
+        except SignservError as error:
+            # E.g. the signing service failing (ClientError): only worth wrapping to say which
+            # units had already changed; before any did, the error stands as it is.
+            if not applied:
+                raise
+            raise CommandFailedOnUnit(location, error, applied) from error
         changes.append(
             UnitChange(
-                location=plan.session.unit.location_text,
+                location=location,
                 signed_by=tuple(signer.label for signer in plan.signers),
             )
         )
@@ -148,7 +163,11 @@ def add_administrator(
     name: str,
     signing_keys: Sequence[str] | None = None,
 ) -> list[UnitChange]:
-    """Install SIGNSERVKEYS key ``key`` as administrator ``name`` (≤ 30 bytes) in every unit."""
+    """Install SIGNSERVKEYS key ``key`` as administrator ``name`` (≤ 30 bytes) in every unit.
+
+    Units where that key is already an administrator are left out, so a re-run after a failure
+    on one unit goes on with the others; if it is installed everywhere, nothing is left to do.
+    """
     _require_units(sessions)
     encode_admin_name(name)
     new_admin = key_ring.signer(key)
@@ -156,10 +175,7 @@ def add_administrator(
     for session in sessions:
         installed = session.admin_skis()
         if new_admin.ski in installed:
-            raise WorkflowError(
-                f"signature key {key!r} is already an administrator in crypto unit "
-                f"{session.unit.location_text}"
-            )
+            continue
         if len(installed) >= MAX_ADMINISTRATORS:
             raise WorkflowError(
                 f"crypto unit {session.unit.location_text} already has "
@@ -172,6 +188,10 @@ def add_administrator(
             candidates=signing_keys,
         )
         chosen.append((session, signers))
+    if not chosen:
+        raise WorkflowError(
+            f"signature key {key!r} is already an administrator in every selected crypto unit"
+        )
     certificate = new_admin.admin_certificate(name)
     return _execute(
         [
@@ -199,16 +219,17 @@ def remove_administrator(
     ski: bytes,
     signing_keys: Sequence[str] | None = None,
 ) -> list[UnitChange]:
-    """Remove the administrator ``ski``, signed by revocation-threshold many administrators."""
+    """Remove the administrator ``ski``, signed by revocation-threshold many administrators.
+
+    Units where it is not installed are left out, so a re-run after a failure on one unit goes
+    on with the others; if it is installed nowhere, nothing is left to do.
+    """
     _require_units(sessions)
     plans = []
     for session in sessions:
         installed = session.admin_skis()
         if ski not in installed:
-            raise WorkflowError(
-                f"administrator {ski.hex()} is not installed in crypto unit "
-                f"{session.unit.location_text}"
-            )
+            continue
         signers = key_ring.installed_signers(
             installed,
             session.attributes().revocation_threshold,
@@ -216,6 +237,10 @@ def remove_administrator(
             candidates=signing_keys,
         )
         plans.append(_PlannedCommand(session, CommandId.REMOVE_ADMIN, ski, signers))
+    if not plans:
+        raise WorkflowError(
+            f"administrator {ski.hex()} is not installed in any selected crypto unit"
+        )
     return _execute(plans)
 
 

@@ -25,12 +25,14 @@ from werkzeug.serving import make_server
 
 from signserv import contract, der
 from signserv.client import (
+    ClientError,
     InvalidPublicKey,
     SignatureDoesNotVerify,
     SigningServiceClient,
     load_signservkeys,
     resolve_token,
 )
+from signserv.secret import Secret
 from signserv.tke.admin_messages import (
     AdminRequest,
     AdminResponse,
@@ -56,6 +58,7 @@ from signserv.tke.errors import AdministratorNameTooLong, CryptoUnitRefused, Mal
 from signserv.tke.htp import decode_htp_request, decode_htp_response, encode_htp_response
 from signserv.tke.signer_info import parse_signer_infos
 from signserv.tke.workflows import (
+    CommandFailedOnUnit,
     CommandRefusedOnUnit,
     WorkflowError,
     add_administrator,
@@ -665,3 +668,72 @@ def test_a_forged_signer_info_is_refused(
     with pytest.raises(CryptoUnitRefused) as raised, state_unchanged(emulator):
         sessions[0].run_signed(CommandId.ADD_ADMIN, certificate, [forged, admin2])
     assert raised.value.return_code == return_code
+
+
+# --- re-runs after a failure part-way ----------------------------------------------------------
+
+
+class SigningServiceFailingOnCall(SigningServiceClient):
+    """The signing service, except that sign call number ``failing_call`` raises ClientError."""
+
+    def __init__(self, url: str, failing_call: int) -> None:
+        super().__init__(url, timeout=30)
+        self.calls = 0
+        self.failing_call = failing_call
+
+    def sign(self, name: str, token: Secret[str], data: bytes) -> bytes:
+        """Count the call; fail the chosen one as an unreachable service would."""
+        self.calls += 1
+        if self.calls == self.failing_call:
+            raise ClientError("the signing service went away")
+        return super().sign(name, token, data)
+
+
+def key_ring_failing_on_call(url: str, cloudtkefiles: Path, failing_call: int) -> KeyRing:
+    """SIGNSERVKEYS keys through a signing service that fails once, on ``failing_call``."""
+    return KeyRing(
+        SigningServiceFailingOnCall(url, failing_call),
+        load_signservkeys(cloudtkefiles),
+        token_for=lambda entry: resolve_token(entry, interactive=False),
+    )
+
+
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_an_admin_add_rerun_after_a_service_failure_finishes_the_other_units(
+    signserv_server: Any,
+    cloudtkefiles: Path,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+) -> None:
+    """The service fails on the second unit (call 4: certificate, 2 for unit 1, then unit 2):
+    the error names unit 1 as changed, and a re-run skips it and adds the key elsewhere."""
+    failing = key_ring_failing_on_call(signserv_server.url, cloudtkefiles, failing_call=4)
+    with pytest.raises(CommandFailedOnUnit, match="went away") as failed:
+        add_administrator(sessions, failing, key=key_names[3], name="admin4")
+    first = sessions[0].unit.location_text
+    assert failed.value.applied == [first] and f"already applied to {first}" in str(failed.value)
+    changes = add_administrator(sessions, key_ring, key=key_names[3], name="admin4")
+    assert [change.location for change in changes] == [s.unit.location_text for s in sessions[1:]]
+    new_ski = key_ring.signer(key_names[3]).ski
+    assert all(new_ski in session.admin_skis() for session in sessions)
+
+
+@pytest.mark.usefixtures("three_admins_two_of_three")
+def test_an_admin_rm_rerun_after_a_service_failure_finishes_the_other_units(
+    signserv_server: Any,
+    cloudtkefiles: Path,
+    sessions: list[CryptoUnitSession],
+    key_ring: KeyRing,
+    key_names: list[str],
+) -> None:
+    """The service fails on the second unit (call 3: 2 for unit 1, then unit 2): the error
+    names unit 1 as changed, and a re-run skips it and removes the administrator elsewhere."""
+    removed = key_ring.signer(key_names[2]).ski
+    failing = key_ring_failing_on_call(signserv_server.url, cloudtkefiles, failing_call=3)
+    with pytest.raises(CommandFailedOnUnit, match="went away") as failed:
+        remove_administrator(sessions, failing, ski=removed)
+    assert failed.value.applied == [sessions[0].unit.location_text]
+    changes = remove_administrator(sessions, key_ring, ski=removed)
+    assert [change.location for change in changes] == [s.unit.location_text for s in sessions[1:]]
+    assert all(removed not in session.admin_skis() for session in sessions)
