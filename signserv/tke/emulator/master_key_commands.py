@@ -124,9 +124,13 @@ def _import_part(unit: CryptoUnitState, outer: AdminBlock, inner_request: bytes)
     if unit.domain.importer_key is None:
         raise refusal(ReturnCode.KEY_MISSING)
     try:
-        return unwrap_key(unit.domain.importer_key, recipient_info)
+        part = unwrap_key(unit.domain.importer_key, recipient_info)
     except KeyUnwrapFailed:
         raise refusal(ReturnCode.BAD_COMMAND_INPUT) from None
+    if len(part) != WK_BYTES:
+        # A well-wrapped key of another length (e.g. AES-192) is no master-key part.
+        raise refusal(ReturnCode.BAD_COMMAND_INPUT)
+    return part
 
 
 def import_wk(unit: CryptoUnitState, block: AdminBlock) -> bytes:

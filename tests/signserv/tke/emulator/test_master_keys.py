@@ -21,6 +21,7 @@ from signserv.tke import (
     find_parameter,
     same_master_key,
 )
+from signserv.tke.emulator.key_transport import wrap_key_for
 from signserv.tke.spki import parse_p521_spki
 
 if TYPE_CHECKING:
@@ -162,3 +163,13 @@ def test_import_part_signed_by_outsider(
     """The inner request of Import WK is verified like any command: an outsider is 257."""
     block = import_request(operational, transferred, new_admin("outsider"))
     assert_refused_unchanged(lambda: operational.send_block(block, []), 257)
+
+
+def test_import_part_wrapping_a_24_byte_key_is_bad_input(
+    operational: UnitDriver, admins: list[Administrator], assert_refused_unchanged: Refusal
+) -> None:
+    """A signed Import WK whose part unwraps to 24 bytes, not 32, is rc 33; nothing changes."""
+    spki = operational.command(CommandId.GENERATE_IMPORTER_KEY, P521_IMPORTER, admins[:1]).output
+    short_key_wrap = wrap_key_for(parse_p521_spki(spki), bytes(range(24))).encode()
+    block = import_request(operational, short_key_wrap, admins[0])
+    assert_refused_unchanged(lambda: operational.send_block(block, []), 33)
