@@ -51,11 +51,15 @@ from signserv.tke.workflows_selection import parse_unit_numbers
 def _secret(
     invocation: Invocation, source: str | None, what: str, *, confirm: bool = False
 ) -> Secret[str]:
-    """From a file or ``-`` (stdin); without one, a no-echo prompt, only on a terminal."""
+    """From a file or ``-`` (stdin); without one, a no-echo prompt, only on a terminal.
+
+    Typed text is kept whole, as :func:`read_secret` keeps a file's (a prompt returns no line
+    ending), so a password typed here opens the part with ``--password-file`` too.
+    """
     if source is None and invocation.interactive:
         typed = click.prompt(what, hide_input=True, confirmation_prompt=confirm, err=True)
-        return Secret(str(typed).strip())
-    return read_secret(source, what)
+        return Secret(str(typed))
+    return read_secret(source, what, confirm=confirm)
 
 
 def _show_parts(parts: Sequence[KeyPartFile]) -> None:

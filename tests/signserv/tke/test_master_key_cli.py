@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from signserv.cli.secret_input import read_secret
 from signserv.tke import cli_instance_setup, cli_master_keys  # noqa: F401  (registers the commands)
 from signserv.tke.cli import Invocation, cli
+from signserv.tke.key_part_files import list_key_part_files, open_key_part_file
 from signserv.tke.verification_pattern import calc_vp
 
 PART_VALUE = bytes(range(32))
@@ -180,3 +182,20 @@ def test_typed_value_and_password_on_a_terminal(run: Any, workstation: Path) -> 
     assert PART_VALUE.hex() not in result.output and password not in result.output
     (part,) = json.loads(succeeded(run("mks", "--json")))
     assert (part["description"], part["verification_pattern"]) == ("bob", calc_vp(PART_VALUE).hex())
+
+
+def test_a_typed_password_with_surrounding_spaces_opens_with_a_password_file(
+    run: Any, workstation: Path
+) -> None:
+    """Typed and file passwords are read alike: spaces around a typed one are kept."""
+    password = "  spaced password  "
+    typed = f"{password}\n{password}\n"
+    value_file = str(workstation / "value.hex")
+    created = run(
+        "mk-add", "--value-file", value_file, "--description", "carol", terminal=True, typed=typed
+    )
+    succeeded(created)
+    (workstation / "carol.password").write_text(f"{password}\n")
+    from_file = read_secret(str(workstation / "carol.password"), "password")
+    (part,) = list_key_part_files(workstation)
+    assert open_key_part_file(part, from_file).reveal() == PART_VALUE
