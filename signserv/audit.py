@@ -194,7 +194,7 @@ class AuditLog:
             if not tail.endswith(b"\n"):
                 raise ValueError("torn last line")
             self._known_seq = int(json.loads(last)["seq"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             # Fail closed: chaining onto a record we cannot read would hide the damage.
             raise AuditWriteError(
                 f"the last record of {self.path} is unreadable (torn write?); run "
@@ -224,9 +224,10 @@ def verify_log(path: Path, mac_key: bytes) -> VerifiedLog:
             mac = fields.pop("mac")
             seq = fields["seq"]
             prev = fields["prev"]
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise AuditChainBroken(number, "not a complete audit record (torn or edited)") from None
-        if not hmac.compare_digest(str(mac), _mac(mac_key, _encode(fields))):
+        expected = _mac(mac_key, _encode(fields)).encode("ascii")
+        if not hmac.compare_digest(str(mac).encode("utf-8"), expected):
             raise AuditChainBroken(
                 number, f"record {seq} was altered or forged: its MAC does not match"
             )

@@ -203,8 +203,12 @@ def load_settings(home: Path | None = None, config_file: Path | None = None) -> 
             document = yaml.safe_load(config_file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"{source}: cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{source}: is not UTF-8 text") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: is not valid YAML: {exc}") from None
+        except (ValueError, RecursionError):  # PyYAML: an impossible date, deep nesting
+            raise ConfigError(f"{source}: is not a usable YAML document") from None
         if document is None:
             document = {}
         if not isinstance(document, dict):

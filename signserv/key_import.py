@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -85,7 +85,7 @@ def ski_of(private_key: ec.EllipticCurvePrivateKey) -> str:
 def _string_members(content: bytes) -> dict[str, str]:
     try:
         document = json.loads(content)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise MalformedKeyFile("the key file is not JSON (expected a TKE CLI key file)") from None
     if not isinstance(document, dict):
         raise MalformedKeyFile("the key file is not a JSON object (expected a TKE CLI key file)")
@@ -168,7 +168,7 @@ def _load_der(der: bytes) -> ec.EllipticCurvePrivateKey:
     """SEC1, PKCS#8 or PKCS#1 DER, whatever the PEM label said (§8.3)."""
     try:
         private_key = serialization.load_der_private_key(der, password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise MalformedKeyFile("the PEM block does not hold a private key") from None
     return _require_p521(private_key)
 
@@ -209,7 +209,7 @@ def load_pem_private_key(
         private_key = serialization.load_pem_private_key(
             content, password=password.reveal().encode("utf-8")
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise KeyFileDecryptionFailed(
             "cannot decrypt the PEM file: wrong password, or the file was altered"
         ) from None

@@ -106,8 +106,12 @@ def _token(entry: Mapping[str, object], where: str, directory: Path) -> Secret[s
     path = directory / token_file
     try:
         token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HsmConfigError(f"{where}: token_file {path} cannot be read: {exc}") from None
+    except UnicodeDecodeError:
+        # The decoder's message would quote a byte of the token.
+        raise HsmConfigError(f"{where}: token_file {path} is not UTF-8 text") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        detail = exc.strerror if isinstance(exc, OSError) else "not a usable path"
+        raise HsmConfigError(f"{where}: token_file {path!r} cannot be read: {detail}") from None
     if not token:
         raise HsmConfigError(f"{where}: token_file {path} is empty")
     return Secret(token)
@@ -149,10 +153,16 @@ def load_hsm_config(path: Path) -> HsmConfig:
     """Read and validate the configuration file at ``path``."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HsmConfigError(f"{path} cannot be read: {exc}") from None
+    except UnicodeDecodeError:
+        raise HsmConfigError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise HsmConfigError(f"{path} cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise HsmConfigError(f"{path} is not valid YAML{_yaml_error_location(exc)}") from None
+    except (ValueError, RecursionError):
+        # PyYAML raises plain ValueError for impossible dates (2001-13-45) and recurses on
+        # deep nesting; neither message is safe to echo (it may quote a value).
+        raise HsmConfigError(f"{path} is not a usable YAML document") from None
     return parse_hsm_config(document, source=str(path), directory=path.parent)
 
 
