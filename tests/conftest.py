@@ -95,6 +95,12 @@ class RunningService:
     log: Path
     tokens: dict[str, str] = field(default_factory=dict)
 
+    def kill(self) -> None:
+        """SIGKILL the whole service (master and workers), as a crash or an OOM kill would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=15)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -196,9 +196,9 @@ def test_service_killed_mid_auto_init_and_a_rerun_finishes(
     killed_after: CommandId,
     occurrence: int,
 ) -> None:
-    """The signing service dies right after a command; the run stops naming a unit and a step,
-    and a re-run against the restarted service completes the initialization (a unit left in
-    imprint mode with some admins is zeroized and set up again)."""
+    """The signing service is SIGKILLed just before a command reaches its unit; the run stops
+    naming a unit and a step, and a re-run against the restarted service completes the
+    initialization (a unit left in imprint mode with some admins is zeroized and set up again)."""
     home = make_home(tmp_path / "own-service")
     service = start_signserv(home)
     entries = [{"key": name, "token": home.create_key(name)} for name in NAMES]
@@ -210,7 +210,7 @@ def test_service_killed_mid_auto_init_and_a_rerun_finishes(
         if carries(request, killed_after):
             seen.append(request)
             if len(seen) == occurrence:
-                service.stop()
+                service.kill()
 
     instance.before_send = kill_after_command
     with pytest.raises(UnitStepFailed, match=r"crypto unit \[.*failed: .*run the command again"):
