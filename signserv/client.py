@@ -24,6 +24,7 @@ import requests
 from signserv import contract
 from signserv.errors import SignservError
 from signserv.secret import MASK, Secret
+from signserv.tke_http import send_like_the_tke_client
 
 SIGNSERVKEYS_FILENAME = "SIGNSERVKEYS"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -190,20 +191,6 @@ def resolve_token(
 # --- the HTTP client ----------------------------------------------------------------------------
 
 
-class _RawTokenAuth(requests.auth.AuthBase):
-    """``Authorization: <token>`` verbatim, as the TKE client sends it (TKE-REFERENCE §1.3).
-
-    Passing it as ``auth`` also keeps requests from substituting ``~/.netrc`` credentials.
-    """
-
-    def __init__(self, token: Secret[str]) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._token.reveal()
-        return request
-
-
 def _require_http_url(base_url: str) -> str:
     try:
         parts = urlsplit(base_url)
@@ -359,16 +346,14 @@ class SigningServiceClient:
         """Send one request exactly as §1.3 lays it out and return a 2xx body."""
         url = self.base_url + path
         try:
-            with self._session.request(
+            with send_like_the_tke_client(
+                self._session,
                 method,
                 url,
-                data=body,
-                headers={"Content-Type": "application/json", "Accept": "application/json"},
-                auth=_RawTokenAuth(token),
+                token,
+                body,
                 timeout=self.timeout,
                 verify=self._tls_verify,
-                allow_redirects=False,
-                stream=True,
             ) as response:
                 content = self._read_limited(response, what=what)
         except requests.RequestException as exc:

@@ -18,6 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from signserv.checker.errors import RunLimitReached, ServiceUnreachable
 from signserv.secret import Secret
+from signserv.tke_http import send_like_the_tke_client
 
 USER_AGENT = f"signserv-check/{metadata.version('signserv')}"
 MAX_RESPONSE_BYTES = 1 << 20
@@ -108,16 +109,14 @@ class ServiceProbe:
         self._spend_one_request()
         started = time.perf_counter()
         try:
-            response = self._session.request(
+            response = send_like_the_tke_client(
+                self._session,
                 method,
                 self.base_url + path,
-                data=body,
-                headers={"Content-Type": "application/json", "Accept": "application/json"},
-                auth=_ExactAuthorization(token),
+                token,
+                body,
                 timeout=self._timeout,
                 verify=self._tls_verify,
-                allow_redirects=False,
-                stream=True,
             )
             with response:
                 content = self._read_body(response)
@@ -157,20 +156,3 @@ class ServiceProbe:
             if self._clock() > self._deadline:
                 raise RunLimitReached("time budget for the run used up")
             self._sent += 1
-
-
-class _ExactAuthorization(requests.auth.AuthBase):
-    """``Authorization: <token>`` verbatim (§1.3), or no header at all for ``None``.
-
-    Passing it as ``auth`` also keeps requests from adding ``~/.netrc`` credentials.
-    """
-
-    def __init__(self, token: Secret[str] | None) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._token is None:
-            request.headers.pop("Authorization", None)
-        else:
-            request.headers["Authorization"] = self._token.reveal()
-        return request
