@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -27,10 +26,10 @@ def audit_request(key_name: str, operation: str) -> None:
     g.audit_operation = operation
 
 
-def audit_input(data: bytes) -> None:
-    """Note the digest and length of the bytes asked to be signed (never the bytes)."""
-    g.audit_input_sha512 = hashlib.sha512(data).hexdigest()
-    g.audit_input_length = len(data)
+def audit_input(sha512_digest: bytes, length: int) -> None:
+    """Note the SHA-512 and length of the bytes asked to be signed (never the bytes)."""
+    g.audit_input_sha512 = sha512_digest.hex()
+    g.audit_input_length = length
 
 
 def _outcome(response: Response) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, TokenRejected
 from signserv.contract import PublicPoint, encode_public_key
@@ -53,10 +54,14 @@ class SigningService:
         """DER ``SEQUENCE{X, Y}`` of ``name``'s public key, for a client at ``address``."""
         return self._unlocked(name, token, address).public_key_der
 
-    def sign(self, name: str, token: Secret[str], data: bytes, address: str) -> bytes:
-        """DER ``(R, S)``: ECDSA P-521 over SHA-512 of ``data``, hashed exactly once (§1.7)."""
+    def sign_digest(self, name: str, token: Secret[str], digest: bytes, address: str) -> bytes:
+        """DER ``(R, S)``: ECDSA P-521 over ``digest``, the SHA-512 of the input (§1.7).
+
+        The caller hashes the input once, for the audit record and the signature alike; the
+        digest is not hashed again.
+        """
         key = self._unlocked(name, token, address)
-        return key.private_key.sign(data, ec.ECDSA(hashes.SHA512()))
+        return key.private_key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA512())))
 
     def _unlocked(self, name: str, token: Secret[str], address: str) -> CachedKey:
         cached = self._cached(name, token)

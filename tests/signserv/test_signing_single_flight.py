@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +66,8 @@ def sign_together(service: SigningService, tokens: list[str]) -> list[object]:
     def sign(token: str) -> object:
         start.wait()
         try:
-            return service.sign("admin", Secret(token), b"payload", "127.0.0.1")
+            digest = hashlib.sha512(b"payload").digest()
+            return service.sign_digest("admin", Secret(token), digest, "127.0.0.1")
         except TokenRejected as exc:
             return exc
 
