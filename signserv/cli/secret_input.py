@@ -15,14 +15,17 @@ class SecretInputError(SignservError):
     """A secret could not be read (missing file, empty content, no terminal to prompt on)."""
 
 
-def read_secret(source: str | None, what: str, *, confirm: bool = False) -> Secret[str]:
+def read_secret(
+    source: str | None, what: str, *, confirm: bool = False, interactive: bool | None = None
+) -> Secret[str]:
     """Read ``what`` from a file path, ``-`` for stdin, or (``None``) a no-echo prompt on a terminal.
 
     Only the final line ending is removed: other white space may belong to a password (a token
-    with spaces is refused by the token rules, with a message saying so).
+    with spaces is refused by the token rules, with a message saying so). ``interactive``
+    says whether a prompt may be shown; by default, whether stdin is a terminal.
     """
     if source is None:
-        if not sys.stdin.isatty():
+        if not (sys.stdin.isatty() if interactive is None else interactive):
             raise SecretInputError(
                 f"{what} is needed and stdin is not a terminal: pass it with a file option "
                 "(a path, or - for stdin)"

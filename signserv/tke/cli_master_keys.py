@@ -48,20 +48,6 @@ from signserv.tke.workflows import UnitChange
 from signserv.tke.workflows_selection import parse_unit_numbers
 
 
-def _secret(
-    invocation: Invocation, source: str | None, what: str, *, confirm: bool = False
-) -> Secret[str]:
-    """From a file or ``-`` (stdin); without one, a no-echo prompt, only on a terminal.
-
-    Typed text is kept whole, as :func:`read_secret` keeps a file's (a prompt returns no line
-    ending), so a password typed here opens the part with ``--password-file`` too.
-    """
-    if source is None and invocation.interactive:
-        typed = click.prompt(what, hide_input=True, confirmation_prompt=confirm, err=True)
-        return Secret(str(typed))
-    return read_secret(source, what, confirm=confirm)
-
-
 def _show_parts(parts: Sequence[KeyPartFile]) -> None:
     click.echo(f"{'KEYNUM':<8}{'DESCRIPTION':<34}VERIFICATION PATTERN")
     for number, part in enumerate(parts, start=1):
@@ -133,12 +119,21 @@ def mk_add(
         random_key_part()
         if random_value
         else key_part_from_hex(
-            _secret(invocation, value_file, "Key part value (64 hexadecimal digits)")
+            read_secret(
+                value_file,
+                "Key part value (64 hexadecimal digits)",
+                interactive=invocation.interactive,
+            )
         )
     )
     if description is None:
         description = invocation.ask("Description of the key part", option="--description")
-    password = _secret(invocation, password_file, "Password for the key part file", confirm=True)
+    password = read_secret(
+        password_file,
+        "Password for the key part file",
+        confirm=True,
+        interactive=invocation.interactive,
+    )
     created = create_key_part_file(directory, part, description=description, password=password)
     click.echo(f"Master key part {created.description!r} saved in {created.path.name}")
     click.echo(f"Verification pattern: {created.verification_pattern.hex()}")
@@ -187,7 +182,11 @@ def _part_values(
     values = []
     for index, part in enumerate(parts):
         source = password_files[index] if index < len(password_files) else None
-        password = _secret(invocation, source, f"Password for key part {part.description!r}")
+        password = read_secret(
+            source,
+            f"Password for key part {part.description!r}",
+            interactive=invocation.interactive,
+        )
         values.append(open_key_part_file(part, password))
     return values
 
