@@ -1,7 +1,8 @@
 """Encrypted-at-rest storage of P-521 signing keys; knows nothing of HTTP or Flask."""
 
+from foundation.argon2id import Argon2Parameters
 from keystore.backup import BackupError, BackupExists, BackupUnusable, RestoreWouldOverwrite
-from keystore.crypto import Argon2Parameters, Argon2Runner, MasterKey
+from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import (
     InvalidKeyName,
     InvalidToken,

@@ -20,8 +20,8 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
+from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey
-from keystore.durability import fsync_path
 from keystore.errors import KeystoreCorrupt, KeystoreError, KeystoreUnavailable, MasterKeyMismatch
 from keystore.store import SCHEMA_VERSION, KeyStore
 

@@ -19,13 +19,13 @@ import secrets
 import threading
 from dataclasses import dataclass, replace
 
-from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from foundation.argon2id import Argon2Parameters, UnknownKeyDerivation, derive_key
 from keystore.errors import KeystoreCorrupt, MasterKeyInvalid, MasterShareMismatch, TokenRejected
 
 KEY_BYTES = 32
@@ -37,40 +37,12 @@ _FORMAT = b"signserv-keystore-v1"
 _MASTER_CHECK_PLAINTEXT = b"signserv master key check"
 
 
-@dataclass(frozen=True)
-class Argon2Parameters:
-    """argon2id cost; the defaults are RFC 9106 §4's second recommended option (64 MiB, t=3, p=4)."""
-
-    time_cost: int = 3
-    memory_cost_kib: int = 65536
-    parallelism: int = 4
-
-    def __post_init__(self) -> None:
-        if not (
-            1 <= self.time_cost <= 64
-            and 1 <= self.parallelism <= 64
-            and 8 * self.parallelism <= self.memory_cost_kib <= 4 * 1024 * 1024
-        ):
-            raise ValueError(
-                "argon2id needs 1 <= time_cost <= 64, 1 <= parallelism <= 64 and "
-                "8 x parallelism <= memory_cost_kib <= 4194304"
-            )
-
-    def as_record(self) -> str:
-        """The compact form stored with each record, so old records open after a config change."""
-        return f"argon2id:t={self.time_cost},m={self.memory_cost_kib},p={self.parallelism}"
-
-    @classmethod
-    def from_record(cls, text: str) -> Argon2Parameters:
-        """Parse :meth:`as_record` output; anything else means the record is damaged."""
-        try:
-            algorithm, fields = text.split(":", 1)
-            values = dict(item.split("=", 1) for item in fields.split(","))
-            if algorithm != "argon2id" or set(values) != {"t", "m", "p"}:
-                raise ValueError(text)
-            return cls(int(values["t"]), int(values["m"]), int(values["p"]))
-        except ValueError:
-            raise KeystoreCorrupt("a key record names an unknown key-derivation function") from None
+def parse_kdf_record(text: str) -> Argon2Parameters:
+    """The argon2id cost a record names; anything else means the record is damaged."""
+    try:
+        return Argon2Parameters.from_record(text)
+    except UnknownKeyDerivation:
+        raise KeystoreCorrupt("a key record names an unknown key-derivation function") from None
 
 
 class MasterKey:
@@ -131,15 +103,7 @@ class Argon2Runner:
     def derive(self, token: str, salt: bytes, parameters: Argon2Parameters) -> bytes:
         """The 32-byte token key for ``token`` under ``salt``."""
         with self._slots:
-            return hash_secret_raw(
-                secret=token.encode("utf-8"),
-                salt=salt,
-                time_cost=parameters.time_cost,
-                memory_cost=parameters.memory_cost_kib,
-                parallelism=parameters.parallelism,
-                hash_len=KEY_BYTES,
-                type=Type.ID,
-            )
+            return derive_key(token.encode("utf-8"), salt, parameters, length=KEY_BYTES)
 
     def spend_like_a_lookup(self, token: str, parameters: Argon2Parameters) -> None:
         """Cost an unknown-key request the argon2id run a stored key costs (no enumeration)."""

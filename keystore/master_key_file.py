@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from foundation import write_private_file
 from keystore.crypto import MasterKey
-from keystore.durability import write_private_file
 from keystore.errors import MasterKeyExists, MasterKeyInvalid, MasterKeyMissing
 
 

@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey
-from keystore.durability import fsync_path
 from keystore.errors import KeystoreError, MasterKeyExists, MasterKeyMismatch, MasterKeyMissing
 from keystore.master_key_file import read_master_key, write_master_key
 from keystore.store import KeyStore, decide_interrupted_commit

@@ -20,6 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from foundation.argon2id import Argon2Parameters
 from keystore import crypto
 from keystore.errors import (
     KeyDisabled,
@@ -344,7 +345,7 @@ class KeyStore:
         record_id, kdf, salt, token_share, master_share, private_key = row
         return crypto.SealedKey(
             record_id=bytes(record_id),
-            kdf=crypto.Argon2Parameters.from_record(str(kdf)),
+            kdf=crypto.parse_kdf_record(str(kdf)),
             token_salt=bytes(salt),
             token_share=bytes(token_share),
             master_share=bytes(master_share),
@@ -387,7 +388,7 @@ class KeyStore:
             version=found.status.version,
         )
 
-    def _typical_kdf(self) -> crypto.Argon2Parameters:
+    def _typical_kdf(self) -> Argon2Parameters:
         """The argon2id cost most stored keys carry (the configured one when there are none).
 
         An unknown name must cost what a wrong token costs; after a change of the configured
@@ -396,7 +397,7 @@ class KeyStore:
         rows = self._query("SELECT kdf FROM keys GROUP BY kdf ORDER BY COUNT(*) DESC, kdf LIMIT 1")
         if not rows:
             return self._argon2.parameters
-        return crypto.Argon2Parameters.from_record(str(rows[0][0]))
+        return crypto.parse_kdf_record(str(rows[0][0]))
 
     # --- writing -----------------------------------------------------------------------------
 

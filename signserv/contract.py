@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from keystore.errors import InvalidKeyName
-from keystore.validation import KEY_NAME_MAX_LENGTH, is_valid_key_name, require_key_name
+from foundation import KEY_NAME_MAX_LENGTH, is_valid_key_name, key_name_problem
 from signserv import der
 from signserv.errors import SignservError
 
@@ -89,6 +88,18 @@ class SignatureMismatch(ContractError):
 
 class NonStandardBase64(ContractError):
     """Text that is not standard-alphabet base64 with padding."""
+
+
+class InvalidKeyName(ContractError):
+    """A key name outside the contract's rule (RFC 3986 unreserved, 1..128, not a dot-segment)."""
+
+
+def require_key_name(name: str) -> str:
+    """Return ``name`` unchanged, or raise :class:`InvalidKeyName` saying what is wrong."""
+    problem = key_name_problem(name)
+    if problem is not None:
+        raise InvalidKeyName(problem)
+    return name
 
 
 def b64encode(data: bytes) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from signserv.config import KdfSettings, load_settings
-from signserv.home import initialize_home, open_keystore
+from signserv.host.config import KdfSettings, load_settings
+from signserv.host.home import initialize_home, open_keystore
 from signserv.secret import Secret
 
 # Test-speed argon2id for --smoke only: its cold-path figures are not production figures.

@@ -17,8 +17,8 @@ from signserv.bench.service_process import ServiceProcess, running_service
 from signserv.bench.sign_requests import SameRequest, UnknownKeyRequests, sign_request
 from signserv.bench.summary import LoadSummary
 from signserv.bench.wrk_driver import wrk_path
-from signserv.config import KdfSettings
 from signserv.errors import SignservError
+from signserv.host.config import KdfSettings
 
 LATENCY_CONNECTIONS = (1, 8, 32)
 COLD_STEADY_CONNECTIONS = 4

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from signserv.audit import AUDIT_MAC_PURPOSE, read_lines, verify_log
 from signserv.cli.context import pass_settings
-from signserv.config import Settings
-from signserv.home import open_keystore
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE, read_lines, verify_log
+from signserv.host.config import Settings
+from signserv.host.home import open_keystore
 
 
 @click.group("audit")

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 import click
 
 from signserv.checker import CheckSettings, render_json, render_text, run_checks
-from signserv.cli.secret_input import read_secret
 from signserv.contract import InvalidKeyName, require_key_name
+from signserv.secret_input import read_secret
 
 STDIN_SOURCE = "-"  # what read_secret takes to mean standard input
 

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import click
 
-from signserv.config import Settings
+from signserv.host.config import Settings
 
 pass_settings = click.make_pass_decorator(Settings)

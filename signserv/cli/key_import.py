@@ -12,16 +12,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from keystore import KeyExists, KeyInfo
 from signserv.cli.context import pass_settings
 from signserv.cli.keys import generate_token, keys_group, public_point, signservkeys_entry
-from signserv.cli.secret_input import read_secret
-from signserv.config import Settings
-from signserv.home import open_keystore
-from signserv.key_import import (
+from signserv.host.config import Settings
+from signserv.host.home import open_keystore
+from signserv.host.key_import import (
     decrypt_tke_key_file,
     load_pem_private_key,
     parse_tke_key_file,
     pem_is_encrypted,
 )
 from signserv.secret import Secret
+from signserv.secret_input import read_secret
 
 
 def _load_tke_key(key_file: BinaryIO, password_file: str | None) -> ec.EllipticCurvePrivateKey:

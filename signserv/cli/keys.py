@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from keystore import KeyInfo
 from signserv.cli.context import pass_settings
-from signserv.cli.secret_input import read_secret
-from signserv.config import Settings
 from signserv.contract import PublicPoint, b64encode, encode_public_key
-from signserv.home import open_keystore
+from signserv.host.config import Settings
+from signserv.host.home import open_keystore
 from signserv.secret import Secret
+from signserv.secret_input import read_secret
 
 GENERATED_TOKEN_BYTES = 32  # 256 bits of randomness (DESIGN §3)
 

@@ -16,8 +16,8 @@ from signserv.cli.check import check_command
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.cli.service import demo_command, init_command, serve_command
-from signserv.config import CONFIG_ENV, HOME_ENV, load_settings
 from signserv.errors import SignservError
+from signserv.host.config import CONFIG_ENV, HOME_ENV, load_settings
 
 
 @click.group()

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from signserv.cli.context import pass_settings
-from signserv.config import Settings
-from signserv.home import back_up_keystore, restore_keystore, rotate_home_master_key
+from signserv.host.config import Settings
+from signserv.host.home import back_up_keystore, restore_keystore, rotate_home_master_key
 
 # After a restore, a worker's cache may still hold a key unlocked from the replaced keystore.
 RESTART_HINT = "  restart running `signserv serve` processes: their workers hold the old state"

@@ -7,9 +7,9 @@ import click
 from keystore import KeyNotFound
 from signserv.cli.context import pass_settings
 from signserv.cli.keys import generate_token, public_point, signservkeys_entry
-from signserv.config import Settings
-from signserv.home import initialize_home, open_keystore
-from signserv.server import serve
+from signserv.host.config import Settings
+from signserv.host.home import initialize_home, open_keystore
+from signserv.server.gunicorn_runner import serve
 
 DEMO_KEY = "demo-admin"
 

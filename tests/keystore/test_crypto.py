@@ -106,7 +106,7 @@ def test_master_key_rotation_needs_no_token(private_key, master_key, argon2) -> 
 def test_record_keeps_the_argon2_cost_it_was_sealed_with(private_key, master_key, argon2) -> None:
     """A config change of the argon2id cost does not lock out existing records."""
     sealed = crypto.seal_private_key("k", private_key, TOKEN, master_key, argon2)
-    assert crypto.Argon2Parameters.from_record(sealed.kdf.as_record()) == sealed.kdf
+    assert crypto.parse_kdf_record(sealed.kdf.as_record()) == sealed.kdf
     cheaper = CountingArgon2()
     cheaper.parameters = Argon2Parameters(time_cost=1, memory_cost_kib=16, parallelism=1)
     assert scalar(crypto.unseal_private_key("k", sealed, TOKEN, master_key, cheaper)) == scalar(
@@ -128,7 +128,7 @@ def test_record_keeps_the_argon2_cost_it_was_sealed_with(private_key, master_key
 )
 def test_unknown_kdf_record_is_corruption(text: str) -> None:
     with pytest.raises(KeystoreCorrupt):
-        Argon2Parameters.from_record(text)
+        crypto.parse_kdf_record(text)
 
 
 def test_master_key_is_masked_in_repr_and_str(master_key: MasterKey) -> None:
@@ -157,7 +157,7 @@ def test_argon2_runs_are_bounded_by_max_concurrent(monkeypatch) -> None:
     peak = 0
     guard = threading.Lock()
 
-    def slow_hash(**_: object) -> bytes:
+    def slow_hash(*_: object, **__: object) -> bytes:
         nonlocal running, peak
         with guard:
             running += 1
@@ -167,7 +167,7 @@ def test_argon2_runs_are_bounded_by_max_concurrent(monkeypatch) -> None:
             running -= 1
         return bytes(32)
 
-    monkeypatch.setattr(crypto, "hash_secret_raw", slow_hash)
+    monkeypatch.setattr(crypto, "derive_key", slow_hash)
     runner = crypto.Argon2Runner(Argon2Parameters(1, 8192, 1), max_concurrent=2)
     threads = [
         threading.Thread(target=runner.derive, args=("token", b"s" * 16, runner.parameters))

@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from signserv.app import create_app
-from signserv.config import Settings, load_settings
-from signserv.home import initialize_home, open_keystore
+from signserv.host.config import Settings, load_settings
+from signserv.host.home import initialize_home, open_keystore
+from signserv.server.app import create_app
 
 from ..conftest import FAST_CONFIG
 

@@ -19,11 +19,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signserv import der, key_import
-from signserv.audit import AuditError, AuditEvent, AuditLog, verify_log
-from signserv.config import ConfigError, Settings, load_settings
+from signserv import der
+from signserv.host import key_import
+from signserv.host.audit_log import AuditError, AuditEvent, AuditLog, verify_log
+from signserv.host.config import ConfigError, Settings, load_settings
 from signserv.secret import Secret
-from signserv.tke.hsm_config import HsmConfig, HsmConfigError, load_hsm_config
+from signserv.tke.client.hsm_config import HsmConfig, HsmConfigError, load_hsm_config
 
 MAC_KEY = b"m" * 32
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,7 +56,7 @@ def file_holding(content: bytes, name: str) -> Iterator[Path]:
         yield path
 
 
-# --- signserv.audit -------------------------------------------------------------------------
+# --- signserv.host.audit_log -------------------------------------------------------------------------
 
 audit_events = st.builds(
     AuditEvent,
@@ -94,7 +95,7 @@ def test_appended_events_verify_as_that_many_records(events: list[AuditEvent]) -
             assert not path.exists()
 
 
-# --- signserv.key_import --------------------------------------------------------------------
+# --- signserv.host.key_import --------------------------------------------------------------------
 
 tke_members = st.sampled_from(["keyType", "enckey", "seaSalt", "ski", "name"]) | st.text(max_size=8)
 tke_values = (
@@ -164,7 +165,7 @@ def test_pem_loader_refuses_arbitrary_bytes_only_with_key_import_errors(
         key_import.load_pem_private_key(content, password)
 
 
-# --- signserv.tke.hsm_config ----------------------------------------------------------------
+# --- signserv.tke.client.hsm_config ----------------------------------------------------------------
 
 
 def load_hsm_config_text(text: str) -> HsmConfig | HsmConfigError:
@@ -301,7 +302,7 @@ def test_der_tlv_encoding_round_trips(elements: list[tuple[int, bytes]]) -> None
     assert [(element.tag, element.content) for element in decoded] == elements
 
 
-# --- signserv.config ------------------------------------------------------------------------
+# --- signserv.host.config ------------------------------------------------------------------------
 
 config_names = st.sampled_from(
     [

@@ -17,8 +17,8 @@ import requests
 from keystore import KeyStore, MasterKey, TokenRejected, read_master_key
 from signserv import contract
 from signserv.cli.main import cli
-from signserv.config import load_settings
-from signserv.home import open_keystore
+from signserv.host.config import load_settings
+from signserv.host.home import open_keystore
 from signserv.secret import Secret
 
 from ..conftest import SignservHome, make_home

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signserv.cli.secret_input import SecretInputError, read_secret
+from signserv.secret_input import SecretInputError, read_secret
 
 
 @pytest.mark.parametrize(

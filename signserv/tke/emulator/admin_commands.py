@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from signserv.contract import PointNotOnCurve
-from signserv.tke.admin_cert import parse_admin_certificate
 from signserv.tke.emulator.state import CONTROL_POINT_BYTES, MAX_ADMINS, DomainState
 from signserv.tke.errors import MalformedAdminCertificate
-from signserv.tke.return_codes import Reason, ReturnCode, refusal
+from signserv.tke.wire.admin_cert import parse_admin_certificate
+from signserv.tke.wire.return_codes import Reason, ReturnCode, refusal
 
 SKI_BYTES = 32
 

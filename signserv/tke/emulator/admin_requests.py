@@ -9,16 +9,21 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from signserv.tke.admin_messages import AdminBlock, AdminRequest, AdminResponse, decode_admin_block
-from signserv.tke.commands import CommandId
-from signserv.tke.counter import COUNTER_BYTES
 from signserv.tke.emulator.queries import answer_admin_query
 from signserv.tke.emulator.responses import refusal_output, signed_admin_response
 from signserv.tke.emulator.signatures import require_quorum, verify_signer_infos
 from signserv.tke.emulator.signed_commands import SIGNED_COMMANDS
 from signserv.tke.emulator.state import CryptoUnitState
 from signserv.tke.errors import CryptoUnitRefused, MalformedTKEMessage
-from signserv.tke.return_codes import ReturnCode, refusal
+from signserv.tke.wire.admin_messages import (
+    AdminBlock,
+    AdminRequest,
+    AdminResponse,
+    decode_admin_block,
+)
+from signserv.tke.wire.commands import CommandId
+from signserv.tke.wire.counter import COUNTER_BYTES
+from signserv.tke.wire.return_codes import ReturnCode, refusal
 
 _DEVICE_CERT_DOMAIN_ID = bytes(8)
 _KNOWN_COMMANDS = frozenset(CommandId)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NoReturn
 
-from signserv.tke.attributes import (
+from signserv.tke.emulator.state import DomainState
+from signserv.tke.errors import MalformedTKEMessage
+from signserv.tke.wire.attributes import (
     DomainAttributes,
     decode_attribute_pairs,
     encode_attribute_pairs,
 )
-from signserv.tke.commands import GUARDED_BY_CHANGE_BIT, AttributeId, Permission
-from signserv.tke.emulator.state import DomainState
-from signserv.tke.errors import MalformedTKEMessage
-from signserv.tke.return_codes import Reason, ReturnCode, refusal
+from signserv.tke.wire.commands import GUARDED_BY_CHANGE_BIT, AttributeId, Permission
+from signserv.tke.wire.return_codes import Reason, ReturnCode, refusal
 
 _FIELD_BY_ID = {
     AttributeId.SIGNATURE_THRESHOLD: "signature_threshold",

@@ -8,26 +8,26 @@ from __future__ import annotations
 import secrets
 
 from signserv import der
-from signserv.tke.admin_messages import AdminBlock, decode_admin_block, decode_admin_request
-from signserv.tke.commands import CommandId, Permission
-from signserv.tke.emulator.key_transport import KeyUnwrapFailed, unwrap_key, wrap_key_for
-from signserv.tke.emulator.raw_key_material import generate_private_scalar, public_point_of
 from signserv.tke.emulator.signatures import require_quorum, verify_signer_infos
 from signserv.tke.emulator.state import CryptoUnitState, DomainState
 from signserv.tke.errors import MalformedTKEMessage
-from signserv.tke.fields import decode_u32
-from signserv.tke.kph import parse_kph_certificate
-from signserv.tke.parameter_map import (
+from signserv.tke.wire.admin_messages import AdminBlock, decode_admin_block, decode_admin_request
+from signserv.tke.wire.commands import CommandId, Permission
+from signserv.tke.wire.fields import decode_u32
+from signserv.tke.wire.key_transport import KeyUnwrapFailed, unwrap_key, wrap_key_for
+from signserv.tke.wire.kph import parse_kph_certificate
+from signserv.tke.wire.parameter_map import (
     ParameterEntry,
     ParameterTag,
     decode_parameter_map,
     encode_parameter_map,
     find_parameter,
 )
-from signserv.tke.recipient_info import parse_recipient_info
-from signserv.tke.return_codes import Reason, ReturnCode, refusal
-from signserv.tke.spki import encode_p521_spki
-from signserv.tke.verification_pattern import VP_BYTES, calc_vp
+from signserv.tke.wire.raw_key_material import generate_private_scalar, public_point_of
+from signserv.tke.wire.recipient_info import parse_recipient_info
+from signserv.tke.wire.return_codes import Reason, ReturnCode, refusal
+from signserv.tke.wire.spki import encode_p521_spki
+from signserv.tke.wire.verification_pattern import VP_BYTES, calc_vp
 
 WK_BYTES = 32
 P521_IMPORTER_KEY_TYPE = 3

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from keystore.durability import write_private_file
+from foundation import write_private_file
 from signserv.tke.emulator.state import InstanceState
 from signserv.tke.emulator.state_document import instance_from_document, instance_to_document
 from signserv.tke.errors import EmulatorStateError

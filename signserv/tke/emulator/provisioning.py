@@ -6,14 +6,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from signserv.tke.emulator.raw_key_material import (
+from signserv.tke.emulator.state import CryptoUnitState, DomainState, InstanceState, UnitType
+from signserv.tke.wire.location import Location
+from signserv.tke.wire.oa_certificate import build_oa2_certificate
+from signserv.tke.wire.raw_key_material import (
     generate_private_scalar,
     public_point_of,
     sign_sha512,
 )
-from signserv.tke.emulator.state import CryptoUnitState, DomainState, InstanceState, UnitType
-from signserv.tke.location import Location
-from signserv.tke.oa_certificate import build_oa2_certificate
 
 EMULATED_DOMAIN = 15
 

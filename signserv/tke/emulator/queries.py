@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from signserv.tke.commands import CommandId, XcpInfoSubtype
 from signserv.tke.emulator.attribute_rules import encode_current_attributes
 from signserv.tke.emulator.state import CryptoUnitState, DomainState
-from signserv.tke.fields import encode_u32
-from signserv.tke.return_codes import Reason, ReturnCode, refusal
-from signserv.tke.verification_pattern import VP_BYTES, calc_vp
-from signserv.tke.xcp_info import DomainFlag, DomainInfo
+from signserv.tke.wire.commands import CommandId, XcpInfoSubtype
+from signserv.tke.wire.fields import encode_u32
+from signserv.tke.wire.return_codes import Reason, ReturnCode, refusal
+from signserv.tke.wire.verification_pattern import VP_BYTES, calc_vp
+from signserv.tke.wire.xcp_info import DomainFlag, DomainInfo
 
 MODULE_INFO_BYTES = 196
 _MODULE_SERIAL_OFFSET = 108

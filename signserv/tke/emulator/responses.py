@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from signserv.contract import encode_signature
-from signserv.tke.admin_messages import AdminResponse, AdminResponseBlock
-from signserv.tke.emulator.raw_key_material import sign_sha512
 from signserv.tke.emulator.state import CryptoUnitState
 from signserv.tke.errors import CryptoUnitRefused
-from signserv.tke.fields import encode_u32
-from signserv.tke.oa_certificate import parse_oa2_certificate
-from signserv.tke.signer_info import SignerInfo
+from signserv.tke.wire.admin_messages import AdminResponse, AdminResponseBlock
+from signserv.tke.wire.fields import encode_u32
+from signserv.tke.wire.oa_certificate import parse_oa2_certificate
+from signserv.tke.wire.raw_key_material import sign_sha512
+from signserv.tke.wire.signer_info import SignerInfo
 
 
 def refusal_output(refused: CryptoUnitRefused) -> bytes:

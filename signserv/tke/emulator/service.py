@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from signserv.contract import PublicPoint
-from signserv.tke.admin_messages import AdminResponse, decode_admin_request
-from signserv.tke.commands import ADMIN_FUNCTION_ID, XCP_INFO_FUNCTION_ID
-from signserv.tke.cprb import Cprb
 from signserv.tke.emulator.admin_requests import answer_admin_request
 from signserv.tke.emulator.persistence import StateFile
 from signserv.tke.emulator.provisioning import InstanceLayout, provision_instance
 from signserv.tke.emulator.queries import answer_xcp_info
-from signserv.tke.emulator.raw_key_material import public_point_of
 from signserv.tke.emulator.state import CryptoUnitState, InstanceState, UnitType
 from signserv.tke.errors import CryptoUnitRefused, MalformedTKEMessage, UnknownCryptoUnit
-from signserv.tke.fields import decode_octet_sequence, decode_u32
-from signserv.tke.htp import HTPError, decode_htp_request, encode_htp_response
-from signserv.tke.location import parse_location
-from signserv.tke.return_codes import ReturnCode
-from signserv.tke.xcp_info import XcpInfoRequest, XcpInfoResponse, decode_xcp_info_request
+from signserv.tke.wire.admin_messages import AdminResponse, decode_admin_request
+from signserv.tke.wire.commands import ADMIN_FUNCTION_ID, XCP_INFO_FUNCTION_ID
+from signserv.tke.wire.cprb import Cprb
+from signserv.tke.wire.fields import decode_octet_sequence, decode_u32
+from signserv.tke.wire.htp import HTPError, decode_htp_request, encode_htp_response
+from signserv.tke.wire.location import parse_location
+from signserv.tke.wire.raw_key_material import public_point_of
+from signserv.tke.wire.return_codes import ReturnCode
+from signserv.tke.wire.xcp_info import XcpInfoRequest, XcpInfoResponse, decode_xcp_info_request
 
 _LISTING_KEYS = {
     UnitType.OPERATIONAL: "hsms",

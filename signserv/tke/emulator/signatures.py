@@ -10,11 +10,11 @@ from signserv.contract import (
     SignatureMismatch,
     decode_signature,
 )
-from signserv.tke import oids
-from signserv.tke.admin_cert import parse_admin_certificate
 from signserv.tke.errors import MalformedSignerInfo
-from signserv.tke.return_codes import ReturnCode, refusal
-from signserv.tke.signer_info import parse_signer_infos
+from signserv.tke.wire import oids
+from signserv.tke.wire.admin_cert import parse_admin_certificate
+from signserv.tke.wire.return_codes import ReturnCode, refusal
+from signserv.tke.wire.signer_info import parse_signer_infos
 
 
 def verify_signer_infos(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from signserv.tke.admin_messages import AdminBlock
-from signserv.tke.commands import CommandId, Permission
 from signserv.tke.emulator import admin_commands, master_key_commands
 from signserv.tke.emulator.attribute_rules import requested_attributes, set_domain_attributes
 from signserv.tke.emulator.state import CryptoUnitState, DomainState
+from signserv.tke.wire.admin_messages import AdminBlock
+from signserv.tke.wire.commands import CommandId, Permission
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from signserv.tke.commands import DEFAULT_PERMISSIONS
-from signserv.tke.counter import COUNTER_BYTES
+from signserv.tke.wire.commands import DEFAULT_PERMISSIONS
+from signserv.tke.wire.counter import COUNTER_BYTES
 
 MAX_ADMINS = 8
 CONTROL_POINT_BYTES = 16

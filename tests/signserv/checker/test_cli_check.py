@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from signserv.cli.check import check_command
-from signserv.cli.secret_input import SecretInputError
+from signserv.secret_input import SecretInputError
 
 StartFakeService = Callable[..., Any]
 

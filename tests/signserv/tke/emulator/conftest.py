@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from signserv.contract import PublicPoint
-from signserv.tke import (
+from signserv.tke.emulator import CryptoUnitEmulator
+from signserv.tke.wire import (
     AdminBlock,
     AdminRequest,
     AdminResponseBlock,
@@ -36,7 +37,6 @@ from signserv.tke import (
     increment_counter,
     parse_location,
 )
-from signserv.tke.emulator import CryptoUnitEmulator
 
 # §6.3: what the SDK's Set Attributes wrapper makes of the default 0x81FF0011.
 OPERATIONAL_PERMISSIONS = 0x01FF2055

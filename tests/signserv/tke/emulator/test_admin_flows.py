@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from signserv.tke import (
+from signserv.tke.emulator import CryptoUnitEmulator
+from signserv.tke.wire import (
     DEFAULT_PERMISSIONS,
     AdminBlock,
     AdminRequest,
@@ -21,7 +22,6 @@ from signserv.tke import (
     decode_htp_response,
     parse_admin_certificate,
 )
-from signserv.tke.emulator import CryptoUnitEmulator
 
 if TYPE_CHECKING:
     from conftest import Administrator, UnitDriver

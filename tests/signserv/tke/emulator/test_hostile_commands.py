@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from signserv.tke import CommandId, Permission, SignerInfo
+from signserv.tke.wire import CommandId, Permission, SignerInfo
 
 if TYPE_CHECKING:
     from conftest import Administrator, UnitDriver

@@ -7,9 +7,9 @@ import secrets
 
 import pytest
 
-from signserv.tke.emulator.key_transport import KeyUnwrapFailed, unwrap_key, wrap_key_for
-from signserv.tke.emulator.raw_key_material import generate_private_scalar, public_point_of
-from signserv.tke.recipient_info import parse_recipient_info
+from signserv.tke.wire.key_transport import KeyUnwrapFailed, unwrap_key, wrap_key_for
+from signserv.tke.wire.raw_key_material import generate_private_scalar, public_point_of
+from signserv.tke.wire.recipient_info import parse_recipient_info
 
 
 def test_wrapped_key_opens_with_the_importer_key() -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from signserv.tke import (
+from signserv.tke.wire import (
     AdminBlock,
     AdminRequest,
     CommandId,
@@ -21,8 +21,8 @@ from signserv.tke import (
     find_parameter,
     same_master_key,
 )
-from signserv.tke.emulator.key_transport import wrap_key_for
-from signserv.tke.spki import parse_p521_spki
+from signserv.tke.wire.key_transport import wrap_key_for
+from signserv.tke.wire.spki import parse_p521_spki
 
 if TYPE_CHECKING:
     from conftest import Administrator, UnitDriver

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from signserv.contract import PublicPoint, decode_signature
-from signserv.tke import (
+from signserv.tke.emulator import CryptoUnitEmulator
+from signserv.tke.wire import (
     AdminBlock,
     AdminRequest,
     CommandId,
@@ -19,8 +20,7 @@ from signserv.tke import (
     domain_id,
     parse_signer_infos,
 )
-from signserv.tke.emulator import CryptoUnitEmulator
-from signserv.tke.oa_certificate import parse_oa2_certificate
+from signserv.tke.wire.oa_certificate import parse_oa2_certificate
 
 if TYPE_CHECKING:
     from conftest import UnitDriver

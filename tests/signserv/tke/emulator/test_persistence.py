@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from signserv.tke import (
+from signserv.tke.emulator import CryptoUnitEmulator, InstanceLayout
+from signserv.tke.wire import (
     Cprb,
     EmulatorStateError,
     HTPRequest,
     UnknownCryptoUnit,
     XcpInfoRequest,
 )
-from signserv.tke.emulator import CryptoUnitEmulator, InstanceLayout
 
 
 def test_state_file_is_created_on_first_use_with_mode_0600(state_path: Path) -> None:

@@ -1,0 +1,2 @@
+"""Host administration: settings, the service home (keystore, master key, backups, rotation), the
+audit log, and importing existing TKE key files."""

@@ -1,0 +1,62 @@
+"""``create_app``: the Flask application serving the TKE signing-service contract (DESIGN §1).
+
+It wires the parts together; each lives in its own module: the contract routes, the
+operational endpoints, the request hooks and error handlers, and the request audit.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from keystore import KeyStore
+from keystore.auth_failures import AuthFailureStore
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE, AuditLog
+from signserv.host.config import Settings
+from signserv.host.home import open_keystore
+from signserv.server.contract_routes import contract_blueprint
+from signserv.server.lockout import LockoutGuard
+from signserv.server.metrics import Metrics
+from signserv.server.operations_routes import operations_blueprint
+from signserv.server.rate_limit import RateLimiter
+from signserv.server.request_audit import install_request_audit
+from signserv.server.request_hooks import (
+    CollapseLeadingSlashes,
+    install_error_handlers,
+    install_request_hooks,
+)
+from signserv.server.signing import SigningService
+from signserv.server.unlock_cache import UnlockCache
+
+
+def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
+    """Build the application; refuses (raises) when the keystore or master key is unusable."""
+    app = Flask("signserv")
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
+    app.url_map.strict_slashes = False
+    # An inner "//" would otherwise get a 308 redirect with an HTML body: a JSON 404 instead.
+    app.url_map.merge_slashes = False
+    store = keystore or open_keystore(settings)
+    metrics = Metrics(count_keys=store.count_keys)
+    signing = SigningService(
+        store,
+        UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
+        LockoutGuard(AuthFailureStore(store), settings.lockout),
+        metrics.record_cache_result,
+    )
+    server = settings.server
+    rate_limiter = (
+        RateLimiter(server.rate_limit_per_second, server.rate_limit_burst)
+        if server.rate_limit_per_second > 0
+        else None
+    )
+    app.register_blueprint(contract_blueprint(signing, rate_limiter))
+    app.register_blueprint(operations_blueprint(store, metrics))
+    install_request_hooks(app, metrics, tls=settings.tls.enabled)
+    install_error_handlers(app, metrics)
+    # Registered last so it runs first after a request: a 503 it substitutes still gets headers.
+    audit_log = AuditLog(
+        settings.audit.path, store.server_secret(AUDIT_MAC_PURPOSE), settings.audit.fsync
+    )
+    install_request_audit(app, audit_log)
+    app.wsgi_app = CollapseLeadingSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,117 @@
+"""The contract's two operations over the keystore: fetch a public key, sign bytes.
+
+Framework-free so the Flask routes stay thin. A request checks the record's enabled flag and
+generation (one indexed read), then uses the worker's unlocked-key cache. Only a miss consults
+the lockout, runs argon2id and unseals the key: a cache hit already proves the exact token.
+Concurrent misses with the same key name and token run that cold path one at a time, so a
+burst of first requests costs one argon2id run, not one per thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, TokenRejected
+from signserv.contract import PublicPoint, encode_public_key
+from signserv.secret import Secret
+from signserv.server.lockout import LockoutGuard
+from signserv.server.unlock_cache import CachedKey, UnlockCache
+
+LAST_USED_RESOLUTION_SECONDS = 60
+_logger = logging.getLogger(__name__)
+
+
+def public_key_der(private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The contract's DER ``SEQUENCE{X, Y}`` for a private key's public half."""
+    numbers = private_key.public_key().public_numbers()
+    return encode_public_key(PublicPoint(numbers.x, numbers.y))
+
+
+class SigningService:
+    """Public keys and signatures for token holders; raises the keystore's errors on refusal."""
+
+    def __init__(
+        self,
+        keystore: KeyStore,
+        cache: UnlockCache,
+        guard: LockoutGuard,
+        record_cache_result: Callable[[bool], None],
+    ) -> None:
+        self._keystore = keystore
+        self._cache = cache
+        self._guard = guard
+        self._record_cache_result = record_cache_result
+        self._last_stamped: dict[str, float] = {}
+
+    def public_key(self, name: str, token: Secret[str], address: str) -> bytes:
+        """DER ``SEQUENCE{X, Y}`` of ``name``'s public key, for a client at ``address``."""
+        return self._unlocked(name, token, address).public_key_der
+
+    def sign_digest(self, name: str, token: Secret[str], digest: bytes, address: str) -> bytes:
+        """DER ``(R, S)``: ECDSA P-521 over ``digest``, the SHA-512 of the input (§1.7).
+
+        The caller hashes the input once, for the audit record and the signature alike; the
+        digest is not hashed again.
+        """
+        key = self._unlocked(name, token, address)
+        return key.private_key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA512())))
+
+    def _unlocked(self, name: str, token: Secret[str], address: str) -> CachedKey:
+        cached = self._cached(name, token)
+        if cached is None:
+            # Requests that miss with the same token take turns: the first unlocks, the others
+            # then find its result in the cache instead of each running argon2id.
+            with self._cache.unlocking(name, token.reveal()):
+                cached = self._cached(name, token)
+                if cached is None:
+                    self._record_cache_result(False)
+                    return self._unlock_cold(name, token, address)
+        self._record_cache_result(True)
+        self._stamp_last_used(name)
+        return cached
+
+    def _cached(self, name: str, token: Secret[str]) -> CachedKey | None:
+        """The key if this token unlocked the record's current version and it is enabled."""
+        status = self._keystore.status(name)
+        if status is None or not status.enabled:
+            self._cache.forget(name)
+            return None
+        return self._cache.get(name, token.reveal(), status.version)
+
+    def _unlock_cold(self, name: str, token: Secret[str], address: str) -> CachedKey:
+        """Lockout check, argon2id and unseal; counts a failure, caches a success."""
+        had_failures = self._guard.check(name, address)
+        try:
+            unlocked = self._keystore.unlock(name, token.reveal())
+        except (KeyNotFound, TokenRejected):
+            self._guard.failed(name, address)
+            raise
+        except KeyDisabled:
+            self._guard.succeeded(name, address, had_failures)
+            raise
+        self._guard.succeeded(name, address, had_failures)
+        encoded = public_key_der(unlocked.private_key)
+        self._cache.put(name, token.reveal(), unlocked.private_key, encoded, unlocked.version)
+        self._stamp_last_used(name)
+        return CachedKey(unlocked.private_key, encoded, unlocked.version, expires_at=0.0)
+
+    def _stamp_last_used(self, name: str) -> None:
+        """Record ``last_used_at`` at most once a minute per key and worker: a write is costly."""
+        now = time.monotonic()
+        if now - self._last_stamped.get(name, -LAST_USED_RESOLUTION_SECONDS) < (
+            LAST_USED_RESOLUTION_SECONDS
+        ):
+            return
+        self._last_stamped[name] = now
+        not_since = datetime.now(timezone.utc) - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
+        try:
+            self._keystore.record_use(name, not_since.isoformat(timespec="seconds"))
+        except KeystoreError as exc:
+            _logger.warning("could not record last use of key %r: %s", name, exc)

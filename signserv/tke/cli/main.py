@@ -1,0 +1,90 @@
+"""``signserv-tke``: the TKE CLI plug-in's crypto-unit commands, signing through a signing service.
+
+Like the plug-in it reads ``TKE_SIGNSERV_URL`` and ``$CLOUDTKEFILES`` (SIGNSERVKEYS, the DOMAINS
+selection). The crypto units are those of the local emulator, whose state lives in a file under
+``$CLOUDTKEFILES`` unless ``--emulator-state`` says otherwise. Every interactive choice is also
+an option, so scripts never meet a prompt; without a terminal nothing is ever prompted.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from signserv.client import DEFAULT_TIMEOUT_SECONDS
+from signserv.errors import SignservError
+from signserv.tke.cli import crypto_units, instance_setup, master_keys
+from signserv.tke.cli.invocation import Invocation
+from signserv.tke.emulator import DEFAULT_STATE_FILENAME
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.option(
+    "--signserv-url",
+    envvar="TKE_SIGNSERV_URL",
+    metavar="URL",
+    help="Signing-service base URL [env TKE_SIGNSERV_URL].",
+)
+@click.option(
+    "--files",
+    envvar="CLOUDTKEFILES",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workstation directory with SIGNSERVKEYS [env CLOUDTKEFILES].",
+)
+@click.option(
+    "--emulator-state",
+    envvar="SIGNSERV_TKE_EMULATOR_STATE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Emulator state file [env SIGNSERV_TKE_EMULATOR_STATE; "
+    f"default $CLOUDTKEFILES/{DEFAULT_STATE_FILENAME}].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    help="Seconds to wait for the signing service.",
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="CA certificates that sign the signing service's TLS certificate.",
+)
+@click.pass_obj
+def cli(
+    invocation: Invocation,
+    verbose: bool,
+    signserv_url: str | None,
+    files: Path | None,
+    emulator_state: Path | None,
+    timeout: float,
+    ca_bundle: Path | None,
+) -> None:
+    """Administer crypto units with administrator keys held by a signing service."""
+    invocation.verbose = verbose
+    invocation.signserv_url = signserv_url
+    invocation.files = files
+    invocation.emulator_state = emulator_state
+    invocation.timeout = timeout
+    invocation.ca_bundle = ca_bundle
+
+
+for command in (*crypto_units.COMMANDS, *master_keys.COMMANDS, *instance_setup.COMMANDS):
+    cli.add_command(command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: click reports usage errors, our errors print ``error: ...``."""
+    invocation = Invocation()
+    try:
+        cli.main(args=argv, prog_name="signserv-tke", obj=invocation)
+    except (SignservError, OSError) as exc:
+        if invocation.verbose:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,111 @@
+"""Concurrent cache misses with one token share one unlock; other tokens still get their own."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from keystore import KeyStore, TokenRejected, UnlockedKey
+from keystore.auth_failures import AuthFailureStore
+from signserv.contract import decode_public_key
+from signserv.host.config import Settings
+from signserv.host.home import open_keystore
+from signserv.secret import Secret
+from signserv.server.lockout import LockoutGuard, LockoutSettings
+from signserv.server.signing import SigningService
+from signserv.server.unlock_cache import UnlockCache
+
+TOKEN = "right-token-0123456789abcdef"
+THREADS = 8
+
+
+class CountingSlowUnlocks:
+    """Wraps KeyStore.unlock: counts the calls and holds each long enough for others to pile up."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.calls = 0
+        self._unlock = store.unlock
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, token: str) -> UnlockedKey:
+        with self._lock:
+            self.calls += 1
+        time.sleep(0.05)
+        return self._unlock(name, token)
+
+
+@pytest.fixture
+def store(settings: Settings) -> KeyStore:
+    opened = open_keystore(settings)
+    opened.create_key("admin", TOKEN)
+    return opened
+
+
+@pytest.fixture
+def unlocks(store: KeyStore, monkeypatch: pytest.MonkeyPatch) -> CountingSlowUnlocks:
+    counting = CountingSlowUnlocks(store)
+    monkeypatch.setattr(store, "unlock", counting)
+    return counting
+
+
+def signing_service(store: KeyStore, cache_seconds: int = 300) -> SigningService:
+    guard = LockoutGuard(AuthFailureStore(store), LockoutSettings())
+    return SigningService(store, UnlockCache(cache_seconds, 16), guard, lambda hit: None)
+
+
+def sign_together(service: SigningService, tokens: list[str]) -> list[object]:
+    """Every token signs at the same moment; each result is a signature or the raised error."""
+    start = threading.Barrier(len(tokens))
+
+    def sign(token: str) -> object:
+        start.wait()
+        try:
+            digest = hashlib.sha512(b"payload").digest()
+            return service.sign_digest("admin", Secret(token), digest, "127.0.0.1")
+        except TokenRejected as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        return list(pool.map(sign, tokens))
+
+
+def test_a_burst_of_first_requests_with_one_token_unlocks_once(
+    store: KeyStore, unlocks: CountingSlowUnlocks
+) -> None:
+    service = signing_service(store)
+    signatures = sign_together(service, [TOKEN] * THREADS)
+    assert unlocks.calls == 1
+    public_key = service_public_key(service)
+    for signature in signatures:
+        assert isinstance(signature, bytes)
+        public_key.verify(signature, b"payload", ec.ECDSA(hashes.SHA512()))
+
+
+def test_wrong_tokens_each_pay_their_own_unlock_and_count_as_failures(
+    store: KeyStore, unlocks: CountingSlowUnlocks
+) -> None:
+    service = signing_service(store)
+    wrong = [f"wrong-token-{number:020d}" for number in range(3)] * 2
+    outcomes = sign_together(service, wrong)
+    assert all(isinstance(outcome, TokenRejected) for outcome in outcomes)
+    assert unlocks.calls == len(wrong)
+    assert AuthFailureStore(store).state("admin", "127.0.0.1").pair.failures == len(wrong)
+
+
+def test_with_the_cache_off_every_request_unlocks(
+    store: KeyStore, unlocks: CountingSlowUnlocks
+) -> None:
+    service = signing_service(store, cache_seconds=0)
+    assert all(isinstance(result, bytes) for result in sign_together(service, [TOKEN] * 4))
+    assert unlocks.calls == 4
+
+
+def service_public_key(service: SigningService) -> ec.EllipticCurvePublicKey:
+    point = decode_public_key(service.public_key("admin", Secret(TOKEN), "127.0.0.1"))
+    return ec.EllipticCurvePublicNumbers(point.x, point.y, ec.SECP521R1()).public_key()
