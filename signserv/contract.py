@@ -162,8 +162,11 @@ class PublicPoint:
 
 
 def encode_public_key(point: PublicPoint) -> bytes:
-    """DER ``SEQUENCE{INTEGER X, INTEGER Y}`` with minimal positive INTEGERs (not padded)."""
-    return der.encode_sequence(der.encode_integer(point.x), der.encode_integer(point.y))
+    """DER ``SEQUENCE{INTEGER X, INTEGER Y}`` with minimal positive INTEGERs (not padded).
+
+    The shape of an ECDSA-Sig-Value, so cryptography's encoder writes exactly these bytes.
+    """
+    return encode_dss_signature(point.x, point.y)
 
 
 def decode_public_key(encoded: bytes) -> PublicPoint:
@@ -205,8 +208,8 @@ def decode_signature(encoded: bytes) -> tuple[int, int]:
 
 
 def encode_signature(r: int, s: int) -> bytes:
-    """DER ``SEQUENCE{INTEGER R, INTEGER S}`` with minimal INTEGERs."""
-    return der.encode_sequence(der.encode_integer(r), der.encode_integer(s))
+    """DER ``SEQUENCE{INTEGER R, INTEGER S}`` with minimal INTEGERs (cryptography's encoder)."""
+    return encode_dss_signature(r, s)
 
 
 # --- POST /sign body ------------------------------------------------------------------------

@@ -186,6 +186,25 @@ def test_signature_encoding_round_trips(r: int, s: int) -> None:
     assert contract.decode_signature(contract.encode_signature(r, s)) == (r, s)
 
 
+def hand_built_integer_pair(first: int, second: int) -> bytes:
+    """SEQUENCE{INTEGER, INTEGER} written TLV by TLV, as the contract encoders once did."""
+    return der.encode_sequence(der.encode_integer(first), der.encode_integer(second))
+
+
+def test_signature_encoding_keeps_its_bytes_at_the_integer_edges() -> None:
+    """A one-byte R, a 521-bit S, and INTEGERs that do and do not need a 00 sign byte."""
+    assert contract.encode_signature(1, 1 << 520).hex() == ("3047020101024201" + "00" * 65)
+    assert contract.encode_signature(0x80, 0x7F).hex() == "30070202008002017f"
+
+
+@given(coordinates, coordinates)
+def test_library_encoders_write_the_hand_built_bytes(first: int, second: int) -> None:
+    """cryptography's encoder gives byte for byte what the TLV-by-TLV encoder gave."""
+    expected = hand_built_integer_pair(first, second)
+    assert contract.encode_signature(first, second) == expected
+    assert contract.encode_public_key(PublicPoint(first, second)) == expected
+
+
 @given(st.binary(min_size=1, max_size=2048))
 def test_sign_request_body_round_trips(data: bytes) -> None:
     assert contract.parse_sign_request(contract.build_sign_request_body(data)) == data
