@@ -237,3 +237,36 @@ def test_point_off_the_curve_is_refused() -> None:
     on_curve = point_of(1)
     with pytest.raises(contract.PointNotOnCurve):
         PublicPoint(on_curve.x, on_curve.y + 1).verifying_key()
+
+
+@pytest.mark.parametrize(
+    ("body", "member"),
+    [
+        (b' \r\n{"publickey": "AAAA", "extra": 1} trailing', "publickey"),
+        (b'{"signature": "AAAA", "note": "\xff"}', "signature"),
+    ],
+    ids=["whitespace_extra_member_and_trailing_bytes", "invalid_utf8_in_another_member"],
+)
+def test_answers_are_read_with_the_go_clients_leniencies(body: bytes, member: str) -> None:
+    """One JSON value, the rest ignored; invalid UTF-8 becomes U+FFFD as in Go (§1.4)."""
+    assert contract.read_answer_member(body, member) == "AAAA"
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (b"", "empty response body"),
+        (b" \n", "empty response body"),
+        (b"<html>", "response body is not JSON"),
+        (b"\x0c{}", "response body is not JSON"),
+        (b'["publickey"]', "response body is not a JSON object"),
+        (b'{"key": "AAAA"}', "publickey not found"),
+        (b'{"publickey": 123}', "publickey is not a string"),
+    ],
+    ids=["empty", "only_whitespace", "html", "form_feed_first", "array", "missing", "number"],
+)
+def test_unusable_answers_name_the_problem(body: bytes, complaint: str) -> None:
+    """The Go client's texts, without where the answer came from (the caller adds that)."""
+    with pytest.raises(contract.UnusableAnswer) as refused:
+        contract.read_answer_member(body, "publickey")
+    assert str(refused.value) == complaint
