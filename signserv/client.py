@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,13 +23,11 @@ import requests
 from signserv import contract
 from signserv.errors import SignservError
 from signserv.secret import MASK, Secret
-from signserv.tke_http import send_like_the_tke_client
+from signserv.tke_http import MAX_RESPONSE_BYTES, send_like_the_tke_client, session_for
 
 SIGNSERVKEYS_FILENAME = "SIGNSERVKEYS"
 DEFAULT_TIMEOUT_SECONDS = 30.0
-MAX_RESPONSE_BYTES = 1 << 20
 MAX_MESSAGE_BODY_CHARS = 2000
-USER_AGENT = f"signserv-client/{metadata.version('signserv')}"
 
 _RAW_SIGNATURE_LENGTH = 2 * contract.P521_COORDINATE_BYTES
 _ENTRY_MEMBERS = ("key", "token")
@@ -235,27 +232,11 @@ def _without_token(text: str, token: Secret[str]) -> str:
     return text
 
 
-def _first_json_object(body: bytes, *, what: str) -> dict[str, Any]:
-    """Decode the first JSON value of a 2xx body and ignore what follows, as Go's decoder does."""
-    if not body:
-        raise InvalidServiceResponse(f"{what}: empty response body")
+def _string_member(body: bytes, member: str, *, what: str) -> str:
     try:
-        text = body.decode("utf-8").lstrip(" \t\r\n")
-        document, _ = json.JSONDecoder().raw_decode(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise InvalidServiceResponse(f"{what}: response body is not JSON") from None
-    if not isinstance(document, dict):
-        raise InvalidServiceResponse(f"{what}: response body is not a JSON object")
-    return document
-
-
-def _string_member(document: dict[str, Any], member: str, *, what: str) -> str:
-    if member not in document:
-        raise InvalidServiceResponse(f"{what}: {member} not found")
-    value = document[member]
-    if not isinstance(value, str):
-        raise InvalidServiceResponse(f"{what}: {member} is not a string")
-    return value
+        return contract.read_answer_member(body, member)
+    except contract.UnusableAnswer as exc:
+        raise InvalidServiceResponse(f"{what}: {exc}") from None
 
 
 def _decode_base64_member(value: str, *, member: str, what: str) -> bytes:
@@ -290,8 +271,7 @@ class SigningServiceClient:
     ) -> None:
         self.base_url = _require_http_url(base_url)
         self.timeout = timeout
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = USER_AGENT
+        self._session = session_for("signserv-client")
         # Passed on every request: a session-level setting would lose to REQUESTS_CA_BUNDLE.
         self._tls_verify: bool | str = True if ca_bundle is None else os.fspath(ca_bundle)
         self._public_keys: dict[str, contract.PublicPoint] = {}
@@ -310,9 +290,8 @@ class SigningServiceClient:
         """GET /keys/<name>: the key's P-521 point, checked to lie on the curve."""
         what = f"public key of {_require_key_name(name)!r}"
         body = self._exchange("GET", f"/keys/{name}", token, None, what=what)
-        document = _first_json_object(body, what=what)
         encoded = _decode_base64_member(
-            _string_member(document, "publickey", what=what), member="publickey", what=what
+            _string_member(body, "publickey", what=what), member="publickey", what=what
         )
         try:
             point = contract.decode_public_key(encoded)
@@ -329,9 +308,8 @@ class SigningServiceClient:
         body = self._exchange(
             "POST", f"/sign/{name}", token, contract.build_sign_request_body(data), what=what
         )
-        document = _first_json_object(body, what=what)
         signature = _decode_base64_member(
-            _string_member(document, "signature", what=what), member="signature", what=what
+            _string_member(body, "signature", what=what), member="signature", what=what
         )
         r, s = _decode_service_signature(signature, what=what)
         try:

@@ -38,6 +38,7 @@ __all__ = [
     "PointNotOnCurve",
     "PublicPoint",
     "SignatureMismatch",
+    "UnusableAnswer",
     "b64decode_strict",
     "b64encode",
     "build_sign_request_body",
@@ -47,6 +48,7 @@ __all__ = [
     "encode_signature",
     "is_valid_key_name",
     "parse_sign_request",
+    "read_answer_member",
     "require_key_name",
 ]
 
@@ -88,6 +90,10 @@ class SignatureMismatch(ContractError):
 
 class NonStandardBase64(ContractError):
     """Text that is not standard-alphabet base64 with padding."""
+
+
+class UnusableAnswer(ContractError):
+    """A 2xx body the TKE client cannot use; the message is the finding, the caller says where."""
 
 
 class InvalidKeyName(ContractError):
@@ -162,8 +168,11 @@ class PublicPoint:
 
 
 def encode_public_key(point: PublicPoint) -> bytes:
-    """DER ``SEQUENCE{INTEGER X, INTEGER Y}`` with minimal positive INTEGERs (not padded)."""
-    return der.encode_sequence(der.encode_integer(point.x), der.encode_integer(point.y))
+    """DER ``SEQUENCE{INTEGER X, INTEGER Y}`` with minimal positive INTEGERs (not padded).
+
+    The shape of an ECDSA-Sig-Value, so cryptography's encoder writes exactly these bytes.
+    """
+    return encode_dss_signature(point.x, point.y)
 
 
 def decode_public_key(encoded: bytes) -> PublicPoint:
@@ -205,8 +214,8 @@ def decode_signature(encoded: bytes) -> tuple[int, int]:
 
 
 def encode_signature(r: int, s: int) -> bytes:
-    """DER ``SEQUENCE{INTEGER R, INTEGER S}`` with minimal INTEGERs."""
-    return der.encode_sequence(der.encode_integer(r), der.encode_integer(s))
+    """DER ``SEQUENCE{INTEGER R, INTEGER S}`` with minimal INTEGERs (cryptography's encoder)."""
+    return encode_dss_signature(r, s)
 
 
 # --- POST /sign body ------------------------------------------------------------------------
@@ -271,3 +280,31 @@ def parse_sign_request(body: bytes) -> bytes:
         return b64decode_strict(value, what=field)
     except NonStandardBase64 as exc:
         raise MalformedSignRequest(field, str(exc)) from None
+
+
+# --- 2xx answers -------------------------------------------------------------------------------
+
+_JSON_WHITESPACE = " \t\r\n"
+
+
+def read_answer_member(body: bytes, member: str) -> str:
+    """The string ``member`` of a 2xx body, read the way the Go client reads it (§1.4).
+
+    One JSON value is decoded and whatever follows it is ignored, as Go's ``json.Decoder``
+    does; invalid UTF-8 becomes U+FFFD, as in Go. The messages are the Go client's.
+    """
+    text = body.decode("utf-8", errors="replace").lstrip(_JSON_WHITESPACE)
+    if not text:
+        raise UnusableAnswer("empty response body")
+    try:
+        document, _ = json.JSONDecoder().raw_decode(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise UnusableAnswer("response body is not JSON") from None
+    if not isinstance(document, dict):
+        raise UnusableAnswer("response body is not a JSON object")
+    if member not in document:
+        raise UnusableAnswer(f"{member} not found")
+    value = document[member]
+    if not isinstance(value, str):
+        raise UnusableAnswer(f"{member} is not a string")
+    return value

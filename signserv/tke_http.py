@@ -7,11 +7,21 @@ every request (so ``REQUESTS_CA_BUNDLE`` cannot override a chosen CA bundle), a 
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import requests
 
 from signserv.secret import Secret
 
 TKE_CLIENT_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+MAX_RESPONSE_BYTES = 1 << 20  # the most of an answer either the client or the checker reads
+
+
+def session_for(program: str) -> requests.Session:
+    """A session whose User-Agent is ``<program>/<signserv version>``."""
+    session = requests.Session()
+    session.headers["User-Agent"] = f"{program}/{metadata.version('signserv')}"
+    return session
 
 
 class RawTokenAuth(requests.auth.AuthBase):

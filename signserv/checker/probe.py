@@ -11,17 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from signserv.checker.errors import RunLimitReached, ServiceUnreachable
 from signserv.secret import Secret
-from signserv.tke_http import send_like_the_tke_client
+from signserv.tke_http import MAX_RESPONSE_BYTES, send_like_the_tke_client, session_for
 
-USER_AGENT = f"signserv-check/{metadata.version('signserv')}"
-MAX_RESPONSE_BYTES = 1 << 20
 _EXCERPT_CHARS = 160
 _CONCURRENT_CONNECTIONS = 16  # robust.concurrent-signatures sends 16 at once
 
@@ -72,8 +69,7 @@ class ServiceProbe:
         self._deadline = clock() + max_seconds
         self._lock = threading.Lock()
         self._sent = 0
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = USER_AGENT
+        self._session = session_for("signserv-check")
         # Passed on every request, not set on the session: requests lets REQUESTS_CA_BUNDLE and
         # CURL_CA_BUNDLE override ``session.verify``, which would silently drop --ca-bundle.
         self._tls_verify: bool | str = ca_bundle if ca_bundle is not None else True

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from signserv.checker.errors import ContractViolation
 from signserv.checker.probe import Exchange
 from signserv.checker.results import Verdict, passed
 from signserv.contract import (
     MalformedSignature,
     NonStandardBase64,
+    UnusableAnswer,
     b64decode_strict,
     decode_signature,
+    read_answer_member,
 )
 
 P1363_SIGNATURE_BYTES = 132
@@ -46,20 +46,10 @@ def require_refused(exchange: Exchange, what: str) -> Verdict:
 def string_member(exchange: Exchange, member: str) -> str:
     """The JSON string ``member`` of a 2xx answer, with the TKE client's error texts (§1.4)."""
     require_success(exchange)
-    text = exchange.body.decode("utf-8", errors="replace").lstrip()
-    if not text:
-        raise ContractViolation(f"empty response body: {exchange.describe()}")
     try:
-        # Like Go's json.Decoder: one value is read, bytes after it are ignored.
-        document, _ = json.JSONDecoder().raw_decode(text)
-    except ValueError:
-        raise ContractViolation(f"response body is not JSON: {exchange.describe()}") from None
-    if not isinstance(document, dict) or member not in document:
-        raise ContractViolation(f"{member} not found: {exchange.describe()}")
-    value = document[member]
-    if not isinstance(value, str):
-        raise ContractViolation(f"{member} is not a string: {exchange.describe()}")
-    return value
+        return read_answer_member(exchange.body, member)
+    except UnusableAnswer as exc:
+        raise ContractViolation(f"{exc}: {exchange.describe()}") from None
 
 
 def decode_base64_member(text: str, member: str) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -18,6 +19,13 @@ from signserv.cli.maintenance import backup_command, master_key_group, restore_c
 from signserv.cli.service import demo_command, init_command, serve_command
 from signserv.errors import SignservError
 from signserv.host.config import CONFIG_ENV, HOME_ENV, load_settings
+
+
+@dataclass
+class ErrorReporting:
+    """What :func:`main` passes down and reads back after a failure: whether to show tracebacks."""
+
+    verbose: bool = False
 
 
 @click.group()
@@ -38,6 +46,8 @@ from signserv.host.config import CONFIG_ENV, HOME_ENV, load_settings
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, config_file: Path | None, verbose: bool) -> None:
     """signserv: a signing service for the IBM HPCS TKE CLI and Terraform."""
+    if isinstance(ctx.obj, ErrorReporting):  # run through main(), not a test's CliRunner
+        ctx.obj.verbose = verbose
     ctx.obj = load_settings(home, config_file)
 
 
@@ -55,9 +65,9 @@ cli.add_command(restore_command)
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; our own errors print as `error: message` and exit 1 (tracebacks with --verbose)."""
-    arguments = sys.argv[1:] if argv is None else argv
+    reporting = ErrorReporting()
     try:
-        status = cli.main(args=arguments, prog_name="signserv", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="signserv", standalone_mode=False, obj=reporting)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -65,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (SignservError, KeystoreError) as exc:
-        if "--verbose" in arguments:
+        if reporting.verbose:
             traceback.print_exc()
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

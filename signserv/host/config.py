@@ -10,13 +10,12 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import yaml
 
 from keystore import Argon2Parameters
 from signserv.errors import SignservError
-from signserv.server.lockout import LockoutSettings
 
 DEFAULT_HOME = Path("var/signserv")
 HOME_ENV = "SIGNSERV_HOME"
@@ -26,6 +25,15 @@ MASTER_KEY_FILE_ENV = "SIGNSERV_MASTER_KEY_FILE"
 
 class ConfigError(SignservError, ValueError):
     """A configuration file that cannot be read or holds a wrong key, type or value."""
+
+
+_MINIMUM = "minimum"
+
+
+def at_least(minimum: int, *, default: int) -> int:
+    """An integer setting: ``default`` unless configured, and never configured below ``minimum``."""
+    value: int = field(default=default, metadata={_MINIMUM: minimum})
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,10 +48,10 @@ class KeystoreSettings:
 class KdfSettings:
     """argon2id cost for tokens (RFC 9106 defaults) and how many runs may overlap per worker."""
 
-    time_cost: int = 3
-    memory_cost_kib: int = 65536
-    parallelism: int = 4
-    max_concurrent: int = 2
+    time_cost: int = at_least(1, default=3)
+    memory_cost_kib: int = at_least(8, default=65536)
+    parallelism: int = at_least(1, default=4)
+    max_concurrent: int = at_least(1, default=2)
 
     def __post_init__(self) -> None:
         self.parameters()  # the store's own bounds: refuse here what it could not open later
@@ -58,13 +66,24 @@ class ServerSettings:
     """How `signserv serve` runs gunicorn, and per-request limits."""
 
     bind: str = "127.0.0.1:8080"
-    workers: int = 2
-    timeout_seconds: int = 30
-    max_request_bytes: int = 1024 * 1024
-    unlock_cache_seconds: int = 300
-    unlock_cache_size: int = 256
-    rate_limit_per_second: int = 0
-    rate_limit_burst: int = 20
+    workers: int = at_least(1, default=2)
+    timeout_seconds: int = at_least(1, default=30)
+    max_request_bytes: int = at_least(1024, default=1024 * 1024)
+    unlock_cache_seconds: int = at_least(0, default=300)
+    unlock_cache_size: int = at_least(1, default=256)
+    rate_limit_per_second: int = at_least(0, default=0)
+    rate_limit_burst: int = at_least(1, default=20)
+
+
+@dataclass(frozen=True)
+class LockoutSettings:
+    """Thresholds and bounds of the brute-force lockout (signserv.server.lockout, DESIGN §5)."""
+
+    pair_threshold: int = at_least(1, default=10)
+    key_threshold: int = at_least(1, default=100)
+    pair_max_seconds: int = at_least(1, default=900)
+    key_max_seconds: int = at_least(1, default=60)
+    window_seconds: int = at_least(60, default=3600)
 
 
 @dataclass(frozen=True)
@@ -108,59 +127,49 @@ class Settings:
     tls: TLSSettings = field(default_factory=TLSSettings)
 
 
+# Each YAML section is a field of Settings; ``home`` comes from the command line or environment.
 _SECTIONS: dict[str, type[Any]] = {
-    "tls": TLSSettings,
-    "audit": AuditSettings,
-    "keystore": KeystoreSettings,
-    "kdf": KdfSettings,
-    "server": ServerSettings,
-    "lockout": LockoutSettings,
+    name: section for name, section in get_type_hints(Settings).items() if name != "home"
 }
-_MINIMUMS = {
-    "time_cost": 1,
-    "memory_cost_kib": 8,
-    "parallelism": 1,
-    "max_concurrent": 1,
-    "workers": 1,
-    "timeout_seconds": 1,
-    "max_request_bytes": 1024,
-    "unlock_cache_seconds": 0,
-    "unlock_cache_size": 1,
-    "rate_limit_per_second": 0,
-    "rate_limit_burst": 1,
-    "pair_threshold": 1,
-    "key_threshold": 1,
-    "pair_max_seconds": 1,
-    "key_max_seconds": 1,
-    "window_seconds": 60,
-}
+
+
+def _checked_value(
+    setting: dataclasses.Field[Any], expected: object, value: object, where: str
+) -> object:
+    """``value`` as the type ``setting`` declares, or a ConfigError saying what ``where`` must be."""
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false")
+        return value
+    if expected is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be an integer")
+        minimum: int = setting.metadata[_MINIMUM]
+        if value < minimum:
+            raise ConfigError(f"{where} must be at least {minimum}")
+        return value
+    if expected in (Path, Path | None):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a non-empty path string")
+        return Path(value)
+    if expected is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string")
+        return value
+    raise TypeError(f"{setting.name}: no reader for settings of type {expected!r}")
 
 
 def _build_section(cls: type[Any], values: object, source: str, section: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: '{section}' must be a mapping")
-    fields = {item.name: item for item in dataclasses.fields(cls)}
+    settings = {item.name: item for item in dataclasses.fields(cls)}
+    types = get_type_hints(cls)
     checked: dict[str, Any] = {}
     for key, value in values.items():
         where = f"{source}: '{section}.{key}'"
-        if key not in fields:
-            raise ConfigError(f"{where} is not a known setting (known: {', '.join(fields)})")
-        expected = fields[key].type
-        if expected in ("bool", bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} must be true or false")
-        elif expected in ("int", int):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{where} must be an integer")
-            if value < _MINIMUMS.get(key, 0):
-                raise ConfigError(f"{where} must be at least {_MINIMUMS.get(key, 0)}")
-        elif expected in ("Path", "Path | None", Path):
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"{where} must be a non-empty path string")
-            value = Path(value)
-        elif not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string")
-        checked[key] = value
+        if key not in settings:
+            raise ConfigError(f"{where} is not a known setting (known: {', '.join(settings)})")
+        checked[key] = _checked_value(settings[key], types[key], value, where)
     try:
         return cls(**checked)
     except ValueError as exc:  # a section's own consistency rule

@@ -14,23 +14,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from keystore.auth_failures import AuthFailureStore, FailureCount
 from signserv.errors import SignservError
+from signserv.host.config import LockoutSettings
 
 PRUNE_EVERY_FAILURES = 256
-
-
-@dataclass(frozen=True)
-class LockoutSettings:
-    """Thresholds and bounds of the lockout (config section ``lockout``)."""
-
-    pair_threshold: int = 10
-    key_threshold: int = 100
-    pair_max_seconds: int = 900
-    key_max_seconds: int = 60
-    window_seconds: int = 3600
 
 
 class LockedOut(SignservError):

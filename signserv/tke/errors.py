@@ -55,7 +55,6 @@ class CryptoUnitRefused(TKEError):
         super().__init__(f"{message} ({codes})")
         self.return_code = return_code
         self.reason = reason
-        self.readable = message
 
 
 class UnknownCryptoUnit(TKEError, LookupError):

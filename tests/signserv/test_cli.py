@@ -118,6 +118,24 @@ def test_errors_are_one_line_without_traceback(home, arguments, message) -> None
     assert "Traceback" not in result.stderr
 
 
+def test_verbose_adds_the_traceback_to_the_one_line_error(home: SignservHome) -> None:
+    """--verbose, given before the command, shows where an error came from."""
+    result = home.run("--verbose", "keys", "show", "absent", check=False)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.rstrip().endswith("error: no key named 'absent'")
+
+
+def test_verbose_shows_the_traceback_of_a_bad_config_file(home: SignservHome) -> None:
+    """The settings are read after --verbose is known, so their errors honour it too."""
+    home.config.write_text("server:\n  workers: 0\n")
+    quiet = home.run("keys", "list", check=False)
+    verbose = home.run("--verbose", "keys", "list", check=False)
+    assert quiet.returncode == verbose.returncode == 1
+    assert "Traceback" not in quiet.stderr and "Traceback" in verbose.stderr
+    assert "'server.workers' must be at least 1" in verbose.stderr
+
+
 def test_existing_key_is_never_replaced(home: SignservHome) -> None:
     first = json.loads(home.run("keys", "create", "k", "--json").stdout)
     result = home.run("keys", "create", "k", check=False)

@@ -186,6 +186,25 @@ def test_signature_encoding_round_trips(r: int, s: int) -> None:
     assert contract.decode_signature(contract.encode_signature(r, s)) == (r, s)
 
 
+def hand_built_integer_pair(first: int, second: int) -> bytes:
+    """SEQUENCE{INTEGER, INTEGER} written TLV by TLV, as the contract encoders once did."""
+    return der.encode_sequence(der.encode_integer(first), der.encode_integer(second))
+
+
+def test_signature_encoding_keeps_its_bytes_at_the_integer_edges() -> None:
+    """A one-byte R, a 521-bit S, and INTEGERs that do and do not need a 00 sign byte."""
+    assert contract.encode_signature(1, 1 << 520).hex() == ("3047020101024201" + "00" * 65)
+    assert contract.encode_signature(0x80, 0x7F).hex() == "30070202008002017f"
+
+
+@given(coordinates, coordinates)
+def test_library_encoders_write_the_hand_built_bytes(first: int, second: int) -> None:
+    """cryptography's encoder gives byte for byte what the TLV-by-TLV encoder gave."""
+    expected = hand_built_integer_pair(first, second)
+    assert contract.encode_signature(first, second) == expected
+    assert contract.encode_public_key(PublicPoint(first, second)) == expected
+
+
 @given(st.binary(min_size=1, max_size=2048))
 def test_sign_request_body_round_trips(data: bytes) -> None:
     assert contract.parse_sign_request(contract.build_sign_request_body(data)) == data
@@ -218,3 +237,36 @@ def test_point_off_the_curve_is_refused() -> None:
     on_curve = point_of(1)
     with pytest.raises(contract.PointNotOnCurve):
         PublicPoint(on_curve.x, on_curve.y + 1).verifying_key()
+
+
+@pytest.mark.parametrize(
+    ("body", "member"),
+    [
+        (b' \r\n{"publickey": "AAAA", "extra": 1} trailing', "publickey"),
+        (b'{"signature": "AAAA", "note": "\xff"}', "signature"),
+    ],
+    ids=["whitespace_extra_member_and_trailing_bytes", "invalid_utf8_in_another_member"],
+)
+def test_answers_are_read_with_the_go_clients_leniencies(body: bytes, member: str) -> None:
+    """One JSON value, the rest ignored; invalid UTF-8 becomes U+FFFD as in Go (§1.4)."""
+    assert contract.read_answer_member(body, member) == "AAAA"
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (b"", "empty response body"),
+        (b" \n", "empty response body"),
+        (b"<html>", "response body is not JSON"),
+        (b"\x0c{}", "response body is not JSON"),
+        (b'["publickey"]', "response body is not a JSON object"),
+        (b'{"key": "AAAA"}', "publickey not found"),
+        (b'{"publickey": 123}', "publickey is not a string"),
+    ],
+    ids=["empty", "only_whitespace", "html", "form_feed_first", "array", "missing", "number"],
+)
+def test_unusable_answers_name_the_problem(body: bytes, complaint: str) -> None:
+    """The Go client's texts, without where the answer came from (the caller adds that)."""
+    with pytest.raises(contract.UnusableAnswer) as refused:
+        contract.read_answer_member(body, "publickey")
+    assert str(refused.value) == complaint

@@ -6,9 +6,10 @@ ECC-CMS-SharedInfo, then AES-256 key wrap (RFC 3394) of the 32-byte key.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from signserv import der
@@ -39,8 +40,9 @@ def _shared_info(ukm: bytes) -> bytes:
 
 
 def _key_encryption_key(shared_secret: bytes, ukm: bytes) -> bytes:
-    """X9.63 KDF, one SHA-256 round: exactly the 32 bytes of an AES-256 KEK."""
-    return hashlib.sha256(shared_secret + (1).to_bytes(4, "big") + _shared_info(ukm)).digest()
+    """ANSI X9.63 KDF with SHA-256 over the shared info: the 32 bytes of an AES-256 KEK."""
+    kdf = X963KDF(algorithm=hashes.SHA256(), length=KEK_BITS // 8, sharedinfo=_shared_info(ukm))
+    return kdf.derive(shared_secret)
 
 
 def wrap_key_for(importer: PublicPoint, key: bytes) -> RecipientInfo:

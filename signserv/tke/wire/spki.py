@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from signserv import der
 from signserv.contract import P521_COORDINATE_BYTES, PublicPoint
 from signserv.tke.errors import MalformedTKEMessage
@@ -12,11 +14,11 @@ _BIT_STRING_BYTES = 2 + 2 * P521_COORDINATE_BYTES
 
 
 def encode_p521_spki(point: PublicPoint) -> bytes:
-    """``SEQUENCE { SEQUENCE { ecPublicKey, secp521r1 }, BIT STRING 00 04 X Y }``."""
-    return der.encode_sequence(
-        der.encode_sequence(oids.EC_PUBLIC_KEY, oids.SECP521R1),
-        der.encode_tlv(der.TAG_BIT_STRING, b"\x00" + point.uncompressed()),
-    )
+    """``SEQUENCE { SEQUENCE { ecPublicKey, secp521r1 }, BIT STRING 00 04 X Y }``.
+
+    cryptography's SubjectPublicKeyInfo is exactly this; the point must lie on P-521.
+    """
+    return point.verifying_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 def parse_p521_spki(encoded: bytes) -> PublicPoint:

@@ -116,6 +116,7 @@ class Behaviour:
     urlsafe_base64: bool = False
     echoes_authorization: bool = False
     locks_out_after: int = 0  # failed authentications per key before 429; 0 never locks
+    key_scalars: tuple[int, int] | None = None  # admin1's and admin2's keys; None: random
 
 
 BEHAVIOURS = {
@@ -126,7 +127,10 @@ BEHAVIOURS = {
     "trailing_bytes_public_key": Behaviour(public_key=trailing_bytes_public_key),
     "off_curve_public_key": Behaviour(public_key=off_curve_public_key),
     "changing_public_key": Behaviour(public_key=changing_public_key),
-    "urlsafe_unpadded_base64": Behaviour(urlsafe_base64=True),
+    # Fixed keys: a random key's 138-byte DER sometimes has no '+' or '/' in base64 and needs
+    # no padding, so URL-safe unpadded would equal standard. Scalar 1 (§10 vector 1) ends in
+    # "UA==" and scalar 2 has '+' and '/', so the flaw always shows.
+    "urlsafe_unpadded_base64": Behaviour(urlsafe_base64=True, key_scalars=(1, 2)),
     # signing
     "raw_r_s_signature": Behaviour(signature=raw_r_s_signature),
     "sha256_signature": Behaviour(signature=sha256_signature),
@@ -257,6 +261,13 @@ def _wait_until_ready(url: str) -> None:
     raise AssertionError(f"fake service at {url} never became ready")
 
 
+def _keys(behaviour: Behaviour) -> list[ec.EllipticCurvePrivateKey]:
+    """The fake's two keys: fresh ones, or those of the behaviour's fixed scalars."""
+    if behaviour.key_scalars is None:
+        return [ec.generate_private_key(ec.SECP521R1()) for _ in range(2)]
+    return [ec.derive_private_key(scalar, ec.SECP521R1()) for scalar in behaviour.key_scalars]
+
+
 @pytest.fixture
 def start_fake_service() -> Iterator[Callable[..., FakeService]]:
     """Factory: start a fake service by behaviour name; every one stops when the test ends."""
@@ -270,7 +281,7 @@ def start_fake_service() -> Iterator[Callable[..., FakeService]]:
                 "admin1": "token-of-admin1-" + "a" * 32,
                 "admin2": "token-of-admin2-" + "b" * 32,
             },
-            keys={name: ec.generate_private_key(ec.SECP521R1()) for name in ("admin1", "admin2")},
+            keys=dict(zip(("admin1", "admin2"), _keys(chosen), strict=True)),
         )
         server = make_server(
             "127.0.0.1",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
 from keystore import Argon2Parameters
-from signserv.host.config import ConfigError, load_settings
+from signserv.host.config import ConfigError, Settings, load_settings
 
 
 def test_defaults_are_the_production_values(tmp_path: Path, monkeypatch) -> None:
@@ -68,6 +70,12 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         ("master_key: c2VjcmV0\n", "'master_key'"),
         ("kdf:\n  time_cost: 65\n", "time_cost <= 64"),
         ("kdf:\n  parallelism: 4\n  memory_cost_kib: 16\n", "memory_cost_kib"),
+        ("lockout:\n  window_seconds: 59\n", "'lockout.window_seconds' must be at least 60"),
+        ("server:\n  max_request_bytes: 1023\n", "must be at least 1024"),
+        ("server:\n  unlock_cache_seconds: -1\n", "must be at least 0"),
+        ("audit:\n  fsync: 'yes'\n", "'audit.fsync' must be true or false"),
+        ("tls:\n  certfile: ''\n", "'tls.certfile' must be a non-empty path string"),
+        ("server:\n  bind: 8080\n", "'server.bind' must be a string"),
     ],
 )
 def test_bad_config_names_the_key_and_the_file(tmp_path: Path, yaml_text: str, named: str) -> None:
@@ -82,3 +90,25 @@ def test_bad_config_names_the_key_and_the_file(tmp_path: Path, yaml_text: str, n
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_settings(tmp_path, tmp_path / "absent.yaml")
+
+
+def test_every_integer_setting_declares_its_minimum() -> None:
+    """A new integer setting cannot slip in without a lower bound checked at load."""
+    for section in get_type_hints(Settings).values():
+        if not dataclasses.is_dataclass(section):
+            continue
+        types = get_type_hints(section)
+        for setting in dataclasses.fields(section):
+            if types[setting.name] is int:
+                assert "minimum" in setting.metadata, f"{section.__name__}.{setting.name}"
+
+
+def test_a_setting_at_its_minimum_is_accepted(tmp_path: Path) -> None:
+    """The bound is inclusive: 0 disables the unlock cache and rate limit, 60 s is the shortest window."""
+    config = tmp_path / "edge.yaml"
+    config.write_text(
+        "server:\n  unlock_cache_seconds: 0\n  rate_limit_per_second: 0\n"
+        "lockout:\n  window_seconds: 60\n"
+    )
+    settings = load_settings(tmp_path, config)
+    assert settings.server.unlock_cache_seconds == 0 and settings.lockout.window_seconds == 60

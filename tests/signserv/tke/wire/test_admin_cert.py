@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signserv.contract import PublicPoint
+from signserv.contract import PointNotOnCurve, PublicPoint
 from signserv.tke.wire import (
     AdministratorNameTooLong,
     MalformedAdminCertificate,
@@ -17,6 +17,7 @@ from signserv.tke.wire import (
     encode_admin_name,
     parse_admin_certificate,
 )
+from signserv.tke.wire.raw_key_material import public_point_of
 
 VECTOR_8_TBS = bytes.fromhex(
     "30820195a003020102020100300a06082a8648ce3d0403043046311b3019060355040b1312544b452041646d696e"
@@ -30,7 +31,7 @@ VECTOR_8_TBS = bytes.fromhex(
     "0603551d0e04220420866323b2e29c6eddaba0acbdb76df7b5bf56518399b1b4b0833768297e0d68f0"
 )
 
-coordinates = st.integers(min_value=1, max_value=(1 << 521) - 1)
+scalars = st.integers(min_value=1, max_value=1 << 520)  # below the P-521 group order
 names = st.text(min_size=0, max_size=30).filter(lambda name: len(name.encode()) <= 30)
 
 
@@ -93,13 +94,19 @@ def test_unreadable_certificates_are_refused(not_a_certificate: bytes) -> None:
         parse_admin_certificate(not_a_certificate)
 
 
-@given(name=names, x=coordinates, y=coordinates, signature=st.binary(max_size=150))
-def test_build_then_parse_round_trips(name: str, x: int, y: int, signature: bytes) -> None:
-    """Any name of up to 30 bytes and any point come back (name trimmed, §2.3)."""
-    point = PublicPoint(x=x, y=y)
+@given(name=names, scalar=scalars, signature=st.binary(max_size=150))
+def test_build_then_parse_round_trips(name: str, scalar: int, signature: bytes) -> None:
+    """Any name of up to 30 bytes and any P-521 key come back (name trimmed, §2.3)."""
+    point = public_point_of(scalar)
     tbs = build_admin_tbs(name, point)
     assert len(tbs) == 409
     parsed = parse_admin_certificate(assemble_admin_certificate(tbs, signature))
     assert parsed.point == point
     assert parsed.ski_extension == point.ski()
     assert parsed.name == name.encode().decode("utf-8").strip()
+
+
+def test_certificate_for_a_point_off_the_curve_is_refused() -> None:
+    """bogus_point (1, 1): no certificate is built for a key that cannot verify anything."""
+    with pytest.raises(PointNotOnCurve):
+        build_admin_tbs("admin1", PublicPoint(x=1, y=1))
