@@ -9,10 +9,9 @@ from __future__ import annotations
 from flask import Flask
 
 from keystore import KeyStore
-from keystore.auth_failures import AuthFailureStore
 from signserv.host.audit_log import AUDIT_MAC_PURPOSE, AuditLog
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
+from signserv.host.home import open_failure_counters, open_keystore
 from signserv.server.contract_routes import contract_blueprint
 from signserv.server.lockout import LockoutGuard
 from signserv.server.metrics import Metrics
@@ -40,7 +39,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     signing = SigningService(
         store,
         UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
-        LockoutGuard(AuthFailureStore(store), settings.lockout),
+        LockoutGuard(open_failure_counters(settings), settings.lockout),
         metrics.record_cache_result,
     )
     server = settings.server
