@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from keystore.file_audit_chain import GENESIS
 from signserv import contract
 from signserv.host.audit_log import (
-    GENESIS,
     AuditChainBroken,
     AuditEvent,
     AuditLog,
