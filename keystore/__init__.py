@@ -1,7 +1,6 @@
 """Encrypted-at-rest storage of P-521 signing keys; knows nothing of HTTP or Flask."""
 
 from foundation.argon2id import Argon2Parameters
-from keystore.backup import BackupError, BackupExists, BackupUnusable, RestoreWouldOverwrite
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import (
     InvalidKeyName,
@@ -18,25 +17,42 @@ from keystore.errors import (
     MasterKeyMismatch,
     MasterKeyMissing,
     MasterShareMismatch,
+    RecordsChanged,
     StorageFull,
     TokenRejected,
 )
 from keystore.master_key_file import read_master_key, write_master_key
+from keystore.records import (
+    AuditChainStore,
+    FailureCount,
+    FailureCounterStore,
+    FailureState,
+    KeyInfo,
+    KeyRecordStore,
+    KeyStatus,
+)
 from keystore.rotation import MasterKeyRotationFailed
-from keystore.store import KeyInfo, KeyStatus, KeyStore, UnlockedKey
+from keystore.signing_key import SigningKey, SoftwareSigningKey
+from keystore.sqlite.backup import BackupError, BackupExists, BackupUnusable, RestoreWouldOverwrite
+from keystore.store import KeyStore, UnlockedKey
 
 __all__ = [
     "Argon2Parameters",
     "Argon2Runner",
+    "AuditChainStore",
     "BackupError",
     "BackupExists",
     "BackupUnusable",
+    "FailureCount",
+    "FailureCounterStore",
+    "FailureState",
     "InvalidKeyName",
     "InvalidToken",
     "KeyDisabled",
     "KeyExists",
     "KeyInfo",
     "KeyNotFound",
+    "KeyRecordStore",
     "KeyStatus",
     "KeyStore",
     "KeystoreCorrupt",
@@ -50,7 +66,10 @@ __all__ = [
     "MasterKeyMissing",
     "MasterKeyRotationFailed",
     "MasterShareMismatch",
+    "RecordsChanged",
     "RestoreWouldOverwrite",
+    "SigningKey",
+    "SoftwareSigningKey",
     "StorageFull",
     "TokenRejected",
     "UnlockedKey",

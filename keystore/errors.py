@@ -65,3 +65,23 @@ class MasterKeyMismatch(KeystoreError):
 
 class MasterKeyExists(KeystoreError):
     """A master key file already exists and would be replaced."""
+
+
+class RecordsChanged(KeystoreError):
+    """The records changed under an operation that needs them unchanged; nothing was written."""
+
+
+class AuditError(KeystoreError):
+    """Base of audit-chain errors."""
+
+
+class AuditWriteError(AuditError):
+    """A record could not be appended; the request it describes must fail."""
+
+
+class AuditChainBroken(AuditError):
+    """Verification found the first record that is altered, missing, out of order or unreadable."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line

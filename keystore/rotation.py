@@ -11,7 +11,7 @@ The keystore itself says how far a rotation got: while ``master.key.next`` exist
 opens with exactly one of the two keys. If that is ``master.key``, the rotation never committed
 and ``master.key.next`` is deleted; if it is ``master.key.next``, the promotion is finished.
 Before asking, one small write decides a commit the kill may have cut short, so the answer
-cannot change afterwards (:func:`keystore.store.decide_interrupted_commit`).
+cannot change afterwards (:func:`keystore.sqlite.decide_interrupted_commit`).
 :func:`settle_interrupted_rotation` applies that rule; opening a keystore runs it first. A
 ``master.key.lock`` (flock) keeps an opener from settling a rotation that is still running.
 
@@ -32,7 +32,7 @@ from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import KeystoreError, MasterKeyExists, MasterKeyMismatch, MasterKeyMissing
 from keystore.master_key_file import read_master_key, write_master_key
-from keystore.store import KeyStore, decide_interrupted_commit
+from keystore.sqlite import decide_interrupted_commit, open_sqlite_keystore
 
 
 class MasterKeyRotationFailed(KeystoreError):
@@ -88,7 +88,7 @@ def _rotation_lock(files: RotationFiles) -> Iterator[bool]:
 def _opens_with(store_path: Path, key_file: Path, argon2: Argon2Runner) -> bool:
     """True when the keystore opens with the key in ``key_file``; damage is raised, not hidden."""
     try:
-        store = KeyStore.open(store_path, read_master_key(key_file), argon2)
+        store = open_sqlite_keystore(store_path, read_master_key(key_file), argon2)
     except (MasterKeyMismatch, MasterKeyMissing):
         return False
     store.close()
@@ -181,7 +181,7 @@ def rotate_master_key(
                 f"{files.previous} is left from an earlier rotation; move it somewhere safe "
                 "(it opens backups made before that rotation) or delete it, then rotate again"
             )
-        store = KeyStore.open(store_path, read_master_key(files.current), argon2)
+        store = open_sqlite_keystore(store_path, read_master_key(files.current), argon2)
         try:
             write_master_key(files.next, MasterKey.generate())
             resealed = store.reseal_master_shares(read_master_key(files.next))

@@ -1,7 +1,8 @@
 """The signserv home: creating it (`signserv init`), opening its keystore, and maintaining it.
 
 Maintenance is master-key rotation, backup and restore; the file protocols live in
-:mod:`keystore.rotation` and :mod:`keystore.backup`, this module binds them to the settings.
+:mod:`keystore.rotation` and :mod:`keystore.sqlite.backup`, this module binds them to the
+settings. It is the one place that chooses the storage backend (SQLite, in the keystore path).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from keystore import (
     Argon2Runner,
+    FailureCounterStore,
     KeyStore,
     KeystoreExists,
     MasterKey,
@@ -19,13 +21,20 @@ from keystore import (
     read_master_key,
     write_master_key,
 )
-from keystore.backup import restore_backup, write_backup
 from keystore.rotation import (
     RotationResult,
     rotate_master_key,
     settle_interrupted_rotation,
     settled_master_key,
 )
+from keystore.sqlite import (
+    SqliteDatabase,
+    SqliteFailureCounters,
+    SqliteKeyRecords,
+    create_sqlite_keystore,
+    open_sqlite_keystore,
+)
+from keystore.sqlite.backup import restore_backup, write_backup
 from signserv.host.config import Settings
 
 
@@ -45,7 +54,7 @@ def _open_settled_keystore(settings: Settings) -> KeyStore:
     argon2 = _argon2(settings)
     settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
     master_key_file = settings.keystore.master_key_file
-    return KeyStore.open(
+    return open_sqlite_keystore(
         settings.keystore.path,
         read_master_key(master_key_file),
         argon2,
@@ -63,6 +72,11 @@ def open_keystore(settings: Settings) -> KeyStore:
     except MasterKeyMismatch:
         # A rotation may have committed between reading the master key and checking it.
         return _open_settled_keystore(settings)
+
+
+def open_failure_counters(settings: Settings) -> FailureCounterStore:
+    """The failed-authentication counters, kept beside the keys of an opened keystore."""
+    return SqliteFailureCounters(SqliteDatabase(settings.keystore.path))
 
 
 def initialize_home(settings: Settings) -> InitResult:
@@ -86,7 +100,7 @@ def initialize_home(settings: Settings) -> InitResult:
     if created_master_key:
         write_master_key(master_file, MasterKey.generate())
     master_key = read_master_key(master_file)
-    KeyStore.create(store_file, master_key, _argon2(settings)).close()
+    create_sqlite_keystore(store_file, master_key, _argon2(settings)).close()
     return InitResult(created_master_key=created_master_key, created_keystore=True)
 
 
@@ -102,9 +116,10 @@ def back_up_keystore(settings: Settings, destination: Path) -> int:
     argon2 = _argon2(settings)
     master_key_file, store_path = settings.keystore.master_key_file, settings.keystore.path
     with settled_master_key(master_key_file, store_path, argon2):
-        store = KeyStore.open(store_path, read_master_key(master_key_file), argon2)
+        records = SqliteKeyRecords(SqliteDatabase(store_path))
+        store = KeyStore.open(records, read_master_key(master_key_file), argon2)
         try:
-            return write_backup(store, destination)
+            return write_backup(records, destination)
         finally:
             store.close()
 

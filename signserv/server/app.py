@@ -9,16 +9,14 @@ from __future__ import annotations
 from flask import Flask
 
 from keystore import KeyStore
-from keystore.auth_failures import AuthFailureStore
 from signserv.host.audit_log import AUDIT_MAC_PURPOSE, AuditLog
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
+from signserv.host.home import open_failure_counters, open_keystore
 from signserv.server.contract_routes import contract_blueprint
 from signserv.server.lockout import LockoutGuard
 from signserv.server.metrics import Metrics
 from signserv.server.operations_routes import operations_blueprint
 from signserv.server.rate_limit import RateLimiter
-from signserv.server.request_audit import install_request_audit
 from signserv.server.request_hooks import (
     CollapseLeadingSlashes,
     install_error_handlers,
@@ -40,7 +38,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     signing = SigningService(
         store,
         UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
-        LockoutGuard(AuthFailureStore(store), settings.lockout),
+        LockoutGuard(open_failure_counters(settings), settings.lockout),
         metrics.record_cache_result,
     )
     server = settings.server
@@ -51,12 +49,10 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     )
     app.register_blueprint(contract_blueprint(signing, rate_limiter))
     app.register_blueprint(operations_blueprint(store, metrics))
-    install_request_hooks(app, metrics, tls=settings.tls.enabled)
-    install_error_handlers(app, metrics)
-    # Registered last so it runs first after a request: a 503 it substitutes still gets headers.
     audit_log = AuditLog(
         settings.audit.path, store.server_secret(AUDIT_MAC_PURPOSE), settings.audit.fsync
     )
-    install_request_audit(app, audit_log)
+    install_request_hooks(app, metrics, audit_log, tls=settings.tls.enabled)
+    install_error_handlers(app, metrics)
     app.wsgi_app = CollapseLeadingSlashes(app.wsgi_app)  # type: ignore[method-assign]
     return app

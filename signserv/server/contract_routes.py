@@ -20,7 +20,7 @@ from signserv.server.api_errors import APIError, unauthorized
 from signserv.server.authorization import token_from_authorization
 from signserv.server.json_response import json_response
 from signserv.server.rate_limit import RateLimiter
-from signserv.server.request_audit import audit_input, audit_request
+from signserv.server.request_audit import current_request
 from signserv.server.signing import SigningService
 
 _logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def contract_blueprint(signing: SigningService, rate_limiter: RateLimiter | None
 
     def begin(name: str, operation: str) -> tuple[str, Secret[str]]:
         """Audit from here on, apply the rate limit, check the name, read the token."""
-        audit_request(name, operation)
+        current_request().names_key(name, operation)
         if rate_limiter is not None:
             wait = rate_limiter.retry_after(client_address())
             if wait:
@@ -95,7 +95,7 @@ def contract_blueprint(signing: SigningService, rate_limiter: RateLimiter | None
         key_name, token = begin(name, "sign")
         data = _sign_request_data()
         digest = hashlib.sha512(data).digest()  # the one hash of the input (§1.7)
-        audit_input(digest, len(data))
+        current_request().signs_input(digest, len(data))
         try:
             signature = signing.sign_digest(key_name, token, digest, client_address())
         except KeystoreError as exc:

@@ -7,6 +7,9 @@ every address that has itself failed on it: a distributed attack then gets one g
 address per lock, while an address with no failures (the owner's) is never locked out by other
 addresses' failures, however long the attack lasts. A locked request is refused before argon2id
 runs; a success clears its pair.
+
+Storage counts, this module decides: a counter's lock ends ``lock_seconds(failures)`` after its
+last failure, computed here when a request is checked.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 
-from keystore.auth_failures import AuthFailureStore, FailureCount
+from keystore import FailureCount, FailureCounterStore
 from signserv.errors import SignservError
 from signserv.host.config import LockoutSettings
 
@@ -35,7 +38,7 @@ class LockoutGuard:
 
     def __init__(
         self,
-        store: AuthFailureStore,
+        store: FailureCounterStore,
         settings: LockoutSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -53,6 +56,9 @@ class LockoutGuard:
         exponent = min(failures - threshold, 32)
         return float(min(2**exponent, bound))
 
+    def _locked_until(self, count: FailureCount, key_wide: bool) -> float:
+        return count.last_failure + self.lock_seconds(count.failures, key_wide)
+
     def check(self, key_name: str, address: str) -> bool:
         """Raise :class:`LockedOut` if the pair is locked, or the key and this address has failed on it.
 
@@ -61,28 +67,24 @@ class LockoutGuard:
         state = self._store.state(key_name, address)
         if state.pair is None:
             return False  # the key-wide lock does not reach an address that never failed
-        now = self._clock()
-        waits = [count.locked_until - now for count in (state.pair, state.key) if count is not None]
-        longest = max(waits, default=0.0)
+        ends = [self._locked_until(state.pair, key_wide=False)]
+        if state.key is not None:
+            ends.append(self._locked_until(state.key, key_wide=True))
+        longest = max(ends) - self._clock()
         if longest > 0:
             raise LockedOut(retry_after=max(1, math.ceil(longest)))
-        return state.pair is not None
+        return True
 
-    def failed(self, key_name: str, address: str) -> FailureCount | None:
-        """Count a failed authentication; returns the pair's new count."""
+    def failed(self, key_name: str, address: str) -> None:
+        """Count a failed authentication."""
         now = self._clock()
-        state = self._store.record_failure(
-            key_name,
-            address,
-            now,
-            self.lock_seconds,
-            forget_before=now - self._settings.window_seconds,
+        self._store.record_failure(
+            key_name, address, now, forget_before=now - self._settings.window_seconds
         )
         self._failures_since_prune += 1
         if self._failures_since_prune >= PRUNE_EVERY_FAILURES:
             self._failures_since_prune = 0
             self._store.forget_older_than(now - self._settings.window_seconds)
-        return state.pair
 
     def succeeded(self, key_name: str, address: str, had_failures: bool) -> None:
         """A correct token clears its pair's count (no write when there was nothing to clear)."""

@@ -1,4 +1,4 @@
-"""What happens around every request: id and clock, headers, metrics, and JSON errors.
+"""What happens around every request: its audit record, metrics, headers, and JSON errors.
 
 Errors are raised as typed exceptions and turned into the contract's JSON here, in one place;
 anything unexpected is logged server-side and answered with an opaque 500 (STYLE §8).
@@ -7,18 +7,23 @@ anything unexpected is logged server-side and answered with an opaque 500 (STYLE
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from signserv.host.audit_log import AuditLog
 from signserv.server.api_errors import APIError
 from signserv.server.json_response import json_response
 from signserv.server.lockout import LockedOut
 from signserv.server.metrics import Metrics
+from signserv.server.request_audit import (
+    audited,
+    begin_request,
+    current_request,
+    current_request_id,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -48,31 +53,33 @@ class CollapseLeadingSlashes:
         return self._app(environ, start_response)
 
 
-def install_request_hooks(app: Flask, metrics: Metrics, tls: bool) -> None:
-    """Request id and start time, security headers, and request metrics."""
+def install_request_hooks(app: Flask, metrics: Metrics, audit_log: AuditLog, tls: bool) -> None:
+    """Each request's audit record, then, in this order after it: the audit write (which may
+    turn the answer into a 503), the request metrics, and the headers every answer carries."""
 
     @app.before_request
     def start_request() -> None:
-        g.request_id = uuid.uuid4().hex
-        g.started = time.perf_counter()
+        begin_request()
 
     @app.after_request
-    def count_request(response: Response) -> Response:
+    def finish_request(response: Response) -> Response:
+        record = current_request()
+        response = audited(audit_log, record, response)
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         metrics.requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
         if response.status_code == 401:
             metrics.auth_failures.inc()
         if endpoint == "/sign/<name>":
-            metrics.sign_latency.observe(time.perf_counter() - g.started)
-        return response
+            metrics.sign_latency.observe(record.elapsed_seconds())
+        return _with_headers(response, record.request_id, tls)
 
-    @app.after_request
-    def add_headers(response: Response) -> Response:
-        response.headers.update(SECURITY_HEADERS)
-        if tls:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        return response
+
+def _with_headers(response: Response, request_id: str, tls: bool) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    if tls:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    response.headers["X-Request-ID"] = request_id
+    return response
 
 
 def install_error_handlers(app: Flask, metrics: Metrics) -> None:
@@ -99,5 +106,5 @@ def install_error_handlers(app: Flask, metrics: Metrics) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception) -> Response:
-        _logger.exception("unexpected error in request %s", g.get("request_id", "?"))
+        _logger.exception("unexpected error in request %s", current_request_id())
         return json_response(500, {"error": "internal_error", "message": "internal error"})

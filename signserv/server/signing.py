@@ -14,11 +14,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, TokenRejected
+from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, SigningKey, TokenRejected
 from signserv.contract import PublicPoint, encode_public_key
 from signserv.secret import Secret
 from signserv.server.lockout import LockoutGuard
@@ -28,9 +26,12 @@ LAST_USED_RESOLUTION_SECONDS = 60
 _logger = logging.getLogger(__name__)
 
 
-def public_key_der(private_key: ec.EllipticCurvePrivateKey) -> bytes:
-    """The contract's DER ``SEQUENCE{X, Y}`` for a private key's public half."""
-    numbers = private_key.public_key().public_numbers()
+def public_key_der(signing_key: SigningKey) -> bytes:
+    """The contract's DER ``SEQUENCE{X, Y}`` for a signing key's public point."""
+    public_key = ec.EllipticCurvePublicKey.from_encoded_point(
+        ec.SECP521R1(), signing_key.public_point
+    )
+    numbers = public_key.public_numbers()
     return encode_public_key(PublicPoint(numbers.x, numbers.y))
 
 
@@ -61,7 +62,7 @@ class SigningService:
         digest is not hashed again.
         """
         key = self._unlocked(name, token, address)
-        return key.private_key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA512())))
+        return key.signing_key.sign_digest(digest)
 
     def _unlocked(self, name: str, token: Secret[str], address: str) -> CachedKey:
         cached = self._cached(name, token)
@@ -97,10 +98,10 @@ class SigningService:
             self._guard.succeeded(name, address, had_failures)
             raise
         self._guard.succeeded(name, address, had_failures)
-        encoded = public_key_der(unlocked.private_key)
-        self._cache.put(name, token.reveal(), unlocked.private_key, encoded, unlocked.version)
+        encoded = public_key_der(unlocked.signing_key)
+        self._cache.put(name, token.reveal(), unlocked.signing_key, encoded, unlocked.version)
         self._stamp_last_used(name)
-        return CachedKey(unlocked.private_key, encoded, unlocked.version, expires_at=0.0)
+        return CachedKey(unlocked.signing_key, encoded, unlocked.version, expires_at=0.0)
 
     def _stamp_last_used(self, name: str) -> None:
         """Record ``last_used_at`` at most once a minute per key and worker: a write is costly."""

@@ -22,14 +22,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import ec
+from keystore import SigningKey
 
 
 @dataclass(frozen=True)
 class CachedKey:
-    """A private key as held in the cache, with its public key already encoded for GET /keys."""
+    """An unlocked key as held in the cache, with its public key already encoded for GET /keys."""
 
-    private_key: ec.EllipticCurvePrivateKey
+    signing_key: SigningKey
     public_key_der: bytes
     version: str
     expires_at: float
@@ -91,14 +91,14 @@ class UnlockCache:
         self,
         name: str,
         token: str,
-        private_key: ec.EllipticCurvePrivateKey,
+        signing_key: SigningKey,
         public_key_der: bytes,
         version: str,
     ) -> None:
         """Remember an unlocked key; a no-op when the cache is disabled."""
         if self._ttl <= 0:
             return
-        entry = CachedKey(private_key, public_key_der, version, self._clock() + self._ttl)
+        entry = CachedKey(signing_key, public_key_der, version, self._clock() + self._ttl)
         slot = self._slot(name, token)
         with self._lock:
             self._sweep_expired()

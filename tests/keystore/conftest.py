@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from keystore import Argon2Parameters, Argon2Runner, KeyStore, MasterKey
+from keystore.sqlite import create_sqlite_keystore
 
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_cost_kib=8192, parallelism=1)
 TOKEN = "token-for-tests-0123456789"
@@ -42,4 +43,4 @@ def store_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(store_path: Path, master_key: MasterKey, argon2: CountingArgon2) -> KeyStore:
-    return KeyStore.create(store_path, master_key, argon2)
+    return create_sqlite_keystore(store_path, master_key, argon2)

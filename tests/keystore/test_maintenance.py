@@ -26,19 +26,20 @@ from keystore import (
     read_master_key,
     write_master_key,
 )
-from keystore.backup import (
-    BackupExists,
-    BackupUnusable,
-    RestoreWouldOverwrite,
-    restore_backup,
-    write_backup,
-)
 from keystore.rotation import (
     MasterKeyRotationFailed,
     RotationFiles,
     rotate_master_key,
     settle_interrupted_rotation,
     settled_master_key,
+)
+from keystore.sqlite import open_sqlite_keystore
+from keystore.sqlite.backup import (
+    BackupExists,
+    BackupUnusable,
+    RestoreWouldOverwrite,
+    restore_backup,
+    write_backup,
 )
 
 from .conftest import TOKEN, CountingArgon2
@@ -58,7 +59,7 @@ def fill(store: KeyStore) -> dict[str, int]:
 
 
 def scalar_of(store: KeyStore, name: str) -> int:
-    return store.unlock(name, TOKENS[name]).private_key.private_numbers().private_value
+    return store.unlock(name, TOKENS[name]).signing_key.private_key.private_numbers().private_value
 
 
 def assert_every_key_unlocks(store: KeyStore, scalars: dict[str, int]) -> None:
@@ -88,8 +89,8 @@ def test_reseal_moves_every_record_to_the_new_master_key(
     new_key = MasterKey.generate()
     assert store.reseal_master_shares(new_key) == len(TOKENS)
     with pytest.raises(MasterKeyMismatch):
-        KeyStore.open(store_path, master_key, argon2)
-    reopened = KeyStore.open(store_path, new_key, argon2)
+        open_sqlite_keystore(store_path, master_key, argon2)
+    reopened = open_sqlite_keystore(store_path, new_key, argon2)
     assert_every_key_unlocks(reopened, scalars)
     assert {info.name: info.generation for info in reopened.list_keys()} == generations
 
@@ -102,7 +103,7 @@ def test_reseal_stops_at_a_damaged_record_and_changes_nothing(
         raw.execute("UPDATE keys SET master_share = zeroblob(60) WHERE name = 'admin-3'")
     with pytest.raises(KeystoreCorrupt, match="admin-3"):
         store.reseal_master_shares(MasterKey.generate())
-    reopened = KeyStore.open(store_path, master_key, argon2)
+    reopened = open_sqlite_keystore(store_path, master_key, argon2)
     assert scalar_of(reopened, "admin-1") == scalars["admin-1"]
 
 
@@ -124,7 +125,9 @@ def test_rotation_promotes_the_new_key_and_keeps_the_old_one(
     assert files.previous.read_text() == old_text != key_file.read_text()
     assert not files.next.exists()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert_every_key_unlocks(KeyStore.open(store_path, read_master_key(key_file), argon2), scalars)
+    assert_every_key_unlocks(
+        open_sqlite_keystore(store_path, read_master_key(key_file), argon2), scalars
+    )
 
 
 def test_rotation_refuses_while_an_earlier_old_key_is_there(
@@ -136,7 +139,7 @@ def test_rotation_refuses_while_an_earlier_old_key_is_there(
     with pytest.raises(MasterKeyExists, match="left from an earlier rotation"):
         rotate_master_key(key_file, store_path, argon2)
     assert key_file.read_text() == current
-    KeyStore.open(store_path, read_master_key(key_file), argon2)
+    open_sqlite_keystore(store_path, read_master_key(key_file), argon2)
 
 
 def test_settle_deletes_a_next_key_that_never_committed(
@@ -155,7 +158,7 @@ def test_settle_deletes_a_next_key_that_never_committed(
     settle_interrupted_rotation(key_file, store_path, argon2)
     assert not files.next.exists() and not half_written.exists() and not files.previous.exists()
     assert read_master_key(key_file).to_text() == master_key.to_text()
-    assert_every_key_unlocks(KeyStore.open(store_path, master_key, argon2), scalars)
+    assert_every_key_unlocks(open_sqlite_keystore(store_path, master_key, argon2), scalars)
 
 
 @pytest.mark.parametrize("old_key_already_linked", [False, True])
@@ -179,7 +182,7 @@ def test_settle_finishes_a_committed_rotation(
     assert read_master_key(key_file).to_text() == new_key.to_text()
     assert read_master_key(files.previous).to_text() == master_key.to_text()
     assert not files.next.exists()
-    assert_every_key_unlocks(KeyStore.open(store_path, new_key, argon2), scalars)
+    assert_every_key_unlocks(open_sqlite_keystore(store_path, new_key, argon2), scalars)
 
 
 def test_settle_leaves_everything_when_neither_key_opens_the_keystore(
@@ -237,7 +240,7 @@ def backup(store: KeyStore, tmp_path: Path) -> Path:
     fill(store)
     path = tmp_path / "backups" / "keystore.backup"
     path.parent.mkdir()
-    assert write_backup(store, path) == len(TOKENS)
+    assert write_backup(store.records, path) == len(TOKENS)
     return path
 
 
@@ -250,7 +253,7 @@ def test_backup_is_a_private_self_contained_file(backup: Path) -> None:
 def test_backup_never_replaces_a_file(store: KeyStore, backup: Path) -> None:
     before = backup.read_bytes()
     with pytest.raises(BackupExists):
-        write_backup(store, backup)
+        write_backup(store.records, backup)
     assert backup.read_bytes() == before
 
 
@@ -265,11 +268,11 @@ def test_backup_is_a_consistent_snapshot_while_another_writer_is_mid_transaction
     writer = sqlite3.connect(store_path, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("DELETE FROM keys")
-    write_backup(store, tmp_path / "snapshot")
+    write_backup(store.records, tmp_path / "snapshot")
     writer.execute("ROLLBACK")
     restored = tmp_path / "restored" / "keystore.db"
     restore_backup(tmp_path / "snapshot", restored, master_key, master_key, argon2, overwrite=False)
-    assert_every_key_unlocks(KeyStore.open(restored, master_key, argon2), scalars)
+    assert_every_key_unlocks(open_sqlite_keystore(restored, master_key, argon2), scalars)
 
 
 def test_restore_into_an_empty_place_yields_the_same_keys(
@@ -282,7 +285,7 @@ def test_restore_into_an_empty_place_yields_the_same_keys(
     count = restore_backup(backup, target, master_key, master_key, argon2, overwrite=False)
     assert count == len(TOKENS)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert_every_key_unlocks(KeyStore.open(target, master_key, argon2), scalars)
+    assert_every_key_unlocks(open_sqlite_keystore(target, master_key, argon2), scalars)
     assert [item.name for item in target.parent.iterdir() if item.name.startswith(".")] == []
 
 
@@ -311,7 +314,7 @@ def test_restore_reseals_a_backup_made_under_an_earlier_master_key(
     with pytest.raises(BackupUnusable, match="made under another master key"):
         restore_backup(backup, store_path, current, current, argon2, overwrite=True)
     restore_backup(backup, store_path, master_key, current, argon2, overwrite=True)
-    assert_every_key_unlocks(KeyStore.open(store_path, current, argon2), scalars)
+    assert_every_key_unlocks(open_sqlite_keystore(store_path, current, argon2), scalars)
 
 
 def damage_backup(backup: Path, damage: str) -> None:
@@ -344,7 +347,7 @@ def test_damaged_backup_is_refused_and_the_keystore_is_untouched(
     scalars = {name: scalar_of(store, name) for name in TOKENS}
     with pytest.raises(BackupUnusable):
         restore_backup(backup, store_path, master_key, master_key, argon2, overwrite=True)
-    assert_every_key_unlocks(KeyStore.open(store_path, master_key, argon2), scalars)
+    assert_every_key_unlocks(open_sqlite_keystore(store_path, master_key, argon2), scalars)
 
 
 def test_opening_the_keystore_again_keeps_this_processs_sqlite_locks(
@@ -356,9 +359,9 @@ def test_opening_the_keystore_again_keeps_this_processs_sqlite_locks(
     the WAL under our live connection, which is how settling a rotation once went wrong.
     """
     store.list_keys()
-    KeyStore.open(store_path, master_key, argon2).close()
+    open_sqlite_keystore(store_path, master_key, argon2).close()
     with pytest.raises(MasterKeyMismatch):
-        KeyStore.open(store_path, MasterKey.generate(), argon2)
+        open_sqlite_keystore(store_path, MasterKey.generate(), argon2)
     writer = (
         "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
         "c.execute(\"INSERT INTO meta VALUES ('written-by', 'another process')\"); c.close()"
@@ -381,7 +384,7 @@ def test_without_a_lock_file_rotation_refuses_and_backup_still_runs(
         rotate_master_key(key_file, store_path, argon2)
     assert not files.next.exists()
     with settled_master_key(key_file, store_path, argon2):
-        assert write_backup(store, tmp_path / "backup") == 0
+        assert write_backup(store.records, tmp_path / "backup") == 0
 
 
 def test_restore_into_a_deleted_keystore_with_a_rotation_left_over(
@@ -403,7 +406,7 @@ def test_restore_into_a_deleted_keystore_with_a_rotation_left_over(
         restore_backup(backup, store_path, master_key, master_key, argon2, overwrite=False)
     settle_interrupted_rotation(key_file, store_path, argon2)
     assert not files.next.exists()
-    assert_every_key_unlocks(KeyStore.open(store_path, master_key, argon2), scalars)
+    assert_every_key_unlocks(open_sqlite_keystore(store_path, master_key, argon2), scalars)
 
 
 def test_a_key_created_after_another_process_rotated_is_sealed_under_the_new_key(
@@ -412,12 +415,12 @@ def test_a_key_created_after_another_process_rotated_is_sealed_under_the_new_key
     """A store opened before a rotation must not seal a new key under the retired master key."""
     key_file = tmp_path / "current.key"
     write_master_key(key_file, master_key)
-    early = KeyStore.open(
+    early = open_sqlite_keystore(
         store_path, master_key, argon2, reload_master_key=lambda: read_master_key(key_file)
     )
     new_master = MasterKey.generate()
-    KeyStore.open(store_path, master_key, argon2).reseal_master_shares(new_master)
+    open_sqlite_keystore(store_path, master_key, argon2).reseal_master_shares(new_master)
     key_file.unlink()
     write_master_key(key_file, new_master)
     early.create_key("late", TOKEN)
-    assert KeyStore.open(store_path, new_master, argon2).unlock("late", TOKEN).name == "late"
+    assert open_sqlite_keystore(store_path, new_master, argon2).unlock("late", TOKEN).name == "late"

@@ -28,6 +28,7 @@ from keystore import (
     StorageFull,
     TokenRejected,
 )
+from keystore.sqlite import create_sqlite_keystore, open_sqlite_keystore
 
 from .conftest import OTHER_TOKEN, TOKEN, CountingArgon2
 
@@ -42,21 +43,21 @@ def test_new_keystore_file_is_0600_in_a_0700_directory(store: KeyStore, store_pa
 
 def test_create_refuses_to_replace_an_existing_keystore(store, store_path, master_key, argon2):
     with pytest.raises(KeystoreExists):
-        KeyStore.create(store_path, master_key, argon2)
+        create_sqlite_keystore(store_path, master_key, argon2)
 
 
 def test_created_key_unlocks_and_is_listed(store: KeyStore) -> None:
     info = store.create_key("admin-1", TOKEN)
     assert info.enabled and info.generation == 1 and len(info.public_point) == 133
     unlocked = store.unlock("admin-1", TOKEN)
-    numbers = unlocked.private_key.public_key().public_numbers()
+    numbers = unlocked.signing_key.private_key.public_key().public_numbers()
     assert info.public_point[1:67] == numbers.x.to_bytes(66, "big")
     assert [key.name for key in store.list_keys()] == ["admin-1"]
 
 
 def test_keystore_file_holds_no_private_key_token_or_pem_in_clear(store, store_path) -> None:
     store.create_key("k", TOKEN)
-    private_key = store.unlock("k", TOKEN).private_key
+    private_key = store.unlock("k", TOKEN).signing_key.private_key
     scalar = private_key.private_numbers().private_value.to_bytes(66, "big")
     pem_body = private_key.private_bytes(
         serialization.Encoding.PEM,
@@ -144,12 +145,12 @@ def test_weak_or_unsendable_tokens_are_refused_without_echo(store: KeyStore, tok
 
 def test_wrong_master_key_is_refused_on_open(store, store_path, argon2) -> None:
     with pytest.raises(MasterKeyMismatch):
-        KeyStore.open(store_path, MasterKey.generate(), argon2)
+        open_sqlite_keystore(store_path, MasterKey.generate(), argon2)
 
 
 def test_missing_keystore_is_unavailable(tmp_path, master_key, argon2) -> None:
     with pytest.raises(KeystoreUnavailable, match="signserv init"):
-        KeyStore.open(tmp_path / "absent.db", master_key, argon2)
+        open_sqlite_keystore(tmp_path / "absent.db", master_key, argon2)
 
 
 def test_truncated_database_is_refused_cleanly(store, store_path, master_key, argon2) -> None:
@@ -165,7 +166,7 @@ def test_truncated_database_is_refused_cleanly(store, store_path, master_key, ar
     for sidecar in store_path.parent.glob("keystore.db-*"):
         sidecar.unlink()
     with pytest.raises(KeystoreCorrupt):
-        KeyStore.open(store_path, master_key, argon2).list_keys()
+        open_sqlite_keystore(store_path, master_key, argon2).list_keys()
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, not a database", os.urandom(4096)])
@@ -173,13 +174,13 @@ def test_foreign_file_is_refused_cleanly(tmp_path, master_key, argon2, content: 
     path = tmp_path / "foreign.db"
     path.write_bytes(content)
     with pytest.raises(KeystoreCorrupt):
-        KeyStore.open(path, master_key, argon2)
+        open_sqlite_keystore(path, master_key, argon2)
 
 
 def test_disk_full_rolls_back_and_keeps_existing_keys(store, store_path) -> None:
     """SQLITE_FULL (here from a page limit) fails the write and loses nothing already stored."""
     store.create_key("kept", TOKEN)
-    connection = store._connection()
+    connection = store.records._database.connection()
     (pages,) = connection.execute("PRAGMA page_count").fetchone()
     connection.execute(f"PRAGMA max_page_count = {pages}")
     with pytest.raises(StorageFull):
@@ -194,7 +195,7 @@ def test_concurrent_writers_do_not_lose_keys(store, store_path, master_key, argo
     errors: list[BaseException] = []
 
     def create(prefix: str) -> None:
-        own = KeyStore.open(store_path, master_key, argon2)
+        own = open_sqlite_keystore(store_path, master_key, argon2)
         try:
             for number in range(5):
                 own.create_key(f"{prefix}-{number}", TOKEN)
@@ -227,7 +228,7 @@ def test_bit_flips_anywhere_never_yield_a_wrong_key_or_a_crash(
     """Flip one bit at many offsets: each open/read/unlock either works unchanged or refuses
     with a KeystoreError; it never returns another key and never raises anything else."""
     store.create_key("k", TOKEN)
-    original = store.unlock("k", TOKEN).private_key.private_numbers().private_value
+    original = store.unlock("k", TOKEN).signing_key.private_key.private_numbers().private_value
     store.close()
     checkpoint = sqlite3.connect(store_path)
     checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -241,9 +242,11 @@ def test_bit_flips_anywhere_never_yield_a_wrong_key_or_a_crash(
         for sidecar in store_path.parent.glob("keystore.db-*"):
             sidecar.unlink()
         try:
-            reopened = KeyStore.open(store_path, master_key, argon2)
+            reopened = open_sqlite_keystore(store_path, master_key, argon2)
             reopened.list_keys()
-            value = reopened.unlock("k", TOKEN).private_key.private_numbers().private_value
+            value = (
+                reopened.unlock("k", TOKEN).signing_key.private_key.private_numbers().private_value
+            )
             assert value == original, f"a flip at offset {offset} changed the key"
             reopened.close()
         except (
@@ -262,7 +265,7 @@ def test_unknown_key_costs_the_stored_records_argon2_cost_after_a_config_change(
 ) -> None:
     """Raising the configured cost must not make unknown names slower than real keys."""
     sealed_with = argon2.parameters
-    store = KeyStore.create(store_path, master_key, argon2)
+    store = create_sqlite_keystore(store_path, master_key, argon2)
     store.create_key("k", TOKEN)
     store.close()
     used: list[Argon2Parameters] = []
@@ -273,7 +276,7 @@ def test_unknown_key_costs_the_stored_records_argon2_cost_after_a_config_change(
             return super().derive(token, salt, parameters)
 
     costlier = RecordingArgon2(Argon2Parameters(2, 16384, 1), max_concurrent=1)
-    reopened = KeyStore.open(store_path, master_key, costlier)
+    reopened = open_sqlite_keystore(store_path, master_key, costlier)
     with pytest.raises(TokenRejected):
         reopened.unlock("k", OTHER_TOKEN)
     with pytest.raises(KeyNotFound):

@@ -151,5 +151,5 @@ def test_exceptions_and_reprs_hold_no_secret(tmp_path) -> None:
     for holder in (master_key, unlocked, Secret(USER_TOKEN), settings, store, MasterKey.generate()):
         for text in (repr(holder), str(holder)):
             assert USER_TOKEN not in text and master_text not in text
-    scalar = unlocked.private_key.private_numbers().private_value
+    scalar = unlocked.signing_key.private_key.private_numbers().private_value
     assert str(scalar) not in repr(unlocked) and hex(scalar)[2:] not in repr(unlocked)

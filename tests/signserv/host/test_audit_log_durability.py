@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from signserv.host import audit_log as audit
+from keystore import file_audit_chain as audit
 from signserv.host.audit_log import AuditEvent, AuditLog, AuditWriteError, verify_log
 
 MAC_KEY = b"k" * 32

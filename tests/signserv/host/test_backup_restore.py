@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from keystore.backup import BackupExists, BackupUnusable, RestoreWouldOverwrite
+from keystore.sqlite.backup import BackupExists, BackupUnusable, RestoreWouldOverwrite
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.client import SigningServiceClient
@@ -40,7 +40,7 @@ def described_keys(settings: Settings) -> list[dict[str, object]]:
 def scalars(settings: Settings) -> dict[str, int]:
     store = open_keystore(settings)
     return {
-        name: store.unlock(name, token).private_key.private_numbers().private_value
+        name: store.unlock(name, token).signing_key.private_key.private_numbers().private_value
         for name, token in TOKENS.items()
     }
 

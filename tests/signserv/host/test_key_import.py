@@ -366,7 +366,7 @@ def test_import_prints_the_files_ski_and_a_token_once(settings: Settings, tmp_pa
     assert REFERENCE_PASSWORD not in result.output
     store = open_keystore(settings)
     unlocked = store.unlock("admin1", printed["token"])
-    assert unlocked.private_key.private_numbers().private_value == REFERENCE_SCALAR
+    assert unlocked.signing_key.private_key.private_numbers().private_value == REFERENCE_SCALAR
 
 
 def test_import_with_a_chosen_token_never_prints_it(settings: Settings, tmp_path: Path) -> None:

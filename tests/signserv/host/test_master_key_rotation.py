@@ -21,8 +21,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from keystore import Argon2Runner, KeyStore, MasterKey, MasterKeyMismatch
+from keystore import Argon2Runner, MasterKey, MasterKeyMismatch
 from keystore.rotation import RotationFiles
+from keystore.sqlite import open_sqlite_keystore
 from signserv import contract
 from signserv.cli.maintenance import master_key_group
 from signserv.host.config import Settings
@@ -72,7 +73,7 @@ def unlock_all(settings: Settings) -> dict[str, int]:
     try:
         return {
             f"key-{index:02d}": store.unlock(f"key-{index:02d}", token_of(index))
-            .private_key.private_numbers()
+            .signing_key.private_key.private_numbers()
             .private_value
             for index in range(KEY_COUNT)
         }
@@ -85,7 +86,7 @@ def master_keys_that_open(settings: Settings, candidates: set[str]) -> list[str]
     opening = []
     for text in candidates:
         try:
-            KeyStore.open(settings.keystore.path, MasterKey.from_text(text), argon2).close()
+            open_sqlite_keystore(settings.keystore.path, MasterKey.from_text(text), argon2).close()
         except MasterKeyMismatch:
             continue
         opening.append(text)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from keystore.file_audit_chain import GENESIS
 from signserv import contract
 from signserv.host.audit_log import (
-    GENESIS,
     AuditChainBroken,
     AuditEvent,
     AuditLog,
@@ -123,6 +123,20 @@ def test_unwritable_log_fails_the_request_with_503(settings) -> None:
     assert response.json["error"] == "audit_unavailable"
     assert "signature" not in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_503_of_a_failed_audit_write_has_a_request_id_and_is_counted_as_503(settings) -> None:
+    """The audit write runs before metrics and headers by construction, not by hook order."""
+    token = "admin-token-0123456789abcdef"
+    open_keystore(settings).create_key("admin", token)
+    client = create_app(settings).test_client()
+    settings.audit.path.unlink(missing_ok=True)
+    settings.audit.path.mkdir()
+    response = client.get("/keys/admin", headers={"Authorization": token})
+    assert response.status_code == 503
+    assert len(response.headers["X-Request-ID"]) == 32
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'endpoint="/keys/<name>",status="503"' in metrics
 
 
 def test_records_name_key_operation_outcome_and_input_digest_only(settings) -> None:

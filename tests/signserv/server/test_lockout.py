@@ -7,10 +7,9 @@ import http.client
 import pytest
 
 from keystore import crypto
-from keystore.auth_failures import AuthFailureStore
 from signserv import contract
 from signserv.host.config import Settings, load_settings
-from signserv.host.home import initialize_home, open_keystore
+from signserv.host.home import initialize_home, open_failure_counters, open_keystore
 from signserv.server.app import create_app
 from signserv.server.lockout import LockedOut, LockoutGuard, LockoutSettings
 
@@ -38,7 +37,7 @@ def guard(settings: Settings, clock: Clock) -> LockoutGuard:
     policy = LockoutSettings(
         pair_threshold=3, key_threshold=5, pair_max_seconds=8, key_max_seconds=2
     )
-    return LockoutGuard(AuthFailureStore(open_keystore(settings)), policy, clock)
+    return LockoutGuard(open_failure_counters(settings), policy, clock)
 
 
 def test_lock_time_doubles_from_the_threshold_and_is_bounded(guard: LockoutGuard) -> None:

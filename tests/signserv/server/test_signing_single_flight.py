@@ -11,11 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keystore import KeyStore, TokenRejected, UnlockedKey
-from keystore.auth_failures import AuthFailureStore
+from keystore import FailureCounterStore, KeyStore, TokenRejected, UnlockedKey
 from signserv.contract import decode_public_key
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
+from signserv.host.home import open_failure_counters, open_keystore
 from signserv.secret import Secret
 from signserv.server.lockout import LockoutGuard, LockoutSettings
 from signserv.server.signing import SigningService
@@ -54,8 +53,15 @@ def unlocks(store: KeyStore, monkeypatch: pytest.MonkeyPatch) -> CountingSlowUnl
     return counting
 
 
-def signing_service(store: KeyStore, cache_seconds: int = 300) -> SigningService:
-    guard = LockoutGuard(AuthFailureStore(store), LockoutSettings())
+@pytest.fixture
+def counters(settings: Settings) -> FailureCounterStore:
+    return open_failure_counters(settings)
+
+
+def signing_service(
+    store: KeyStore, counters: FailureCounterStore, cache_seconds: int = 300
+) -> SigningService:
+    guard = LockoutGuard(counters, LockoutSettings())
     return SigningService(store, UnlockCache(cache_seconds, 16), guard, lambda hit: None)
 
 
@@ -76,9 +82,9 @@ def sign_together(service: SigningService, tokens: list[str]) -> list[object]:
 
 
 def test_a_burst_of_first_requests_with_one_token_unlocks_once(
-    store: KeyStore, unlocks: CountingSlowUnlocks
+    store: KeyStore, counters: FailureCounterStore, unlocks: CountingSlowUnlocks
 ) -> None:
-    service = signing_service(store)
+    service = signing_service(store, counters)
     signatures = sign_together(service, [TOKEN] * THREADS)
     assert unlocks.calls == 1
     public_key = service_public_key(service)
@@ -88,20 +94,20 @@ def test_a_burst_of_first_requests_with_one_token_unlocks_once(
 
 
 def test_wrong_tokens_each_pay_their_own_unlock_and_count_as_failures(
-    store: KeyStore, unlocks: CountingSlowUnlocks
+    store: KeyStore, counters: FailureCounterStore, unlocks: CountingSlowUnlocks
 ) -> None:
-    service = signing_service(store)
+    service = signing_service(store, counters)
     wrong = [f"wrong-token-{number:020d}" for number in range(3)] * 2
     outcomes = sign_together(service, wrong)
     assert all(isinstance(outcome, TokenRejected) for outcome in outcomes)
     assert unlocks.calls == len(wrong)
-    assert AuthFailureStore(store).state("admin", "127.0.0.1").pair.failures == len(wrong)
+    assert counters.state("admin", "127.0.0.1").pair.failures == len(wrong)
 
 
 def test_with_the_cache_off_every_request_unlocks(
-    store: KeyStore, unlocks: CountingSlowUnlocks
+    store: KeyStore, counters: FailureCounterStore, unlocks: CountingSlowUnlocks
 ) -> None:
-    service = signing_service(store, cache_seconds=0)
+    service = signing_service(store, counters, cache_seconds=0)
     assert all(isinstance(result, bytes) for result in sign_together(service, [TOKEN] * 4))
     assert unlocks.calls == 4
 

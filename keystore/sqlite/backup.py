@@ -23,7 +23,9 @@ from pathlib import Path
 from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import KeystoreCorrupt, KeystoreError, KeystoreUnavailable, MasterKeyMismatch
-from keystore.store import SCHEMA_VERSION, KeyStore
+from keystore.sqlite.database import SqliteDatabase
+from keystore.sqlite.key_records import SCHEMA_VERSION, SqliteKeyRecords
+from keystore.store import KeyStore
 
 
 class BackupError(KeystoreError):
@@ -63,14 +65,14 @@ def _intact_key_count(copy: Path, backup: Path) -> int:
     return int(count)
 
 
-def write_backup(store: KeyStore, destination: Path) -> int:
-    """Snapshot ``store`` into the new file ``destination`` (0600); returns how many keys it holds."""
+def write_backup(records: SqliteKeyRecords, destination: Path) -> int:
+    """Snapshot ``records`` into the new file ``destination`` (0600); returns how many keys it holds."""
     if destination.exists():
         raise BackupExists(f"{destination} exists; a backup never replaces a file")
     staged = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
     try:
         _create_private_file(staged)
-        store.copy_to(staged)
+        records.copy_to(staged)
         fsync_path(staged)
         count = _intact_key_count(staged, destination)
         try:
@@ -100,7 +102,7 @@ def _stage_verified_copy(
         raise BackupUnusable(f"cannot read the backup {source}: {exc.strerror}") from None
     _intact_key_count(staged, source)
     try:
-        store = KeyStore.open(staged, backup_master_key, argon2)
+        store = KeyStore.open(SqliteKeyRecords(SqliteDatabase(staged)), backup_master_key, argon2)
     except MasterKeyMismatch:
         raise BackupUnusable(
             f"the backup {source} was made under another master key; name that master key's "

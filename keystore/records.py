@@ -1,0 +1,204 @@
+"""The storage seams of the keystore: what a backend stores, and the interfaces it implements.
+
+A backend (today :mod:`keystore.sqlite`; a database shared by replicas next) implements
+:class:`KeyRecordStore` and :class:`FailureCounterStore`; an audit chain backend implements
+:class:`AuditChainStore`. Backends store and count only: sealing stays in :mod:`keystore.crypto`
+and :class:`keystore.store.KeyStore`, lock policy stays with the service. Every value here is
+either public or still sealed; nothing a backend sees opens without the master key and a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from foundation.argon2id import Argon2Parameters
+from keystore.crypto import SealedKey
+
+ANY_ADDRESS = "*"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What anyone on the host may know about a key: no secret, no private material."""
+
+    name: str
+    public_point: bytes
+    enabled: bool
+    created_at: str
+    last_used_at: str | None
+    generation: int
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """What a request checks on every call: is the key enabled, has its record changed."""
+
+    enabled: bool
+    generation: int
+    record_id: bytes
+
+    @property
+    def version(self) -> str:
+        """Changes with every change of the record, and differs for a re-created name."""
+        return f"{self.record_id.hex()}:{self.generation}"
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    """One stored key as the envelope needs it: sealed material, status and public point."""
+
+    sealed: SealedKey
+    status: KeyStatus
+    public_point: bytes
+
+
+@dataclass(frozen=True)
+class NewKeyRecord:
+    """A record to insert: a new name, enabled, generation 1."""
+
+    name: str
+    public_point: bytes
+    created_at: str
+    sealed: SealedKey
+
+
+@dataclass(frozen=True)
+class MasterSeals:
+    """Everything sealed under the master key: its check, each key's record, each server secret.
+
+    Read with :meth:`KeyRecordStore.master_seals`, re-sealed by the envelope, and written back
+    with :meth:`KeyRecordStore.replace_master_seals` only if nothing changed in between.
+    """
+
+    master_key_check: bytes
+    keys: Mapping[str, SealedKey]
+    server_secrets: Mapping[str, bytes]
+
+
+class KeyRecordStore(Protocol):
+    """Sealed key records and server-wide values; every write is atomic on its own."""
+
+    location: str
+    """Where the records live, for messages (a path, a database name; never a credential)."""
+
+    def check_ready(self) -> None:
+        """Raise a :class:`keystore.KeystoreUnavailable` unless the storage is intact and usable."""
+
+    def close(self) -> None:
+        """Release this thread's resources (a connection); the store stays usable."""
+
+    def list_keys(self) -> list[KeyInfo]:
+        """Every key's public information, by name."""
+
+    def count_keys(self) -> int:
+        """How many keys are stored."""
+
+    def info(self, name: str) -> KeyInfo | None:
+        """One key's public information, or None."""
+
+    def status(self, name: str) -> KeyStatus | None:
+        """One key's enabled flag and version, or None (the per-request read: keep it cheap)."""
+
+    def sealed(self, name: str) -> SealedRecord | None:
+        """One key's sealed record, or None."""
+
+    def most_common_kdf(self) -> Argon2Parameters | None:
+        """The argon2id cost most stored keys carry, or None when there are none."""
+
+    def master_key_check(self) -> bytes:
+        """The stored seal that proves which master key opens this storage."""
+
+    def insert_key(self, record: NewKeyRecord, expected_master_key_check: bytes) -> None:
+        """Insert ``record`` if its name is free and the master-key check is still the one given.
+
+        Raises :class:`keystore.KeyExists`, or :class:`keystore.errors.RecordsChanged` when a
+        master-key rotation committed since the caller sealed ``record``.
+        """
+
+    def set_enabled(self, name: str, enabled: bool) -> bool:
+        """Set the flag and bump the generation; False when there is no such key."""
+
+    def delete_key(self, name: str) -> bool:
+        """Delete the record; False when there is no such key."""
+
+    def replace_token_seal(self, name: str, generation: int, resealed: SealedKey) -> bool:
+        """Store ``resealed``'s token share and bump the generation, if still at ``generation``."""
+
+    def record_use(self, name: str, used_at: str, not_since: str) -> None:
+        """Stamp ``last_used_at = used_at`` unless it is already newer than ``not_since``."""
+
+    def server_secret(self, purpose: str, candidate: bytes) -> bytes:
+        """The sealed secret stored for ``purpose``, storing ``candidate`` first if there is none."""
+
+    def master_seals(self) -> MasterSeals:
+        """A consistent read of everything sealed under the master key."""
+
+    def replace_master_seals(self, read: MasterSeals, resealed: MasterSeals) -> None:
+        """Write ``resealed`` in one transaction if the stored seals still match ``read``.
+
+        Raises :class:`keystore.errors.RecordsChanged` when a key or secret was added, removed
+        or re-created, or the master-key check changed, since ``read``; nothing is written then.
+        """
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    """Consecutive failures of one (key, address) pair, or of a key from anywhere."""
+
+    failures: int
+    last_failure: float
+
+
+@dataclass(frozen=True)
+class FailureState:
+    """The two counters a cold-path request consults."""
+
+    pair: FailureCount | None
+    key: FailureCount | None
+
+
+class FailureCounterStore(Protocol):
+    """Failed-authentication counters shared by every worker; counts only, decides nothing.
+
+    One counter per (key name, client address) and one per key (address :data:`ANY_ADDRESS`).
+    Counters exist for unknown names too, so their behaviour does not reveal which keys exist.
+    """
+
+    def state(self, key_name: str, address: str) -> FailureState:
+        """The pair's and the key's counters (None where nothing failed)."""
+
+    def record_failure(
+        self, key_name: str, address: str, now: float, forget_before: float
+    ) -> FailureState:
+        """Count one failure at ``now`` for the pair and the key, atomically; a count whose last
+        failure is older than ``forget_before`` restarts. Returns the new counts."""
+
+    def clear_pair(self, key_name: str, address: str) -> None:
+        """Forget the pair's failures (the key-wide count stays)."""
+
+    def forget_older_than(self, cutoff: float) -> int:
+        """Drop counters whose last failure is older than ``cutoff``; returns how many."""
+
+
+@dataclass(frozen=True)
+class VerifiedChain:
+    """An audit chain whose every record checked out."""
+
+    records: int
+    head: str
+
+
+class AuditChainStore(Protocol):
+    """An append-only chain of MAC'd records shared by every worker."""
+
+    def append(self, entry: Mapping[str, object]) -> None:
+        """Chain ``entry`` after the last record and make it durable, or raise
+        :class:`keystore.errors.AuditWriteError` (the caller fails closed)."""
+
+    def records(self) -> Iterator[bytes]:
+        """The stored records, oldest first, in their stored encoding."""
+
+    def verify(self) -> VerifiedChain:
+        """Check every record; raise :class:`keystore.errors.AuditChainBroken` at the first fault."""

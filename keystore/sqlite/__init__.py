@@ -1,0 +1,42 @@
+"""The SQLite backend: key records, failure counters, backup and restore in one file (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from keystore import crypto
+from keystore.sqlite.database import SqliteDatabase, decide_interrupted_commit
+from keystore.sqlite.failure_counters import SqliteFailureCounters
+from keystore.sqlite.key_records import SCHEMA_VERSION, SqliteKeyRecords
+from keystore.store import KeyStore
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SqliteDatabase",
+    "SqliteFailureCounters",
+    "SqliteKeyRecords",
+    "create_sqlite_keystore",
+    "decide_interrupted_commit",
+    "open_sqlite_keystore",
+]
+
+
+def create_sqlite_keystore(
+    path: Path, master_key: crypto.MasterKey, argon2: crypto.Argon2Runner
+) -> KeyStore:
+    """Create an empty keystore file (0600, parent directory 0700) bound to ``master_key``."""
+    records = SqliteKeyRecords.create(SqliteDatabase(path), crypto.master_key_check(master_key))
+    return KeyStore(records, master_key, argon2)
+
+
+def open_sqlite_keystore(
+    path: Path,
+    master_key: crypto.MasterKey,
+    argon2: crypto.Argon2Runner,
+    reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+) -> KeyStore:
+    """Open the keystore file at ``path``, refusing a damaged file or a master key not its own."""
+    return KeyStore.open(
+        SqliteKeyRecords(SqliteDatabase(path)), master_key, argon2, reload_master_key
+    )
