@@ -77,6 +77,23 @@ class MasterSeals:
     server_secrets: Mapping[str, bytes]
 
 
+@dataclass(frozen=True)
+class StoredKey:
+    """One key's whole record, still sealed: what moves between backends and into backups."""
+
+    info: KeyInfo
+    sealed: SealedKey
+
+
+@dataclass(frozen=True)
+class KeystoreSnapshot:
+    """Everything a keystore holds, still sealed; opens only with its master key and tokens."""
+
+    master_key_check: bytes
+    keys: tuple[StoredKey, ...]
+    server_secrets: Mapping[str, bytes]
+
+
 class KeyRecordStore(Protocol):
     """Sealed key records and server-wide values; every write is atomic on its own."""
 
@@ -140,6 +157,15 @@ class KeyRecordStore(Protocol):
 
         Raises :class:`keystore.errors.RecordsChanged` when a key or secret was added, removed
         or re-created, or the master-key check changed, since ``read``; nothing is written then.
+        """
+
+    def snapshot(self) -> KeystoreSnapshot:
+        """A consistent copy of every record and server secret, still sealed."""
+
+    def load_snapshot(self, snapshot: KeystoreSnapshot, *, replace: bool) -> None:
+        """Make the stored records exactly ``snapshot``, in one transaction.
+
+        Raises :class:`keystore.KeystoreExists` when keys are stored and ``replace`` is False.
         """
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import requests
 
+from .postgres_cluster import PostgresCluster, start_cluster
+
 # argon2id at a test cost; the production defaults are pinned by tests/signserv/test_config.py.
 FAST_CONFIG = """\
 kdf:
@@ -191,3 +193,38 @@ def signserv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     service.tokens.update(tokens)
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A real PostgreSQL server for the session, stopped at its end.
+
+    Skipped where PostgreSQL is not installed, except under CI (``CI=true``), where that fails.
+    """
+    try:
+        cluster = start_cluster()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
+        pytest.skip(f"{exc}; install Debian's postgresql package to run these tests")
+    yield cluster
+    cluster.stop()
+    cluster.remove()
+
+
+@dataclass(frozen=True)
+class PostgresDatabaseUrl:
+    """A fresh database of the session's server, and the file holding the role's password."""
+
+    url: str
+    password_file: Path
+
+    def config(self) -> str:
+        """The YAML that points signserv at this database."""
+        return f"keystore:\n  url: {self.url}\n  password_file: {self.password_file}\n"
+
+
+@pytest.fixture
+def postgres_database(postgres_cluster: PostgresCluster) -> PostgresDatabaseUrl:
+    """A new, empty database for one test."""
+    return PostgresDatabaseUrl(postgres_cluster.create_database(), postgres_cluster.password_file)

@@ -38,8 +38,13 @@ def translate(exc: sqlite3.Error, path: Path) -> KeystoreError:
 class SqliteDatabase:
     """The keystore's SQLite file, with one connection per thread (and per process after fork)."""
 
+    # BEGIN IMMEDIATE locks the whole file for writing: rows need no lock of their own.
+    shared_row_lock = ""
+    exclusive_row_lock = ""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.location = str(path)
         self._local = threading.local()
 
     def connection(self) -> sqlite3.Connection:

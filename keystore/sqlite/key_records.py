@@ -6,18 +6,9 @@ import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
-from foundation.argon2id import Argon2Parameters
-from keystore import crypto
-from keystore.errors import (
-    KeyExists,
-    KeystoreCorrupt,
-    KeystoreExists,
-    KeystoreUnavailable,
-    RecordsChanged,
-)
-from keystore.records import KeyInfo, KeyStatus, MasterSeals, NewKeyRecord, SealedRecord
+from keystore.errors import KeystoreCorrupt, KeystoreExists, KeystoreUnavailable
+from keystore.sql_records import SqlKeyRecords
 from keystore.sqlite.database import SqliteDatabase, now_text, translate
 
 SCHEMA_VERSION = 1
@@ -41,70 +32,15 @@ CREATE TABLE keys (
     private_key   BLOB NOT NULL
 );
 """
-_SEALED_COLUMNS = "record_id, kdf, token_salt, token_share, master_share, private_key"
-_INFO_COLUMNS = "name, public_point, enabled, created_at, last_used_at, generation"
-_SERVER_SECRET_PREFIX = "server_secret:"  # noqa: S105 (a row name, the value is sealed)
 
 
-def _info_from_row(row: Any) -> KeyInfo:
-    name, point, enabled, created_at, last_used_at, generation = row
-    return KeyInfo(
-        name=str(name),
-        public_point=bytes(point),
-        enabled=bool(enabled),
-        created_at=str(created_at),
-        last_used_at=None if last_used_at is None else str(last_used_at),
-        generation=int(generation),
-    )
-
-
-def _sealed_key_from_row(row: Any) -> crypto.SealedKey:
-    """A :class:`crypto.SealedKey` from the ``_SEALED_COLUMNS`` of one row."""
-    record_id, kdf, salt, token_share, master_share, private_key = row
-    return crypto.SealedKey(
-        record_id=bytes(record_id),
-        kdf=crypto.parse_kdf_record(str(kdf)),
-        token_salt=bytes(salt),
-        token_share=bytes(token_share),
-        master_share=bytes(master_share),
-        private_key=bytes(private_key),
-    )
-
-
-def _read_master_seals(connection: sqlite3.Connection) -> MasterSeals:
-    rows = connection.execute(f"SELECT name, {_SEALED_COLUMNS} FROM keys").fetchall()  # noqa: S608
-    secrets = connection.execute(
-        "SELECT name, value FROM meta WHERE name LIKE 'server_secret:%'"
-    ).fetchall()
-    (check,) = connection.execute(
-        "SELECT value FROM meta WHERE name = 'master_key_check'"
-    ).fetchone()
-    return MasterSeals(
-        master_key_check=bytes(check),
-        keys={str(name): _sealed_key_from_row(columns) for name, *columns in rows},
-        server_secrets={
-            str(name).removeprefix(_SERVER_SECRET_PREFIX): bytes(value) for name, value in secrets
-        },
-    )
-
-
-def _same_records(first: MasterSeals, second: MasterSeals) -> bool:
-    """Same check, same keys (same record ids) and same server secrets."""
-    return (
-        first.master_key_check == second.master_key_check
-        and {name: sealed.record_id for name, sealed in first.keys.items()}
-        == {name: sealed.record_id for name, sealed in second.keys.items()}
-        and first.server_secrets.keys() == second.server_secrets.keys()
-    )
-
-
-class SqliteKeyRecords:
+class SqliteKeyRecords(SqlKeyRecords):
     """:class:`keystore.records.KeyRecordStore` in one SQLite file."""
 
     def __init__(self, database: SqliteDatabase) -> None:
-        self._database = database
+        super().__init__(database)
+        self._sqlite = database
         self.path = database.path
-        self.location = str(database.path)
 
     @classmethod
     def create(cls, database: SqliteDatabase, master_key_check: bytes) -> SqliteKeyRecords:
@@ -135,7 +71,7 @@ class SqliteKeyRecords:
         if not self.path.is_file():
             raise KeystoreUnavailable(f"no keystore at {self.path} (run `signserv init` first)")
         try:
-            connection = self._database.connection()
+            connection = self._sqlite.connection()
             (integrity,) = connection.execute("PRAGMA quick_check").fetchone()
             if integrity != "ok":
                 raise KeystoreCorrupt(f"the keystore {self.path} fails its integrity check")
@@ -151,158 +87,6 @@ class SqliteKeyRecords:
                 f"this signserv reads version {SCHEMA_VERSION}"
             )
 
-    def close(self) -> None:
-        self._database.close()
-
-    # --- reading -----------------------------------------------------------------------------
-
-    def list_keys(self) -> list[KeyInfo]:
-        rows = self._database.query(f"SELECT {_INFO_COLUMNS} FROM keys ORDER BY name")  # noqa: S608
-        return [_info_from_row(row) for row in rows]
-
-    def count_keys(self) -> int:
-        return int(self._database.query("SELECT COUNT(*) FROM keys")[0][0])
-
-    def info(self, name: str) -> KeyInfo | None:
-        rows = self._database.query(
-            f"SELECT {_INFO_COLUMNS} FROM keys WHERE name = ?",  # noqa: S608
-            (name,),
-        )
-        return _info_from_row(rows[0]) if rows else None
-
-    def status(self, name: str) -> KeyStatus | None:
-        rows = self._database.query(
-            "SELECT enabled, generation, record_id FROM keys WHERE name = ?", (name,)
-        )
-        if not rows:
-            return None
-        enabled, generation, record_id = rows[0]
-        return KeyStatus(
-            enabled=bool(enabled), generation=int(generation), record_id=bytes(record_id)
-        )
-
-    def sealed(self, name: str) -> SealedRecord | None:
-        rows = self._database.query(
-            f"SELECT {_SEALED_COLUMNS}, enabled, generation, public_point "  # noqa: S608
-            "FROM keys WHERE name = ?",
-            (name,),
-        )
-        if not rows:
-            return None
-        sealed = _sealed_key_from_row(rows[0][:6])
-        enabled, generation, point = rows[0][6:]
-        status = KeyStatus(
-            enabled=bool(enabled), generation=int(generation), record_id=sealed.record_id
-        )
-        return SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
-
-    def most_common_kdf(self) -> Argon2Parameters | None:
-        rows = self._database.query(
-            "SELECT kdf FROM keys GROUP BY kdf ORDER BY COUNT(*) DESC, kdf LIMIT 1"
-        )
-        return crypto.parse_kdf_record(str(rows[0][0])) if rows else None
-
-    def master_key_check(self) -> bytes:
-        rows = self._database.query("SELECT value FROM meta WHERE name = 'master_key_check'")
-        return bytes(rows[0][0]) if rows else b""
-
-    # --- writing -----------------------------------------------------------------------------
-
-    def insert_key(self, record: NewKeyRecord, expected_master_key_check: bytes) -> None:
-        sealed = record.sealed
-        with self._database.transaction() as connection:
-            if connection.execute("SELECT 1 FROM keys WHERE name = ?", (record.name,)).fetchone():
-                raise KeyExists(f"a key named {record.name!r} already exists")
-            (check,) = connection.execute(
-                "SELECT value FROM meta WHERE name = 'master_key_check'"
-            ).fetchone()
-            if bytes(check) != expected_master_key_check:
-                raise RecordsChanged(f"the master key of {self.path} changed; seal again")
-            connection.execute(
-                f"INSERT INTO keys (name, public_point, enabled, created_at, generation, "  # noqa: S608
-                f"{_SEALED_COLUMNS}) VALUES (?, ?, 1, ?, 1, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.name,
-                    record.public_point,
-                    record.created_at,
-                    sealed.record_id,
-                    sealed.kdf.as_record(),
-                    sealed.token_salt,
-                    sealed.token_share,
-                    sealed.master_share,
-                    sealed.private_key,
-                ),
-            )
-
-    def set_enabled(self, name: str, enabled: bool) -> bool:
-        with self._database.transaction() as connection:
-            changed = connection.execute(
-                "UPDATE keys SET enabled = ?, generation = generation + 1 WHERE name = ?",
-                (int(enabled), name),
-            ).rowcount
-        return bool(changed)
-
-    def delete_key(self, name: str) -> bool:
-        with self._database.transaction() as connection:
-            deleted = connection.execute("DELETE FROM keys WHERE name = ?", (name,)).rowcount
-        return bool(deleted)
-
-    def replace_token_seal(self, name: str, generation: int, resealed: crypto.SealedKey) -> bool:
-        with self._database.transaction() as connection:
-            changed = connection.execute(
-                "UPDATE keys SET kdf = ?, token_salt = ?, token_share = ?, "
-                "generation = generation + 1 WHERE name = ? AND generation = ?",
-                (
-                    resealed.kdf.as_record(),
-                    resealed.token_salt,
-                    resealed.token_share,
-                    name,
-                    generation,
-                ),
-            ).rowcount
-        return bool(changed)
-
-    def record_use(self, name: str, used_at: str, not_since: str) -> None:
-        with self._database.transaction() as connection:
-            connection.execute(
-                "UPDATE keys SET last_used_at = ? WHERE name = ? "
-                "AND (last_used_at IS NULL OR last_used_at < ?)",
-                (used_at, name, not_since),
-            )
-
-    def server_secret(self, purpose: str, candidate: bytes) -> bytes:
-        meta_name = _SERVER_SECRET_PREFIX + purpose
-        with self._database.transaction() as connection:
-            connection.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (meta_name, candidate)
-            )
-            (sealed,) = connection.execute(
-                "SELECT value FROM meta WHERE name = ?", (meta_name,)
-            ).fetchone()
-        return bytes(sealed)
-
-    def master_seals(self) -> MasterSeals:
-        with self._database.transaction() as connection:
-            return _read_master_seals(connection)
-
-    def replace_master_seals(self, read: MasterSeals, resealed: MasterSeals) -> None:
-        with self._database.transaction() as connection:
-            if not _same_records(_read_master_seals(connection), read):
-                raise RecordsChanged(f"the keystore {self.path} changed during the re-seal")
-            for name, sealed in resealed.keys.items():
-                connection.execute(
-                    "UPDATE keys SET master_share = ? WHERE name = ?", (sealed.master_share, name)
-                )
-            for purpose, sealed_secret in resealed.server_secrets.items():
-                connection.execute(
-                    "UPDATE meta SET value = ? WHERE name = ?",
-                    (sealed_secret, _SERVER_SECRET_PREFIX + purpose),
-                )
-            connection.execute(
-                "UPDATE meta SET value = ? WHERE name = 'master_key_check'",
-                (resealed.master_key_check,),
-            )
-
     # --- SQLite only: backup -----------------------------------------------------------------
 
     def copy_to(self, destination: Path) -> None:
@@ -313,7 +97,7 @@ class SqliteKeyRecords:
         """
         try:
             with closing(sqlite3.connect(destination)) as target:
-                self._database.connection().backup(target)
+                self._sqlite.connection().backup(target)
                 target.execute("PRAGMA journal_mode=DELETE")
         except sqlite3.Error as exc:
             raise translate(exc, destination) from None

@@ -1,4 +1,7 @@
-"""The SQLite keystore: lifecycle, refusals, and damage that must never lose or leak a key."""
+"""The keystore: lifecycle, refusals, and damage that must never lose or leak a key.
+
+Tests taking ``any_store`` or ``backend`` run on SQLite and on PostgreSQL; the rest test the file.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from keystore import (
 )
 from keystore.sqlite import create_sqlite_keystore, open_sqlite_keystore
 
-from .conftest import OTHER_TOKEN, TOKEN, CountingArgon2
+from .conftest import OTHER_TOKEN, TOKEN, Backend, CountingArgon2
 
 
 def test_new_keystore_file_is_0600_in_a_0700_directory(store: KeyStore, store_path: Path) -> None:
@@ -46,13 +49,13 @@ def test_create_refuses_to_replace_an_existing_keystore(store, store_path, maste
         create_sqlite_keystore(store_path, master_key, argon2)
 
 
-def test_created_key_unlocks_and_is_listed(store: KeyStore) -> None:
-    info = store.create_key("admin-1", TOKEN)
+def test_created_key_unlocks_and_is_listed(any_store: KeyStore) -> None:
+    info = any_store.create_key("admin-1", TOKEN)
     assert info.enabled and info.generation == 1 and len(info.public_point) == 133
-    unlocked = store.unlock("admin-1", TOKEN)
+    unlocked = any_store.unlock("admin-1", TOKEN)
     numbers = unlocked.signing_key.private_key.public_key().public_numbers()
     assert info.public_point[1:67] == numbers.x.to_bytes(66, "big")
-    assert [key.name for key in store.list_keys()] == ["admin-1"]
+    assert [key.name for key in any_store.list_keys()] == ["admin-1"]
 
 
 def test_keystore_file_holds_no_private_key_token_or_pem_in_clear(store, store_path) -> None:
@@ -72,80 +75,83 @@ def test_keystore_file_holds_no_private_key_token_or_pem_in_clear(store, store_p
     assert b"PRIVATE KEY" not in files
 
 
-def test_unknown_key_costs_an_argon2_run_like_a_wrong_token(store, argon2: CountingArgon2):
+def test_unknown_key_costs_an_argon2_run_like_a_wrong_token(any_store, argon2: CountingArgon2):
     """No key enumeration by timing: both refusals run argon2id exactly once."""
-    store.create_key("k", TOKEN)
+    any_store.create_key("k", TOKEN)
     before = argon2.runs
     with pytest.raises(TokenRejected):
-        store.unlock("k", OTHER_TOKEN)
+        any_store.unlock("k", OTHER_TOKEN)
     wrong_token_runs = argon2.runs - before
     before = argon2.runs
     with pytest.raises(KeyNotFound):
-        store.unlock("no-such-key", OTHER_TOKEN)
+        any_store.unlock("no-such-key", OTHER_TOKEN)
     assert argon2.runs - before == wrong_token_runs == 1
 
 
-def test_disabled_key_is_reported_only_after_a_correct_token(store: KeyStore) -> None:
-    store.create_key("k", TOKEN)
-    store.set_enabled("k", False)
+def test_disabled_key_is_reported_only_after_a_correct_token(any_store: KeyStore) -> None:
+    any_store.create_key("k", TOKEN)
+    any_store.set_enabled("k", False)
     with pytest.raises(TokenRejected):
-        store.unlock("k", OTHER_TOKEN)
+        any_store.unlock("k", OTHER_TOKEN)
     with pytest.raises(KeyDisabled):
-        store.unlock("k", TOKEN)
-    store.set_enabled("k", True)
-    assert store.unlock("k", TOKEN).generation == 3
+        any_store.unlock("k", TOKEN)
+    any_store.set_enabled("k", True)
+    assert any_store.unlock("k", TOKEN).generation == 3
 
 
-def test_existing_name_is_never_replaced(store: KeyStore) -> None:
-    original = store.create_key("k", TOKEN)
+def test_existing_name_is_never_replaced(any_store: KeyStore) -> None:
+    original = any_store.create_key("k", TOKEN)
     with pytest.raises(KeyExists):
-        store.create_key("k", OTHER_TOKEN)
-    assert store.info("k").public_point == original.public_point
-    store.unlock("k", TOKEN)
+        any_store.create_key("k", OTHER_TOKEN)
+    assert any_store.info("k").public_point == original.public_point
+    any_store.unlock("k", TOKEN)
 
 
-def test_rotate_token_keeps_the_key_and_retires_the_old_token(store: KeyStore) -> None:
-    original = store.create_key("k", TOKEN)
+def test_rotate_token_keeps_the_key_and_retires_the_old_token(any_store: KeyStore) -> None:
+    original = any_store.create_key("k", TOKEN)
     with pytest.raises(TokenRejected):
-        store.rotate_token("k", "wrong-current-token-000", OTHER_TOKEN)
-    store.rotate_token("k", TOKEN, OTHER_TOKEN)
+        any_store.rotate_token("k", "wrong-current-token-000", OTHER_TOKEN)
+    any_store.rotate_token("k", TOKEN, OTHER_TOKEN)
     with pytest.raises(TokenRejected):
-        store.unlock("k", TOKEN)
-    unlocked = store.unlock("k", OTHER_TOKEN)
-    assert store.info("k").public_point == original.public_point
+        any_store.unlock("k", TOKEN)
+    unlocked = any_store.unlock("k", OTHER_TOKEN)
+    assert any_store.info("k").public_point == original.public_point
     assert unlocked.generation == original.generation + 1
 
 
-def test_delete_removes_the_key(store: KeyStore) -> None:
-    store.create_key("k", TOKEN)
-    store.delete_key("k")
+def test_delete_removes_the_key(any_store: KeyStore) -> None:
+    any_store.create_key("k", TOKEN)
+    any_store.delete_key("k")
     with pytest.raises(KeyNotFound):
-        store.info("k")
+        any_store.info("k")
     with pytest.raises(KeyNotFound):
-        store.delete_key("k")
+        any_store.delete_key("k")
 
 
 @pytest.mark.parametrize(
     "name", ["", "a b", "a/b", "../etc", "x" * 129, "é", "a%2Fb", "k;DROP", ".", ".."]
 )
-def test_reserved_or_overlong_names_are_refused(store: KeyStore, name: str) -> None:
+def test_reserved_or_overlong_names_are_refused(any_store: KeyStore, name: str) -> None:
     with pytest.raises(InvalidKeyName):
-        store.create_key(name, TOKEN)
-    assert store.list_keys() == []
+        any_store.create_key(name, TOKEN)
+    assert any_store.list_keys() == []
 
 
 @pytest.mark.parametrize(
     "token", ["short", "has space in it 0123456", "tab\there-0123456789xx", "é" * 30]
 )
-def test_weak_or_unsendable_tokens_are_refused_without_echo(store: KeyStore, token: str) -> None:
+def test_weak_or_unsendable_tokens_are_refused_without_echo(
+    any_store: KeyStore, token: str
+) -> None:
     with pytest.raises(InvalidToken) as refused:
-        store.create_key("k", token)
+        any_store.create_key("k", token)
     assert token not in str(refused.value)
 
 
-def test_wrong_master_key_is_refused_on_open(store, store_path, argon2) -> None:
+def test_wrong_master_key_is_refused_on_open(backend: Backend, master_key, argon2) -> None:
+    backend.create(master_key, argon2).close()
     with pytest.raises(MasterKeyMismatch):
-        open_sqlite_keystore(store_path, MasterKey.generate(), argon2)
+        backend.open(MasterKey.generate(), argon2)
 
 
 def test_missing_keystore_is_unavailable(tmp_path, master_key, argon2) -> None:
@@ -190,12 +196,13 @@ def test_disk_full_rolls_back_and_keeps_existing_keys(store, store_path) -> None
     assert "kept" in {key.name for key in store.list_keys()}
 
 
-def test_concurrent_writers_do_not_lose_keys(store, store_path, master_key, argon2) -> None:
+def test_concurrent_writers_do_not_lose_keys(backend: Backend, master_key, argon2) -> None:
     """Several threads (each its own connection) create keys at once; all of them land."""
+    store = backend.create(master_key, argon2)
     errors: list[BaseException] = []
 
     def create(prefix: str) -> None:
-        own = open_sqlite_keystore(store_path, master_key, argon2)
+        own = backend.open(master_key, argon2)
         try:
             for number in range(5):
                 own.create_key(f"{prefix}-{number}", TOKEN)
@@ -211,15 +218,15 @@ def test_concurrent_writers_do_not_lose_keys(store, store_path, master_key, argo
     assert len(store.list_keys()) == 20
 
 
-def test_record_use_stamps_last_used(store: KeyStore) -> None:
-    store.create_key("k", TOKEN)
-    assert store.info("k").last_used_at is None
-    store.record_use("k", not_since="1970-01-01T00:00:00+00:00")
-    stamped = store.info("k").last_used_at
+def test_record_use_stamps_last_used(any_store: KeyStore) -> None:
+    any_store.create_key("k", TOKEN)
+    assert any_store.info("k").last_used_at is None
+    any_store.record_use("k", not_since="1970-01-01T00:00:00+00:00")
+    stamped = any_store.info("k").last_used_at
     assert stamped is not None
-    store.record_use("k", not_since="1970-01-01T00:00:00+00:00")
-    assert store.info("k").last_used_at == stamped
-    assert store.info("k").generation == 1
+    any_store.record_use("k", not_since="1970-01-01T00:00:00+00:00")
+    assert any_store.info("k").last_used_at == stamped
+    assert any_store.info("k").generation == 1
 
 
 def test_bit_flips_anywhere_never_yield_a_wrong_key_or_a_crash(
@@ -261,11 +268,11 @@ def test_bit_flips_anywhere_never_yield_a_wrong_key_or_a_crash(
 
 
 def test_unknown_key_costs_the_stored_records_argon2_cost_after_a_config_change(
-    store_path, master_key, argon2
+    backend: Backend, master_key, argon2
 ) -> None:
     """Raising the configured cost must not make unknown names slower than real keys."""
     sealed_with = argon2.parameters
-    store = create_sqlite_keystore(store_path, master_key, argon2)
+    store = backend.create(master_key, argon2)
     store.create_key("k", TOKEN)
     store.close()
     used: list[Argon2Parameters] = []
@@ -276,7 +283,7 @@ def test_unknown_key_costs_the_stored_records_argon2_cost_after_a_config_change(
             return super().derive(token, salt, parameters)
 
     costlier = RecordingArgon2(Argon2Parameters(2, 16384, 1), max_concurrent=1)
-    reopened = open_sqlite_keystore(store_path, master_key, costlier)
+    reopened = backend.open(master_key, costlier)
     with pytest.raises(TokenRejected):
         reopened.unlock("k", OTHER_TOKEN)
     with pytest.raises(KeyNotFound):

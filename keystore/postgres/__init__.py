@@ -1,0 +1,37 @@
+"""The PostgreSQL backend: key records, failure counters and the audit chain shared by replicas."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from keystore import crypto
+from keystore.postgres.database import PostgresDatabase
+from keystore.postgres.key_records import PostgresKeyRecords
+from keystore.postgres.schema import SCHEMA_VERSION
+from keystore.store import KeyStore
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "PostgresDatabase",
+    "PostgresKeyRecords",
+    "create_postgres_keystore",
+    "open_postgres_keystore",
+]
+
+
+def create_postgres_keystore(
+    database: PostgresDatabase, master_key: crypto.MasterKey, argon2: crypto.Argon2Runner
+) -> KeyStore:
+    """Migrate the schema and bind an empty keystore in ``database`` to ``master_key``."""
+    records = PostgresKeyRecords.create(database, crypto.master_key_check(master_key))
+    return KeyStore(records, master_key, argon2)
+
+
+def open_postgres_keystore(
+    database: PostgresDatabase,
+    master_key: crypto.MasterKey,
+    argon2: crypto.Argon2Runner,
+    reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+) -> KeyStore:
+    """Open the keystore in ``database``, refusing an old or newer schema or a foreign master key."""
+    return KeyStore.open(PostgresKeyRecords(database), master_key, argon2, reload_master_key)

@@ -1,0 +1,97 @@
+"""Rows of the ``keys`` table as every SQL backend lays them out, turned into records.
+
+The column lists and their readers are shared so that SQLite and PostgreSQL cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keystore import crypto
+from keystore.records import KeyInfo, KeyStatus, MasterSeals, SealedRecord, StoredKey
+
+SEALED_COLUMNS = "record_id, kdf, token_salt, token_share, master_share, private_key"
+INFO_COLUMNS = "name, public_point, enabled, created_at, last_used_at, generation"
+SERVER_SECRET_PREFIX = "server_secret:"  # noqa: S105 (a row name, the value is sealed)
+
+
+def info_from_row(row: Any) -> KeyInfo:
+    """A :class:`KeyInfo` from the ``INFO_COLUMNS`` of one row."""
+    name, point, enabled, created_at, last_used_at, generation = row
+    return KeyInfo(
+        name=str(name),
+        public_point=bytes(point),
+        enabled=bool(enabled),
+        created_at=str(created_at),
+        last_used_at=None if last_used_at is None else str(last_used_at),
+        generation=int(generation),
+    )
+
+
+def sealed_key_from_row(row: Any) -> crypto.SealedKey:
+    """A :class:`crypto.SealedKey` from the ``SEALED_COLUMNS`` of one row."""
+    record_id, kdf, salt, token_share, master_share, private_key = row
+    return crypto.SealedKey(
+        record_id=bytes(record_id),
+        kdf=crypto.parse_kdf_record(str(kdf)),
+        token_salt=bytes(salt),
+        token_share=bytes(token_share),
+        master_share=bytes(master_share),
+        private_key=bytes(private_key),
+    )
+
+
+def sealed_record_from_row(row: Any) -> SealedRecord:
+    """A :class:`SealedRecord` from ``SEALED_COLUMNS, enabled, generation, public_point``."""
+    sealed = sealed_key_from_row(row[:6])
+    enabled, generation, point = row[6:]
+    status = KeyStatus(
+        enabled=bool(enabled), generation=int(generation), record_id=sealed.record_id
+    )
+    return SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
+
+
+def status_from_row(row: Any) -> KeyStatus:
+    """A :class:`KeyStatus` from ``enabled, generation, record_id``."""
+    enabled, generation, record_id = row
+    return KeyStatus(enabled=bool(enabled), generation=int(generation), record_id=bytes(record_id))
+
+
+def master_seals_from_rows(check: bytes, keys: list[Any], secrets: list[Any]) -> MasterSeals:
+    """:class:`MasterSeals` from the check, ``name, SEALED_COLUMNS`` rows and meta secret rows."""
+    return MasterSeals(
+        master_key_check=bytes(check),
+        keys={str(name): sealed_key_from_row(columns) for name, *columns in keys},
+        server_secrets={
+            str(name).removeprefix(SERVER_SECRET_PREFIX): bytes(value) for name, value in secrets
+        },
+    )
+
+
+def same_records(first: MasterSeals, second: MasterSeals) -> bool:
+    """Same check, same keys (same record ids) and same server secrets."""
+    return (
+        first.master_key_check == second.master_key_check
+        and {name: sealed.record_id for name, sealed in first.keys.items()}
+        == {name: sealed.record_id for name, sealed in second.keys.items()}
+        and first.server_secrets.keys() == second.server_secrets.keys()
+    )
+
+
+def key_row(stored: StoredKey) -> tuple[object, ...]:
+    """The values of ``INFO_COLUMNS, SEALED_COLUMNS`` for ``stored``, in that order."""
+    info, sealed = stored.info, stored.sealed
+    return (
+        info.name,
+        info.public_point,
+        info.enabled,
+        info.created_at,
+        info.last_used_at,
+        info.generation,
+        sealed.record_id,
+        sealed.kdf.as_record(),
+        sealed.token_salt,
+        sealed.token_share,
+        sealed.master_share,
+        sealed.private_key,
+    )
