@@ -15,6 +15,8 @@ from signserv.secret import Secret
 from signserv.tke.cli.main import Invocation, cli, main
 from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 
+from ..conftest import over_both_transports
+
 
 @pytest.fixture(scope="module")
 def service_keys(signserv_server: Any) -> dict[str, str]:
@@ -38,7 +40,7 @@ def workstation(tmp_path: Path, service_keys: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def run(signserv_server: Any, workstation: Path) -> Any:
+def run(signserv_server: Any, workstation: Path, tke_api: dict[str, str]) -> Any:
     """Run ``signserv-tke ARGS`` in-process, as on a terminal or not, with the plug-in's env."""
 
     def invoke(*args: str, terminal: bool = False, typed: str | None = None) -> Result:
@@ -47,7 +49,11 @@ def run(signserv_server: Any, workstation: Path) -> Any:
             list(args),
             obj=Invocation(interactive=terminal),
             input=typed,
-            env={"TKE_SIGNSERV_URL": signserv_server.url, "CLOUDTKEFILES": str(workstation)},
+            env={
+                "TKE_SIGNSERV_URL": signserv_server.url,
+                "CLOUDTKEFILES": str(workstation),
+                **tke_api,
+            },
         )
 
     return invoke
@@ -65,6 +71,7 @@ def admins_json(run: Any) -> list[dict[str, Any]]:
     return document
 
 
+@over_both_transports
 def test_admin_ceremony_from_the_command_line(
     run: Any, service_keys: dict[str, str], workstation: Path
 ) -> None:
