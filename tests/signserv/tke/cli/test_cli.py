@@ -212,6 +212,42 @@ def test_emulator_state_can_live_elsewhere(run: Any, tmp_path: Path, workstation
     assert not (workstation / DEFAULT_STATE_FILENAME).exists()
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_emulator_state_is_accepted_before_or_after_the_command_name(
+    run: Any, tmp_path: Path, where: str
+) -> None:
+    state = tmp_path / f"{where}.json"
+    option = ["--emulator-state", str(state)]
+    arguments = [*option, "cryptounits"] if where == "before" else ["cryptounits", *option]
+    assert f"local emulator {state}" in succeeded(run(*arguments))
+    assert state.exists()
+
+
+def test_a_dead_signing_service_url_says_what_to_check(
+    run: Any, service_keys: dict[str, str]
+) -> None:
+    """No raw connection-pool text: the URL, and what to check (running? http or https?)."""
+    alice = next(iter(service_keys))
+    result = run(
+        "--signserv-url",
+        "http://127.0.0.1:9",
+        "cryptounit-admin-add",
+        "--key",
+        alice,
+        "--name",
+        "A",
+    )
+    message = str(result.exception)
+    assert "is the signing service running at http://127.0.0.1:9?" in message
+    assert "http vs https" in message
+    assert "HTTPConnectionPool" not in message
+
+
+def test_apply_help_shows_the_yaml_format(run: Any) -> None:
+    output = succeeded(run("apply", "--help"))
+    assert "signature_threshold: 2" in output and "token_file" in output
+
+
 def test_help_shows_no_secrets(run: Any, service_keys: dict[str, str]) -> None:
     """--help of every command is free of tokens and names its environment variables."""
     output = succeeded(run("--help"))
