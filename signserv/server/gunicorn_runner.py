@@ -10,12 +10,10 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from flask import Flask
-from gunicorn.app.base import BaseApplication
-
 from signserv.host.config import Settings
 from signserv.host.home import open_keystore
 from signserv.server.app import create_app
+from signserv.server.gunicorn_application import FlaskGunicorn
 from signserv.server.metrics import forget_worker, prepare_multiprocess_directory
 
 # No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
@@ -62,24 +60,9 @@ def gunicorn_options(settings: Settings, bind: str | None, workers: int | None) 
     }
 
 
-class SignservGunicorn(BaseApplication):  # type: ignore[misc]
-    """A gunicorn application whose workers each build their own app (own SQLite connections)."""
-
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self._settings = settings
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return create_app(self._settings)
-
-
 def serve(settings: Settings, bind: str | None = None, workers: int | None = None) -> None:
     """Check the keystore, then run gunicorn in the foreground until it is stopped."""
     open_keystore(settings).close()
     prepare_multiprocess_directory(settings.home / "metrics")
-    SignservGunicorn(settings, gunicorn_options(settings, bind, workers)).run()
+    # Each worker builds its own app (own SQLite connections).
+    FlaskGunicorn(lambda: create_app(settings), gunicorn_options(settings, bind, workers)).run()
