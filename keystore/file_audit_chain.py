@@ -22,7 +22,7 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +45,8 @@ class _Written:
     count: int
 
 
-def _line_hash(line: bytes) -> str:
+def line_hash(line: bytes) -> str:
+    """The hash the next record's ``prev`` holds."""
     return hashlib.sha256(line).hexdigest()
 
 
@@ -60,6 +61,24 @@ def _encode(fields: dict[str, object]) -> bytes:
 def _signed_line(fields: dict[str, object], mac_key: bytes) -> bytes:
     unsigned = _encode(fields)
     return _encode({**fields, "mac": _mac(mac_key, unsigned)})
+
+
+def refuse_chain_fields(entry: Mapping[str, object]) -> None:
+    """Raise ValueError when ``entry`` sets a field the chain owns (a forged ``seq`` or ``prev``)."""
+    reserved = _CHAIN_FIELDS.intersection(entry)
+    if reserved:
+        raise ValueError(f"an audit entry may not set the chain's fields {sorted(reserved)}")
+
+
+def chained_record(entry: Mapping[str, object], seq: int, prev: str, mac_key: bytes) -> bytes:
+    """The stored encoding of ``entry`` as record ``seq`` after the record whose hash is ``prev``."""
+    fields: dict[str, object] = {
+        **entry,
+        "seq": seq,
+        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "prev": prev,
+    }
+    return _signed_line(fields, mac_key)
 
 
 class FileAuditChain:
@@ -79,9 +98,7 @@ class FileAuditChain:
 
     def append(self, entry: Mapping[str, object]) -> None:
         """Write one record at the end of the chain and make it durable, or raise :class:`AuditWriteError`."""
-        reserved = _CHAIN_FIELDS.intersection(entry)
-        if reserved:
-            raise ValueError(f"an audit entry may not set the chain's fields {sorted(reserved)}")
+        refuse_chain_fields(entry)
         try:
             descriptor = self._open()
             try:
@@ -110,19 +127,13 @@ class FileAuditChain:
             end = status.st_size
             if end != self._known_end:
                 self._read_head(descriptor, end)
-            fields: dict[str, object] = {
-                **entry,
-                "seq": self._known_seq + 1,
-                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                "prev": self._known_head,
-            }
-            line = _signed_line(fields, self._mac_key)
+            line = chained_record(entry, self._known_seq + 1, self._known_head, self._mac_key)
             record = line + b"\n"
             if os.write(descriptor, record) != len(record):
                 # A short write (disk full, file size limit) left a torn record: fail closed.
                 raise AuditWriteError(f"the audit log {self.path} took only part of a record")
             self._known_end = end + len(line) + 1
-            self._known_head = _line_hash(line)
+            self._known_head = line_hash(line)
             self._known_seq += 1
             self._records_written += 1
             return _Written(inode=status.st_ino, count=self._records_written)
@@ -162,7 +173,7 @@ class FileAuditChain:
                 f"the last record of {self.path} is unreadable (torn write?); run "
                 "`signserv audit verify`, then move the file aside to start a new chain"
             ) from None
-        self._known_head = _line_hash(last)
+        self._known_head = line_hash(last)
 
     def records(self) -> Iterator[bytes]:
         """The raw lines of the log, without their newlines."""
@@ -182,12 +193,17 @@ def read_lines(path: Path) -> Iterator[bytes]:
 
 def verify_chain(path: Path, mac_key: bytes) -> VerifiedChain:
     """Check every record's seq, chain link and MAC; raise :class:`AuditChainBroken` at the first fault."""
-    previous_hash = GENESIS
-    count = 0
     try:
         lines = list(read_lines(path))
     except OSError as exc:
         raise AuditError(f"cannot read the audit log {path}: {exc.strerror}") from None
+    return verify_records(lines, mac_key)
+
+
+def verify_records(lines: Iterable[bytes], mac_key: bytes) -> VerifiedChain:
+    """Check each stored record, oldest first (``line`` numbers count from 1 in that order)."""
+    previous_hash = GENESIS
+    count = 0
     for number, line in enumerate(lines, start=1):
         try:
             fields = json.loads(line)
@@ -213,6 +229,6 @@ def verify_chain(path: Path, mac_key: bytes) -> VerifiedChain:
             )
         if prev != previous_hash:
             raise AuditChainBroken(number, f"record {seq} does not follow the record before it")
-        previous_hash = _line_hash(line)
+        previous_hash = line_hash(line)
         count += 1
     return VerifiedChain(records=count, head=previous_hash)

@@ -10,8 +10,10 @@ DESIGN §3. Files beside the master key file ``master.key``:
 The keystore itself says how far a rotation got: while ``master.key.next`` exists, the database
 opens with exactly one of the two keys. If that is ``master.key``, the rotation never committed
 and ``master.key.next`` is deleted; if it is ``master.key.next``, the promotion is finished.
-Before asking, one small write decides a commit the kill may have cut short, so the answer
-cannot change afterwards (:func:`keystore.sqlite.decide_interrupted_commit`).
+Before asking, the storage decides a commit the kill may have cut short, so the answer cannot
+change afterwards (:meth:`KeystoreLocation.settle_commits`). The keystore is any backend's
+(:class:`KeystoreLocation`); with PostgreSQL, replicas that share the master key file follow
+the rotation on their next cold unlock.
 :func:`settle_interrupted_rotation` applies that rule; opening a keystore runs it first. A
 ``master.key.lock`` (flock) keeps an opener from settling a rotation that is still running.
 
@@ -23,16 +25,36 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import KeystoreError, MasterKeyExists, MasterKeyMismatch, MasterKeyMissing
 from keystore.master_key_file import read_master_key, write_master_key
-from keystore.sqlite import decide_interrupted_commit, open_sqlite_keystore
+from keystore.store import KeyStore
+
+
+class KeystoreLocation(Protocol):
+    """Where the keystore lives, as the rotation protocol needs it, whatever the backend."""
+
+    def exists(self) -> bool:
+        """False when there is no keystore (a restore may bring it back)."""
+
+    def settle_commits(self) -> None:
+        """Decide a commit that a kill may have cut short, so that what opens cannot change."""
+
+    def open(
+        self,
+        master_key: MasterKey,
+        argon2: Argon2Runner,
+        reload_master_key: Callable[[], MasterKey] | None = None,
+    ) -> KeyStore:
+        """Open the keystore with ``master_key`` (raises :class:`MasterKeyMismatch`); see
+        :meth:`keystore.KeyStore.open` for ``reload_master_key``."""
 
 
 class MasterKeyRotationFailed(KeystoreError):
@@ -85,10 +107,10 @@ def _rotation_lock(files: RotationFiles) -> Iterator[bool]:
         os.close(descriptor)
 
 
-def _opens_with(store_path: Path, key_file: Path, argon2: Argon2Runner) -> bool:
+def _opens_with(location: KeystoreLocation, key_file: Path, argon2: Argon2Runner) -> bool:
     """True when the keystore opens with the key in ``key_file``; damage is raised, not hidden."""
     try:
-        store = open_sqlite_keystore(store_path, read_master_key(key_file), argon2)
+        store = location.open(read_master_key(key_file), argon2)
     except (MasterKeyMismatch, MasterKeyMissing):
         return False
     store.close()
@@ -122,18 +144,18 @@ def _remove_abandoned_next(files: RotationFiles) -> None:
     fsync_path(files.current.parent)
 
 
-def _settle_locked(files: RotationFiles, store_path: Path, argon2: Argon2Runner) -> None:
-    if not store_path.exists():
+def _settle_locked(files: RotationFiles, location: KeystoreLocation, argon2: Argon2Runner) -> None:
+    if not location.exists():
         return  # nothing to decide; a restore may bring the keystore back
-    decide_interrupted_commit(store_path)
-    if _opens_with(store_path, files.current, argon2):
+    location.settle_commits()
+    if _opens_with(location, files.current, argon2):
         _remove_abandoned_next(files)
-    elif files.next.exists() and _opens_with(store_path, files.next, argon2):
+    elif files.next.exists() and _opens_with(location, files.next, argon2):
         _promote_next(files)
 
 
 def settle_interrupted_rotation(
-    master_key_file: Path, store_path: Path, argon2: Argon2Runner
+    master_key_file: Path, location: KeystoreLocation, argon2: Argon2Runner
 ) -> None:
     """Finish or undo a rotation that was killed part-way; a no-op when none was under way.
 
@@ -145,12 +167,12 @@ def settle_interrupted_rotation(
         return
     with _rotation_lock(files):
         if files.next.exists():
-            _settle_locked(files, store_path, argon2)
+            _settle_locked(files, location, argon2)
 
 
 @contextmanager
 def settled_master_key(
-    master_key_file: Path, store_path: Path, argon2: Argon2Runner
+    master_key_file: Path, location: KeystoreLocation, argon2: Argon2Runner
 ) -> Iterator[None]:
     """Within the block, no rotation runs and ``master_key_file`` holds the keystore's key.
 
@@ -159,12 +181,12 @@ def settled_master_key(
     files = RotationFiles(master_key_file)
     with _rotation_lock(files):
         if files.next.exists():
-            _settle_locked(files, store_path, argon2)
+            _settle_locked(files, location, argon2)
         yield
 
 
 def rotate_master_key(
-    master_key_file: Path, store_path: Path, argon2: Argon2Runner
+    master_key_file: Path, location: KeystoreLocation, argon2: Argon2Runner
 ) -> RotationResult:
     """Replace the master key and re-seal every record under it; needs no token."""
     files = RotationFiles(master_key_file)
@@ -175,18 +197,18 @@ def rotate_master_key(
                 "its directory must be writable"
             )
         if files.next.exists():
-            _settle_locked(files, store_path, argon2)
+            _settle_locked(files, location, argon2)
         if files.previous.exists():
             raise MasterKeyExists(
                 f"{files.previous} is left from an earlier rotation; move it somewhere safe "
                 "(it opens backups made before that rotation) or delete it, then rotate again"
             )
-        store = open_sqlite_keystore(store_path, read_master_key(files.current), argon2)
+        store = location.open(read_master_key(files.current), argon2)
         try:
             write_master_key(files.next, MasterKey.generate())
             resealed = store.reseal_master_shares(read_master_key(files.next))
         finally:
             store.close()
             # Whether or not the transaction committed, the keystore says which key it needs.
-            _settle_locked(files, store_path, argon2)
+            _settle_locked(files, location, argon2)
     return RotationResult(resealed_keys=resealed, retired_master_key_file=files.previous)

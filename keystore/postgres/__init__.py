@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from keystore import crypto
+from keystore.postgres.audit_chain import PostgresAuditChain
 from keystore.postgres.database import PostgresDatabase
+from keystore.postgres.failure_counters import PostgresFailureCounters
 from keystore.postgres.key_records import PostgresKeyRecords
 from keystore.postgres.schema import SCHEMA_VERSION
 from keystore.store import KeyStore
 
 __all__ = [
     "SCHEMA_VERSION",
+    "PostgresAuditChain",
     "PostgresDatabase",
+    "PostgresFailureCounters",
     "PostgresKeyRecords",
+    "PostgresLocation",
     "create_postgres_keystore",
     "open_postgres_keystore",
 ]
@@ -35,3 +41,24 @@ def open_postgres_keystore(
 ) -> KeyStore:
     """Open the keystore in ``database``, refusing an old or newer schema or a foreign master key."""
     return KeyStore.open(PostgresKeyRecords(database), master_key, argon2, reload_master_key)
+
+
+@dataclass(frozen=True)
+class PostgresLocation:
+    """The keystore in ``database``, as :mod:`keystore.rotation` sees it."""
+
+    database: PostgresDatabase
+
+    def exists(self) -> bool:
+        return True  # a database is there or unreachable; unreachable is raised on open
+
+    def settle_commits(self) -> None:
+        """Nothing to settle: a PostgreSQL commit is decided once COMMIT returns."""
+
+    def open(
+        self,
+        master_key: crypto.MasterKey,
+        argon2: crypto.Argon2Runner,
+        reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+    ) -> KeyStore:
+        return open_postgres_keystore(self.database, master_key, argon2, reload_master_key)

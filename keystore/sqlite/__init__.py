@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from keystore import crypto
@@ -16,6 +17,7 @@ __all__ = [
     "SqliteDatabase",
     "SqliteFailureCounters",
     "SqliteKeyRecords",
+    "SqliteLocation",
     "create_sqlite_keystore",
     "decide_interrupted_commit",
     "open_sqlite_keystore",
@@ -40,3 +42,24 @@ def open_sqlite_keystore(
     return KeyStore.open(
         SqliteKeyRecords(SqliteDatabase(path)), master_key, argon2, reload_master_key
     )
+
+
+@dataclass(frozen=True)
+class SqliteLocation:
+    """The keystore file at ``path``, as :mod:`keystore.rotation` and backups see it."""
+
+    path: Path
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def settle_commits(self) -> None:
+        decide_interrupted_commit(self.path)
+
+    def open(
+        self,
+        master_key: crypto.MasterKey,
+        argon2: crypto.Argon2Runner,
+        reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+    ) -> KeyStore:
+        return open_sqlite_keystore(self.path, master_key, argon2, reload_master_key)

@@ -8,9 +8,14 @@ from pathlib import Path
 import click
 
 from signserv.cli.context import pass_settings
-from signserv.host.audit_log import AUDIT_MAC_PURPOSE, read_lines, verify_log
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE, verify_log
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
+from signserv.host.home import (
+    audit_chain_location,
+    audit_records,
+    open_audit_chain,
+    open_keystore,
+)
 
 
 @click.group("audit")
@@ -27,9 +32,15 @@ def verify_command(settings: Settings, log_file: Path | None) -> None:
     Names the first altered, missing, reordered or torn record and exits 1. On success prints
     the record count and the head hash: keep that elsewhere to detect a cut-off tail later.
     """
-    path = log_file or settings.audit.path
-    verified = verify_log(path, open_keystore(settings).server_secret(AUDIT_MAC_PURPOSE))
-    click.echo(f"audit log {path} verified: {verified.records} records, head {verified.head}")
+    mac_key = open_keystore(settings).server_secret(AUDIT_MAC_PURPOSE)
+    if log_file is None:
+        where, verified = (
+            audit_chain_location(settings),
+            open_audit_chain(settings, mac_key).verify(),
+        )
+    else:
+        where, verified = str(log_file), verify_log(log_file, mac_key)
+    click.echo(f"audit log {where} verified: {verified.records} records, head {verified.head}")
 
 
 @audit_group.command("tail")
@@ -37,5 +48,5 @@ def verify_command(settings: Settings, log_file: Path | None) -> None:
 @pass_settings
 def tail_command(settings: Settings, count: int) -> None:
     """Print the newest records (JSON lines)."""
-    for line in deque(read_lines(settings.audit.path), maxlen=count):
+    for line in deque(audit_records(settings), maxlen=count):
         click.echo(line.decode("utf-8", errors="replace"))

@@ -16,6 +16,7 @@ from signserv.cli.bench import bench_command
 from signserv.cli.check import check_command
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
+from signserv.cli.migrate import migrate_command
 from signserv.cli.service import demo_command, init_command, serve_command
 from signserv.errors import SignservError
 from signserv.host.config import CONFIG_ENV, HOME_ENV, load_settings
@@ -61,6 +62,7 @@ cli.add_command(bench_command)
 cli.add_command(master_key_group)
 cli.add_command(backup_command)
 cli.add_command(restore_command)
+cli.add_command(migrate_command)
 
 
 def main(argv: list[str] | None = None) -> None:

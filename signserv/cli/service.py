@@ -19,6 +19,9 @@ DEMO_KEY = "demo-admin"
 def init_command(settings: Settings) -> None:
     """Create the home directory, a master key and an empty keystore. Never replaces a master key."""
     result = initialize_home(settings)
+    if not result.created_keystore and settings.keystore.url is not None:
+        click.echo(f"keystore {result.location} is up to date and opens with this master key")
+        return
     if not result.created_keystore:
         raise click.ClickException(
             f"{settings.home} is already initialized; refusing to replace its master key"
@@ -28,7 +31,7 @@ def init_command(settings: Settings) -> None:
             f"created master key {settings.keystore.master_key_file} (back it up: "
             "without it no key can be recovered)"
         )
-    click.echo(f"created keystore {settings.keystore.path}")
+    click.echo(f"created keystore {result.location}")
 
 
 @click.command("serve")

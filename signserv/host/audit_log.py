@@ -47,11 +47,15 @@ class AuditEvent:
 
 
 class AuditLog:
-    """Appends :class:`AuditEvent` records to an audit chain (by default the file at ``path``)."""
+    """Appends :class:`AuditEvent` records to an audit chain (a file, or a shared database)."""
 
-    def __init__(self, path: Path, mac_key: bytes, fsync: bool = True) -> None:
-        self.path = path
-        self._chain: AuditChainStore = FileAuditChain(path, mac_key, fsync)
+    def __init__(self, chain: AuditChainStore) -> None:
+        self._chain = chain
+
+    @classmethod
+    def in_file(cls, path: Path, mac_key: bytes, fsync: bool = True) -> AuditLog:
+        """The audit log in the file at ``path``."""
+        return cls(FileAuditChain(path, mac_key, fsync))
 
     def append(self, event: AuditEvent) -> None:
         """Chain one record and make it durable, or raise :class:`AuditWriteError`."""

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
@@ -38,10 +39,35 @@ def at_least(minimum: int, *, default: int) -> int:
 
 @dataclass(frozen=True)
 class KeystoreSettings:
-    """Where the sealed keys and the master key live."""
+    """Where the sealed keys and the master key live.
+
+    ``url`` selects PostgreSQL (``postgresql://user@host:port/database``) instead of the SQLite
+    file at ``path``: the key records, lockout counters and audit chain then live in that
+    database, shared by every replica. Its password comes from ``password_file``, or from libpq
+    (``PGPASSWORD``, ``~/.pgpass``, ``PGPASSFILE``) — never from the URL or this file.
+    """
 
     path: Path = Path("keystore.db")
     master_key_file: Path = Path("master.key")
+    url: str | None = None
+    password_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.url is not None:
+            _refuse_unusable_database_url(self.url)
+        elif self.password_file is not None:
+            raise ValueError("'keystore.password_file' needs 'keystore.url'")
+
+
+def _refuse_unusable_database_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("'keystore.url' must be a postgresql:// URL")
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        raise ValueError(
+            "'keystore.url' must not hold a password: name a 'keystore.password_file', or use "
+            "PGPASSWORD or a .pgpass file"
+        )
 
 
 @dataclass(frozen=True)
@@ -152,7 +178,7 @@ def _checked_value(
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a non-empty path string")
         return Path(value)
-    if expected is str:
+    if expected in (str, str | None):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")
         return value
@@ -181,8 +207,11 @@ def _resolve_paths(settings: Settings) -> Settings:
         return path if path.is_absolute() else settings.home / path
 
     master_key_file = os.environ.get(MASTER_KEY_FILE_ENV)
-    keystore = KeystoreSettings(
+    password_file = settings.keystore.password_file
+    keystore = dataclasses.replace(
+        settings.keystore,
         path=under_home(settings.keystore.path),
+        password_file=None if password_file is None else under_home(password_file),
         master_key_file=Path(master_key_file)
         if master_key_file
         else under_home(settings.keystore.master_key_file),

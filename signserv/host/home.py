@@ -2,26 +2,44 @@
 
 Maintenance is master-key rotation, backup and restore; the file protocols live in
 :mod:`keystore.rotation` and :mod:`keystore.sqlite.backup`, this module binds them to the
-settings. It is the one place that chooses the storage backend (SQLite, in the keystore path).
+settings. It is the one place that chooses the storage backend: the SQLite file at
+``keystore.path`` (the embedded default), or the PostgreSQL database at ``keystore.url``, where
+key records, lockout counters and the audit chain are shared by every replica. A backup is a
+SQLite file for both backends, so a backup of either restores into either.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from keystore import (
     Argon2Runner,
+    AuditChainStore,
     FailureCounterStore,
     KeyStore,
     KeystoreExists,
+    KeystoreUnavailable,
     MasterKey,
     MasterKeyMismatch,
     MasterKeyMissing,
+    crypto,
     read_master_key,
     write_master_key,
 )
+from keystore.file_audit_chain import FileAuditChain, read_lines
+from keystore.postgres import (
+    PostgresAuditChain,
+    PostgresDatabase,
+    PostgresFailureCounters,
+    PostgresKeyRecords,
+    PostgresLocation,
+)
+from keystore.postgres.audit_chain import stored_records as stored_audit_records
 from keystore.rotation import (
+    KeystoreLocation,
     RotationResult,
     rotate_master_key,
     settle_interrupted_rotation,
@@ -31,8 +49,8 @@ from keystore.sqlite import (
     SqliteDatabase,
     SqliteFailureCounters,
     SqliteKeyRecords,
+    SqliteLocation,
     create_sqlite_keystore,
-    open_sqlite_keystore,
 )
 from keystore.sqlite.backup import restore_backup, write_backup
 from signserv.host.config import Settings
@@ -44,18 +62,43 @@ class InitResult:
 
     created_master_key: bool
     created_keystore: bool
+    location: str
 
 
 def _argon2(settings: Settings) -> Argon2Runner:
     return Argon2Runner(settings.kdf.parameters(), settings.kdf.max_concurrent)
 
 
+def postgres_database(settings: Settings) -> PostgresDatabase | None:
+    """The configured PostgreSQL database, or None when the keystore is the SQLite file."""
+    if settings.keystore.url is None:
+        return None
+    password = None
+    if settings.keystore.password_file is not None:
+        try:
+            password = settings.keystore.password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeystoreUnavailable(
+                f"cannot read the database password file {settings.keystore.password_file}: "
+                f"{getattr(exc, 'strerror', None) or 'not UTF-8 text'}"
+            ) from None
+    return PostgresDatabase(settings.keystore.url, password)
+
+
+def keystore_location(settings: Settings) -> KeystoreLocation:
+    """The configured keystore, whichever backend holds it."""
+    database = postgres_database(settings)
+    if database is None:
+        return SqliteLocation(settings.keystore.path)
+    return PostgresLocation(database)
+
+
 def _open_settled_keystore(settings: Settings) -> KeyStore:
     argon2 = _argon2(settings)
-    settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
+    location = keystore_location(settings)
+    settle_interrupted_rotation(settings.keystore.master_key_file, location, argon2)
     master_key_file = settings.keystore.master_key_file
-    return open_sqlite_keystore(
-        settings.keystore.path,
+    return location.open(
         read_master_key(master_key_file),
         argon2,
         reload_master_key=lambda: read_master_key(master_key_file),
@@ -76,7 +119,57 @@ def open_keystore(settings: Settings) -> KeyStore:
 
 def open_failure_counters(settings: Settings) -> FailureCounterStore:
     """The failed-authentication counters, kept beside the keys of an opened keystore."""
-    return SqliteFailureCounters(SqliteDatabase(settings.keystore.path))
+    database = postgres_database(settings)
+    if database is None:
+        return SqliteFailureCounters(SqliteDatabase(settings.keystore.path))
+    return PostgresFailureCounters(database)
+
+
+def open_audit_chain(settings: Settings, mac_key: bytes) -> AuditChainStore:
+    """The audit chain: the file ``audit.path`` beside SQLite, the shared table with PostgreSQL."""
+    database = postgres_database(settings)
+    if database is None:
+        return FileAuditChain(settings.audit.path, mac_key, settings.audit.fsync)
+    return PostgresAuditChain(database, mac_key)
+
+
+def audit_chain_location(settings: Settings) -> str:
+    """Where the audit chain lives, for messages."""
+    database = postgres_database(settings)
+    return str(settings.audit.path) if database is None else f"{database.location} (audit_records)"
+
+
+def audit_records(settings: Settings) -> Iterator[bytes]:
+    """The stored audit records, oldest first, without checking them."""
+    database = postgres_database(settings)
+    if database is None:
+        return read_lines(settings.audit.path)
+    return stored_audit_records(database)
+
+
+def _initialize_postgres(settings: Settings, database: PostgresDatabase) -> InitResult:
+    """Migrate the schema; bind an empty database to the master key, or check the bound one.
+
+    Every replica may run this: a database that already holds a keystore is only migrated and
+    checked against this host's master key, which must be a copy of the one that created it.
+    """
+    master_file = settings.keystore.master_key_file
+    records = PostgresKeyRecords(database)
+    records.migrate()
+    if records.master_key_check():
+        if not master_file.exists():
+            raise MasterKeyMissing(
+                f"the database {database.location} holds a keystore but {master_file} is missing; "
+                "copy the master key file from a host that serves this keystore"
+            )
+        open_keystore(settings).close()
+        return InitResult(False, False, database.location)
+    created_master_key = not master_file.exists()
+    if created_master_key:
+        write_master_key(master_file, MasterKey.generate())
+    check = crypto.master_key_check(read_master_key(master_file))
+    PostgresKeyRecords.create(database, check).close()
+    return InitResult(created_master_key, True, database.location)
 
 
 def initialize_home(settings: Settings) -> InitResult:
@@ -86,11 +179,14 @@ def initialize_home(settings: Settings) -> InitResult:
     reported as such; a keystore without its master key (or the reverse) is an error.
     """
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    database = postgres_database(settings)
+    if database is not None:
+        return _initialize_postgres(settings, database)
     master_file = settings.keystore.master_key_file
     store_file = settings.keystore.path
     if master_file.exists() and store_file.exists():
         open_keystore(settings).close()
-        return InitResult(created_master_key=False, created_keystore=False)
+        return InitResult(False, False, str(store_file))
     if store_file.exists():
         raise KeystoreExists(
             f"a keystore exists at {store_file} but its master key file {master_file} is missing; "
@@ -101,25 +197,38 @@ def initialize_home(settings: Settings) -> InitResult:
         write_master_key(master_file, MasterKey.generate())
     master_key = read_master_key(master_file)
     create_sqlite_keystore(store_file, master_key, _argon2(settings)).close()
-    return InitResult(created_master_key=created_master_key, created_keystore=True)
+    return InitResult(created_master_key, True, str(store_file))
 
 
 def rotate_home_master_key(settings: Settings) -> RotationResult:
     """Replace the home's master key and re-seal every key under it (no token needed)."""
     return rotate_master_key(
-        settings.keystore.master_key_file, settings.keystore.path, _argon2(settings)
+        settings.keystore.master_key_file, keystore_location(settings), _argon2(settings)
     )
 
 
 def back_up_keystore(settings: Settings, destination: Path) -> int:
-    """Write a consistent, still sealed snapshot of the keystore to the new file ``destination``."""
+    """Write a consistent, still sealed snapshot of the keystore to the new file ``destination``.
+
+    The backup is a SQLite keystore file for either backend; PostgreSQL's records are copied into
+    one first, inside the destination's directory so they never leave the host's care.
+    """
     argon2 = _argon2(settings)
-    master_key_file, store_path = settings.keystore.master_key_file, settings.keystore.path
-    with settled_master_key(master_key_file, store_path, argon2):
-        records = SqliteKeyRecords(SqliteDatabase(store_path))
-        store = KeyStore.open(records, read_master_key(master_key_file), argon2)
+    master_key_file, location = settings.keystore.master_key_file, keystore_location(settings)
+    with settled_master_key(master_key_file, location, argon2):
+        store = location.open(read_master_key(master_key_file), argon2)
         try:
-            return write_backup(records, destination)
+            if isinstance(store.records, SqliteKeyRecords):
+                return write_backup(store.records, destination)
+            with tempfile.TemporaryDirectory(prefix=".backup-", dir=destination.parent) as scratch:
+                copy = SqliteKeyRecords.create(
+                    SqliteDatabase(Path(scratch) / "snapshot.db"), store.records.master_key_check()
+                )
+                copy.load_snapshot(store.records.snapshot(), replace=False)
+                try:
+                    return write_backup(copy, destination)
+                finally:
+                    copy.close()
         finally:
             store.close()
 
@@ -131,7 +240,8 @@ def restore_keystore(
 
     ``backup_master_key_file`` names the master key the backup was made under (default: the
     home's). Records are re-sealed under the home's master key; a home without one (a rebuilt
-    host) takes the backup's master key as its own once the restore succeeded.
+    host) takes the backup's master key as its own once the restore succeeded. Into PostgreSQL,
+    the verified, re-sealed copy replaces the records in one transaction.
     """
     home_key_file = settings.keystore.master_key_file
     if backup_master_key_file is None and not home_key_file.exists():
@@ -141,18 +251,61 @@ def restore_keystore(
         )
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     argon2 = _argon2(settings)
-    with settled_master_key(home_key_file, settings.keystore.path, argon2):
+    database = postgres_database(settings)
+    location: KeystoreLocation = (
+        SqliteLocation(settings.keystore.path) if database is None else PostgresLocation(database)
+    )
+    with settled_master_key(home_key_file, location, argon2):
         home_has_key = home_key_file.exists()
         backup_master_key = read_master_key(backup_master_key_file or home_key_file)
         home_master_key = read_master_key(home_key_file) if home_has_key else backup_master_key
-        count = restore_backup(
-            source,
-            settings.keystore.path,
-            backup_master_key,
-            home_master_key,
-            argon2,
-            overwrite=overwrite,
-        )
+        if database is None:
+            count = restore_backup(
+                source,
+                settings.keystore.path,
+                backup_master_key,
+                home_master_key,
+                argon2,
+                overwrite=overwrite,
+            )
+        else:
+            count = _restore_into_postgres(
+                source, database, backup_master_key, home_master_key, argon2, overwrite=overwrite
+            )
         if not home_has_key:
             write_master_key(home_key_file, home_master_key)
+    return count
+
+
+def _restore_into_postgres(
+    source: Path,
+    database: PostgresDatabase,
+    backup_master_key: MasterKey,
+    home_master_key: MasterKey,
+    argon2: Argon2Runner,
+    *,
+    overwrite: bool,
+) -> int:
+    """Verify and re-seal ``source`` in a private scratch copy, then load it in one transaction."""
+    records = PostgresKeyRecords(database)
+    records.migrate()
+    if not records.master_key_check():
+        PostgresKeyRecords.create(database, crypto.master_key_check(home_master_key))
+    with tempfile.TemporaryDirectory(prefix=".restore-") as scratch:
+        staged = Path(scratch) / "keystore.db"
+        count = restore_backup(
+            source, staged, backup_master_key, home_master_key, argon2, overwrite=False
+        )
+        copy = SqliteKeyRecords(SqliteDatabase(staged))
+        try:
+            snapshot = copy.snapshot()
+        finally:
+            copy.close()
+    try:
+        records.load_snapshot(snapshot, replace=overwrite)
+    except KeystoreExists:
+        raise KeystoreExists(
+            f"the keystore {database.location} holds keys; restoring replaces every "
+            "key in it, so pass --force if that is what you want"
+        ) from None
     return count

@@ -11,7 +11,7 @@ from flask import Flask
 from keystore import KeyStore
 from signserv.host.audit_log import AUDIT_MAC_PURPOSE, AuditLog
 from signserv.host.config import Settings
-from signserv.host.home import open_failure_counters, open_keystore
+from signserv.host.home import open_audit_chain, open_failure_counters, open_keystore
 from signserv.server.contract_routes import contract_blueprint
 from signserv.server.lockout import LockoutGuard
 from signserv.server.metrics import Metrics
@@ -49,9 +49,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     )
     app.register_blueprint(contract_blueprint(signing, rate_limiter))
     app.register_blueprint(operations_blueprint(store, metrics))
-    audit_log = AuditLog(
-        settings.audit.path, store.server_secret(AUDIT_MAC_PURPOSE), settings.audit.fsync
-    )
+    audit_log = AuditLog(open_audit_chain(settings, store.server_secret(AUDIT_MAC_PURPOSE)))
     install_request_hooks(app, metrics, audit_log, tls=settings.tls.enabled)
     install_error_handlers(app, metrics)
     app.wsgi_app = CollapseLeadingSlashes(app.wsgi_app)  # type: ignore[method-assign]

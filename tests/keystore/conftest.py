@@ -12,9 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from keystore import Argon2Parameters, Argon2Runner, KeyStore, MasterKey
-from keystore.postgres import PostgresDatabase, create_postgres_keystore, open_postgres_keystore
-from keystore.sqlite import create_sqlite_keystore, open_sqlite_keystore
+from keystore import Argon2Parameters, Argon2Runner, FailureCounterStore, KeyStore, MasterKey
+from keystore.postgres import (
+    PostgresDatabase,
+    PostgresFailureCounters,
+    create_postgres_keystore,
+    open_postgres_keystore,
+)
+from keystore.sqlite import (
+    SqliteDatabase,
+    SqliteFailureCounters,
+    create_sqlite_keystore,
+    open_sqlite_keystore,
+)
 
 FAST_ARGON2 = Argon2Parameters(time_cost=1, memory_cost_kib=8192, parallelism=1)
 TOKEN = "token-for-tests-0123456789"
@@ -60,6 +70,7 @@ class Backend:
     name: str
     create: Callable[[MasterKey, Argon2Runner], KeyStore]
     open: Callable[[MasterKey, Argon2Runner], KeyStore]
+    counters: Callable[[KeyStore], FailureCounterStore]
 
 
 def _sqlite_backend(path: Path) -> Backend:
@@ -67,6 +78,7 @@ def _sqlite_backend(path: Path) -> Backend:
         "sqlite",
         create=lambda key, argon2: create_sqlite_keystore(path, key, argon2),
         open=lambda key, argon2: open_sqlite_keystore(path, key, argon2),
+        counters=lambda _store: SqliteFailureCounters(SqliteDatabase(path)),
     )
 
 
@@ -84,6 +96,7 @@ def _postgres_backend(request: pytest.FixtureRequest) -> Backend:
         "postgres",
         create=lambda key, argon2: create_postgres_keystore(connect(), key, argon2),
         open=lambda key, argon2: open_postgres_keystore(connect(), key, argon2),
+        counters=lambda _store: PostgresFailureCounters(connect()),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,17 @@ import pytest
 from keystore import FailureCounterStore, KeyStore
 from keystore.sqlite import SqliteDatabase, SqliteFailureCounters
 
+from .conftest import Backend
+
 
 @pytest.fixture
-def counters(store: KeyStore, store_path: Path) -> FailureCounterStore:
+def counters(backend: Backend, master_key, argon2) -> FailureCounterStore:
+    """Each backend's counters in turn."""
+    return backend.counters(backend.create(master_key, argon2))
+
+
+@pytest.fixture
+def sqlite_counters(store: KeyStore, store_path: Path) -> FailureCounterStore:
     return SqliteFailureCounters(SqliteDatabase(store_path))
 
 
@@ -53,17 +62,38 @@ def test_success_clears_only_the_pair(counters: FailureCounterStore) -> None:
     assert state.pair is None and state.key.failures == 1
 
 
-def test_counters_are_shared_between_connections(counters, store_path) -> None:
+def test_counters_are_shared_between_connections(backend: Backend, master_key, argon2) -> None:
     """Two workers (two connections) see the same counts."""
-    counters.record_failure("k", "a", 1.0, forget_before=0.0)
-    other = SqliteFailureCounters(SqliteDatabase(store_path))
+    store = backend.create(master_key, argon2)
+    backend.counters(store).record_failure("k", "a", 1.0, forget_before=0.0)
+    other = backend.counters(backend.open(master_key, argon2))
     assert other.state("k", "a").pair.failures == 1
 
 
-def test_counts_written_by_the_previous_release_are_read(store_path, counters) -> None:
+def test_concurrent_failures_from_many_connections_are_all_counted(
+    backend: Backend, master_key, argon2
+) -> None:
+    """No lost increments: 4 threads, each its own connection, count 10 failures each."""
+    backend.create(master_key, argon2).close()
+
+    def fail_ten(address: str) -> None:
+        own = backend.counters(backend.open(master_key, argon2))
+        for second in range(10):
+            own.record_failure("k", address, 1000.0 + second, forget_before=0.0)
+
+    threads = [threading.Thread(target=fail_ten, args=(f"10.0.0.{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    state = backend.counters(backend.open(master_key, argon2)).state("k", "10.0.0.1")
+    assert state.key.failures == 40 and state.pair.failures == 10
+
+
+def test_counts_written_by_the_previous_release_are_read(store_path, sqlite_counters) -> None:
     """Rows that carry a lock time computed before the split still count (same schema)."""
     database = SqliteDatabase(store_path)
     with database.transaction() as connection:
         connection.execute("INSERT INTO auth_failures VALUES ('k', 'a', 4, 99.0, 90.0)")
-    assert counters.state("k", "a").pair.failures == 4
-    assert counters.state("k", "a").pair.last_failure == 90.0
+    assert sqlite_counters.state("k", "a").pair.failures == 4
+    assert sqlite_counters.state("k", "a").pair.last_failure == 90.0

@@ -33,7 +33,7 @@ from keystore.rotation import (
     settle_interrupted_rotation,
     settled_master_key,
 )
-from keystore.sqlite import open_sqlite_keystore
+from keystore.sqlite import SqliteLocation, open_sqlite_keystore
 from keystore.sqlite.backup import (
     BackupExists,
     BackupUnusable,
@@ -119,7 +119,7 @@ def test_rotation_promotes_the_new_key_and_keeps_the_old_one(
 ) -> None:
     scalars = fill(store)
     old_text = key_file.read_text()
-    result = rotate_master_key(key_file, store_path, argon2)
+    result = rotate_master_key(key_file, SqliteLocation(store_path), argon2)
     assert result.resealed_keys == len(TOKENS)
     assert result.retired_master_key_file == files.previous
     assert files.previous.read_text() == old_text != key_file.read_text()
@@ -134,10 +134,10 @@ def test_rotation_refuses_while_an_earlier_old_key_is_there(
     store: KeyStore, store_path: Path, key_file: Path, files: RotationFiles, argon2: CountingArgon2
 ) -> None:
     fill(store)
-    rotate_master_key(key_file, store_path, argon2)
+    rotate_master_key(key_file, SqliteLocation(store_path), argon2)
     current = key_file.read_text()
     with pytest.raises(MasterKeyExists, match="left from an earlier rotation"):
-        rotate_master_key(key_file, store_path, argon2)
+        rotate_master_key(key_file, SqliteLocation(store_path), argon2)
     assert key_file.read_text() == current
     open_sqlite_keystore(store_path, read_master_key(key_file), argon2)
 
@@ -155,7 +155,7 @@ def test_settle_deletes_a_next_key_that_never_committed(
     write_master_key(files.next, MasterKey.generate())
     half_written = files.next.with_name(f".{files.next.name}.4242.tmp")
     half_written.write_text("partial")
-    settle_interrupted_rotation(key_file, store_path, argon2)
+    settle_interrupted_rotation(key_file, SqliteLocation(store_path), argon2)
     assert not files.next.exists() and not half_written.exists() and not files.previous.exists()
     assert read_master_key(key_file).to_text() == master_key.to_text()
     assert_every_key_unlocks(open_sqlite_keystore(store_path, master_key, argon2), scalars)
@@ -178,7 +178,7 @@ def test_settle_finishes_a_committed_rotation(
     store.reseal_master_shares(new_key)
     if old_key_already_linked:
         os.link(key_file, files.previous)
-    settle_interrupted_rotation(key_file, store_path, argon2)
+    settle_interrupted_rotation(key_file, SqliteLocation(store_path), argon2)
     assert read_master_key(key_file).to_text() == new_key.to_text()
     assert read_master_key(files.previous).to_text() == master_key.to_text()
     assert not files.next.exists()
@@ -191,7 +191,7 @@ def test_settle_leaves_everything_when_neither_key_opens_the_keystore(
     write_master_key(files.next, MasterKey.generate())
     store.reseal_master_shares(MasterKey.generate())
     before = {path: path.read_bytes() for path in (key_file, files.next)}
-    settle_interrupted_rotation(key_file, store_path, argon2)
+    settle_interrupted_rotation(key_file, SqliteLocation(store_path), argon2)
     assert {path: path.read_bytes() for path in before} == before
 
 
@@ -203,7 +203,7 @@ def test_settle_will_not_overwrite_a_different_old_key(
     store.reseal_master_shares(new_key)
     write_master_key(files.previous, MasterKey.generate())
     with pytest.raises(MasterKeyRotationFailed, match="holds another key"):
-        settle_interrupted_rotation(key_file, store_path, argon2)
+        settle_interrupted_rotation(key_file, SqliteLocation(store_path), argon2)
     assert files.next.exists()
 
 
@@ -220,7 +220,7 @@ def test_settle_waits_for_a_rotation_that_is_still_running(
     lock = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)  # the "running rotation"
     settler = threading.Thread(
-        target=settle_interrupted_rotation, args=(key_file, store_path, argon2)
+        target=settle_interrupted_rotation, args=(key_file, SqliteLocation(store_path), argon2)
     )
     settler.start()
     settler.join(timeout=0.3)
@@ -309,7 +309,7 @@ def test_restore_reseals_a_backup_made_under_an_earlier_master_key(
     argon2: CountingArgon2,
 ) -> None:
     scalars = {name: scalar_of(store, name) for name in TOKENS}
-    rotate_master_key(key_file, store_path, argon2)
+    rotate_master_key(key_file, SqliteLocation(store_path), argon2)
     current = read_master_key(key_file)
     with pytest.raises(BackupUnusable, match="made under another master key"):
         restore_backup(backup, store_path, current, current, argon2, overwrite=True)
@@ -381,9 +381,9 @@ def test_without_a_lock_file_rotation_refuses_and_backup_still_runs(
     """A read-only master-key directory (a mounted secret) allows no rotation, so no lock."""
     files.lock.mkdir()  # stands in for a lock file that cannot be created
     with pytest.raises(MasterKeyRotationFailed, match="must be writable"):
-        rotate_master_key(key_file, store_path, argon2)
+        rotate_master_key(key_file, SqliteLocation(store_path), argon2)
     assert not files.next.exists()
-    with settled_master_key(key_file, store_path, argon2):
+    with settled_master_key(key_file, SqliteLocation(store_path), argon2):
         assert write_backup(store.records, tmp_path / "backup") == 0
 
 
@@ -402,9 +402,9 @@ def test_restore_into_a_deleted_keystore_with_a_rotation_left_over(
     write_master_key(files.next, MasterKey.generate())
     for database_file in store_path.parent.glob(f"{store_path.name}*"):
         database_file.unlink()
-    with settled_master_key(key_file, store_path, argon2):
+    with settled_master_key(key_file, SqliteLocation(store_path), argon2):
         restore_backup(backup, store_path, master_key, master_key, argon2, overwrite=False)
-    settle_interrupted_rotation(key_file, store_path, argon2)
+    settle_interrupted_rotation(key_file, SqliteLocation(store_path), argon2)
     assert not files.next.exists()
     assert_every_key_unlocks(open_sqlite_keystore(store_path, master_key, argon2), scalars)
 

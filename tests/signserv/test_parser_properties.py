@@ -86,7 +86,7 @@ def test_appended_events_verify_as_that_many_records(events: list[AuditEvent]) -
     """N events appended with AuditLog verify as a chain of exactly N records."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "audit.log"
-        log = AuditLog(path, MAC_KEY, fsync=False)
+        log = AuditLog.in_file(path, MAC_KEY, fsync=False)
         for event in events:
             log.append(event)
         if events:

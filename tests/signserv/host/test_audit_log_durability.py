@@ -52,7 +52,7 @@ def test_each_append_returns_after_an_fsync_that_covers_its_record(
     fake_fsync = SlowRecordingFsync()
     monkeypatch.setattr(audit.os, "fsync", fake_fsync)
     path = tmp_path / "audit.log"
-    log = AuditLog(path, MAC_KEY)
+    log = AuditLog.in_file(path, MAC_KEY)
     start = threading.Barrier(THREADS)
 
     def append_and_check(number: int) -> bool:
@@ -75,7 +75,7 @@ def test_a_failing_fsync_fails_every_append_it_would_have_covered(
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(audit.os, "fsync", failing_fsync)
-    log = AuditLog(tmp_path / "audit.log", MAC_KEY)
+    log = AuditLog.in_file(tmp_path / "audit.log", MAC_KEY)
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda number: _append_outcome(log, number), range(4)))
     assert outcomes == ["refused"] * 4
@@ -94,7 +94,7 @@ def test_without_fsync_configured_no_fsync_runs(
 ) -> None:
     fake_fsync = SlowRecordingFsync()
     monkeypatch.setattr(audit.os, "fsync", fake_fsync)
-    log = AuditLog(tmp_path / "audit.log", MAC_KEY, fsync=False)
+    log = AuditLog.in_file(tmp_path / "audit.log", MAC_KEY, fsync=False)
     log.append(event(1))
     assert fake_fsync.covered_sizes == []
 
@@ -103,7 +103,7 @@ def test_a_second_writer_chains_onto_a_last_record_longer_than_the_first_read(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "audit.log"
-    first, second = AuditLog(path, MAC_KEY), AuditLog(path, MAC_KEY)
+    first, second = AuditLog.in_file(path, MAC_KEY), AuditLog.in_file(path, MAC_KEY)
     first.append(event(1))
     first.append(AuditEvent("req-long", "x" * 6000, "admin", "sign", 200, "ok", None, None, 1.0))
     second.append(event(2))

@@ -36,7 +36,7 @@ def event(number: int) -> AuditEvent:
 @pytest.fixture
 def log_with_five(tmp_path: Path) -> Path:
     path = tmp_path / "audit.log"
-    log = AuditLog(path, MAC_KEY)
+    log = AuditLog.in_file(path, MAC_KEY)
     for number in range(5):
         log.append(event(number))
     return path
@@ -83,11 +83,12 @@ def test_reordered_records_are_named(log_with_five: Path) -> None:
 
 def test_rewritten_chain_without_the_mac_key_is_detected(log_with_five: Path) -> None:
     """Recomputing every hash after an edit does not help an attacker without the key."""
-    forged = AuditLog(log_with_five.with_name("forged.log"), b"attacker-key-000000000000000000!")
+    forged_path = log_with_five.with_name("forged.log")
+    forged = AuditLog.in_file(forged_path, b"attacker-key-000000000000000000!")
     for number in range(5):
         forged.append(event(number))
     with pytest.raises(AuditChainBroken, match="line 1: record 1 was altered or forged"):
-        verify_log(forged.path, MAC_KEY)
+        verify_log(forged_path, MAC_KEY)
 
 
 def test_torn_last_line_fails_closed(log_with_five: Path) -> None:
@@ -96,13 +97,13 @@ def test_torn_last_line_fails_closed(log_with_five: Path) -> None:
     with pytest.raises(AuditChainBroken, match="line 5: not a complete audit record"):
         verify_log(log_with_five, MAC_KEY)
     with pytest.raises(AuditWriteError, match="move the file aside"):
-        AuditLog(log_with_five, MAC_KEY).append(event(9))
+        AuditLog.in_file(log_with_five, MAC_KEY).append(event(9))
 
 
 def test_two_writers_keep_one_chain(tmp_path: Path) -> None:
     """Appenders with their own state (like two workers) interleave without a fork."""
     path = tmp_path / "audit.log"
-    first, second = AuditLog(path, MAC_KEY), AuditLog(path, MAC_KEY)
+    first, second = AuditLog.in_file(path, MAC_KEY), AuditLog.in_file(path, MAC_KEY)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda n: (first if n % 2 else second).append(event(n)), range(60)))
     assert verify_log(path, MAC_KEY).records == 60
@@ -194,7 +195,7 @@ def test_busy_multi_worker_run_verifies_and_cli_names_a_deleted_record(start_sig
 def test_short_write_fails_the_append_and_every_later_one(tmp_path, monkeypatch) -> None:
     """Disk full mid-record: this request fails, and so does the next (torn tail)."""
     path = tmp_path / "audit.log"
-    log = AuditLog(path, MAC_KEY)
+    log = AuditLog.in_file(path, MAC_KEY)
     log.append(event(1))
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[: len(data) // 2]))
