@@ -1,0 +1,285 @@
+"""Two `signserv serve` replicas over one real PostgreSQL: shared keys, lockout and audit chain.
+
+Each replica has its own home (as two hosts would) and both name one master key file (as a
+shared secret mount would). Every test is bounded: a few dozen requests, deadlines in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from signserv import contract
+
+from ...conftest import PostgresDatabaseUrl, RunningService, SignservHome, make_home
+from ...postgres_cluster import PostgresCluster
+from ..server.test_lockout import http_from
+
+WRONG = "wrong-token-0123456789abcdef"
+BODY = contract.build_sign_request_body(b"replicated")
+
+
+def sign(service: RunningService, name: str, token: str) -> int:
+    return requests.post(
+        f"{service.url}/sign/{name}",
+        data=BODY,
+        headers={"Authorization": token, "Content-Type": "application/json"},
+        timeout=30,
+    ).status_code
+
+
+def replica_home(
+    directory: Path, database: PostgresDatabaseUrl, master_key_file: Path
+) -> SignservHome:
+    """A host's home whose keystore is the shared database and whose master key is the shared file."""
+    return make_home(
+        directory,
+        f"keystore:\n  url: {database.url}\n  password_file: {database.password_file}\n"
+        f"  master_key_file: {master_key_file}\n",
+    )
+
+
+@pytest.fixture
+def two_hosts(
+    tmp_path: Path, postgres_database: PostgresDatabaseUrl
+) -> tuple[SignservHome, SignservHome]:
+    """Two initialized homes over one database and one master key."""
+    shared_key = tmp_path / "shared" / "master.key"
+    shared_key.parent.mkdir(mode=0o700)
+    first = replica_home(tmp_path / "host-a", postgres_database, shared_key)
+    second = replica_home(tmp_path / "host-b", postgres_database, shared_key)
+    return first, second
+
+
+def test_second_init_migrates_nothing_and_checks_the_master_key(two_hosts) -> None:
+    """`signserv init` on every replica is idempotent."""
+    _, second = two_hosts
+    again = second.run("init")
+    assert "up to date" in again.stdout
+
+
+def test_keys_sign_on_both_disable_is_seen_by_both_and_one_audit_chain_verifies(
+    two_hosts, start_signserv
+) -> None:
+    first_home, second_home = two_hosts
+    token = first_home.create_key("shared")
+    first, second = start_signserv(first_home), start_signserv(second_home)
+    assert [sign(first, "shared", token), sign(second, "shared", token)] == [200, 200]
+    second_home.run("keys", "disable", "shared")
+    assert [sign(first, "shared", token), sign(second, "shared", token)] == [403, 403]
+    first_home.run("keys", "enable", "shared")
+    assert [sign(first, "shared", token), sign(second, "shared", token)] == [200, 200]
+    verified = second_home.run("audit", "verify").stdout
+    assert "verified: 6 records" in verified, verified
+    tail = [json.loads(line) for line in first_home.run("audit", "tail").stdout.splitlines()]
+    assert [record["status"] for record in tail] == [200, 200, 403, 403, 200, 200]
+
+
+def test_fifty_wrong_tokens_over_both_replicas_lock_the_pair_as_on_one(
+    two_hosts, start_signserv
+) -> None:
+    first_home, second_home = two_hosts
+    token = first_home.create_key("admin")
+    replicas = [start_signserv(first_home), start_signserv(second_home)]
+    statuses = [
+        http_from("127.0.0.2", replicas[n % 2].url, "POST", "/sign/admin", WRONG, BODY)[0]
+        for n in range(50)
+    ]
+    assert statuses[:10] == [401] * 10, "the default threshold counts both replicas' failures"
+    assert set(statuses[10:]) == {429}
+    for replica in replicas:
+        status, _, body = http_from("127.0.0.1", replica.url, "POST", "/sign/admin", token, BODY)
+        assert status == 200, body
+
+
+def test_concurrent_creates_and_deletes_from_two_hosts_keep_names_unique(two_hosts) -> None:
+    """Both hosts' CLIs race to create the same names; each name lands once, deletes once."""
+    results: dict[str, list[int]] = {"create": [], "delete": []}
+    lock = threading.Lock()
+
+    def race(home: SignservHome, command: str, name: str) -> None:
+        extra = ["--json"] if command == "create" else ["--yes"]
+        code = home.run("keys", command, name, *extra, check=False).returncode
+        with lock:
+            results[command].append(code)
+
+    for command in ("create", "delete"):
+        threads = [
+            threading.Thread(target=race, args=(home, command, f"race-{n}"))
+            for n in range(3)
+            for home in two_hosts
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert Counter(results["create"]) == Counter({0: 3, 1: 3})
+    assert Counter(results["delete"]) == Counter({0: 3, 1: 3})
+    assert json.loads(two_hosts[0].run("keys", "list", "--json").stdout) == []
+
+
+def _steady_load(
+    services: list[RunningService], name: str, token: str, stop: threading.Event
+) -> Callable[[], list[int]]:
+    """Sign in a loop on every service until ``stop``; returns a function giving the statuses."""
+    statuses: list[int] = []
+
+    def loop(service: RunningService) -> None:
+        while not stop.is_set():
+            try:
+                statuses.append(sign(service, name, token))
+            except requests.ConnectionError:
+                statuses.append(0)  # the replica is gone (killed)
+
+    threads = [threading.Thread(target=loop, args=(service,)) for service in services]
+    for thread in threads:
+        thread.start()
+
+    def finish() -> list[int]:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        return statuses
+
+    return finish
+
+
+def test_master_key_rotation_under_load_on_both_replicas_loses_nothing(
+    two_hosts, start_signserv, tmp_path: Path
+) -> None:
+    first_home, second_home = two_hosts
+    token = first_home.create_key("busy")
+    replicas = [start_signserv(first_home), start_signserv(second_home)]
+    shared_key = tmp_path / "shared" / "master.key"
+    retired_copy = shared_key.read_bytes()
+    finish = _steady_load(replicas, "busy", token, threading.Event())
+    time.sleep(1)  # let the load run before and after the rotation
+    first_home.run("master-key", "rotate")
+    time.sleep(1)
+    statuses = finish()
+    assert statuses and set(statuses) == {200}, Counter(statuses)
+    # Both replicas' workers follow the new key without a restart: a key sealed under it unlocks.
+    fresh = second_home.create_key("after-rotation")
+    assert [sign(replica, "after-rotation", fresh) for replica in replicas] == [200, 200]
+    assert "verified" in first_home.run("audit", "verify").stdout
+    # A host that holds only the retired key refuses, and says why.
+    stale = tmp_path / "stale" / "master.key"
+    stale.parent.mkdir(mode=0o700)
+    stale.write_bytes(retired_copy)
+    stale.chmod(0o600)
+    environment = first_home.env()
+    environment["SIGNSERV_MASTER_KEY_FILE"] = str(stale)
+    refused = subprocess.run(
+        [sys.executable, "-m", "signserv", "keys", "list"],
+        env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "the master key does not open the keystore postgresql://" in refused.stderr
+
+
+def test_sigkill_of_one_replica_under_load_leaves_the_other_serving(
+    two_hosts, start_signserv
+) -> None:
+    first_home, second_home = two_hosts
+    token = first_home.create_key("steady")
+    doomed, survivor = start_signserv(first_home), start_signserv(second_home)
+    finish = _steady_load([survivor], "steady", token, threading.Event())
+    time.sleep(0.5)
+    doomed.kill()
+    time.sleep(1)
+    statuses = finish()
+    assert statuses and set(statuses) == {200}, Counter(statuses)
+    assert "verified" in second_home.run("audit", "verify").stdout
+
+
+def test_a_postgres_restart_under_load_answers_503_then_recovers_by_itself(
+    two_hosts, start_signserv, postgres_cluster: PostgresCluster
+) -> None:
+    home, _ = two_hosts
+    token = home.create_key("resilient")
+    service = start_signserv(home)
+    assert sign(service, "resilient", token) == 200
+    postgres_cluster.stop()
+    try:
+        during = requests.post(
+            f"{service.url}/sign/resilient",
+            data=BODY,
+            headers={"Authorization": token, "Content-Type": "application/json"},
+            timeout=30,
+        )
+        ready = requests.get(f"{service.url}/readyz", timeout=30)
+    finally:
+        postgres_cluster.start()
+    assert during.status_code == 503 and during.json()["error"] in (
+        "keystore_unavailable",
+        "audit_unavailable",
+    ), during.text
+    assert "Traceback" not in during.text and "signature" not in during.json()
+    assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
+    deadline = time.monotonic() + 30
+    while sign(service, "resilient", token) != 200:
+        assert time.monotonic() < deadline, "the service did not recover after the restart"
+        time.sleep(0.2)
+    assert requests.get(f"{service.url}/readyz", timeout=10).status_code == 200
+    assert "verified" in home.run("audit", "verify").stdout
+
+
+def test_backup_and_restore_of_the_shared_keystore(
+    two_hosts, tmp_path: Path, start_signserv
+) -> None:
+    home, other = two_hosts
+    token = home.create_key("kept")
+    backup = tmp_path / "backup.db"
+    home.run("backup", str(backup))
+    other.run("keys", "delete", "kept", "--yes")
+    other.create_key("newer")
+    refused = home.run("restore", str(backup), check=False)
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    home.run("restore", str(backup), "--force")
+    listed = json.loads(other.run("keys", "list", "--json").stdout)
+    assert [key["name"] for key in listed] == ["kept"]
+    assert sign(start_signserv(other), "kept", token) == 200
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_migrate_from_sqlite_to_postgres_and_back_without_tokens(
+    tmp_path: Path, postgres_database: PostgresDatabaseUrl, start_signserv
+) -> None:
+    source = make_home(tmp_path / "sqlite")
+    token = source.create_key("moved")
+    service = start_signserv(source)
+    assert sign(service, "moved", token) == 200
+    service.stop()
+    keystore, audit = source.home / "keystore.db", source.home / "audit.log"
+    before = (_file_digest(keystore), _file_digest(audit))
+    target_config = tmp_path / "postgres.yaml"
+    target_config.write_text(source.config.read_text() + postgres_database.config())
+    moved = source.run(
+        "migrate", "--to-config", str(target_config), "--to-home", str(tmp_path / "pg")
+    )
+    assert "copied 1 key(s) and 1 audit record(s)" in moved.stdout
+    assert (_file_digest(keystore), _file_digest(audit)) == before, "the source must stay untouched"
+    replica = SignservHome(home=tmp_path / "pg", config=target_config)
+    assert sign(start_signserv(replica), "moved", token) == 200
+    back_config = tmp_path / "back.yaml"
+    back_config.write_text(source.config.read_text())
+    returned = replica.run(
+        "migrate", "--to-config", str(back_config), "--to-home", str(tmp_path / "back")
+    )
+    assert "copied 1 key(s) and 2 audit record(s)" in returned.stdout
+    again = SignservHome(home=tmp_path / "back", config=back_config)
+    assert "verified: 2 records" in again.run("audit", "verify").stdout
+    assert sign(start_signserv(again), "moved", token) == 200
