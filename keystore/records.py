@@ -104,8 +104,8 @@ class KeyRecordStore(Protocol):
     def sealed(self, name: str) -> SealedRecord | None:
         """One key's sealed record, or None."""
 
-    def most_common_kdf(self) -> Argon2Parameters | None:
-        """The argon2id cost most stored keys carry, or None when there are none."""
+    def kdf_costs(self) -> set[Argon2Parameters]:
+        """Every distinct argon2id cost the stored keys carry (empty when there are none)."""
 
     def master_key_check(self) -> bytes:
         """The stored seal that proves which master key opens this storage."""
