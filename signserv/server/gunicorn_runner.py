@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from signserv.host.config import Settings
 from signserv.host.home import open_keystore
 from signserv.server.app import create_app
+from signserv.server.guarded_worker import ReadDeadlines, guarded_worker_class
 from signserv.server.metrics import forget_worker, prepare_multiprocess_directory
 
 # No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
@@ -39,13 +40,15 @@ def tls_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def gunicorn_options(settings: Settings, bind: str | None, workers: int | None) -> dict[str, Any]:
+def gunicorn_options(
+    settings: Settings, bind: str | None, workers: int | None, deadlines: ReadDeadlines
+) -> dict[str, Any]:
     """gunicorn settings derived from ours; the command line may override bind and workers."""
     return {
         **tls_options(settings),
         "bind": [bind or settings.server.bind],
         "workers": workers or settings.server.workers,
-        "worker_class": "gthread",
+        "worker_class": guarded_worker_class(deadlines),
         "threads": WORKER_THREADS,
         "keepalive": KEEPALIVE_SECONDS,
         "timeout": settings.server.timeout_seconds,
@@ -65,9 +68,12 @@ def gunicorn_options(settings: Settings, bind: str | None, workers: int | None) 
 class SignservGunicorn(BaseApplication):  # type: ignore[misc]
     """A gunicorn application whose workers each build their own app (own SQLite connections)."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(
+        self, settings: Settings, options: dict[str, Any], deadlines: ReadDeadlines
+    ) -> None:
         self._settings = settings
         self._options = options
+        self._deadlines = deadlines
         super().__init__()
 
     def load_config(self) -> None:
@@ -75,11 +81,15 @@ class SignservGunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app(self._settings)
+        return create_app(self._settings, request_arrived=self._deadlines.arrived)
 
 
 def serve(settings: Settings, bind: str | None = None, workers: int | None = None) -> None:
     """Check the keystore, then run gunicorn in the foreground until it is stopped."""
     open_keystore(settings).close()
     prepare_multiprocess_directory(settings.home / "metrics")
-    SignservGunicorn(settings, gunicorn_options(settings, bind, workers)).run()
+    deadlines = ReadDeadlines(
+        settings.server.request_read_seconds, settings.server.requests_read_per_address
+    )
+    options = gunicorn_options(settings, bind, workers, deadlines)
+    SignservGunicorn(settings, options, deadlines).run()
