@@ -28,6 +28,7 @@ __all__ = [
     "HASH_ALGORITHM",
     "KEY_NAME_MAX_LENGTH",
     "P521_COORDINATE_BYTES",
+    "P521_GROUP_ORDER",
     "BodyNotJSON",
     "ContractError",
     "InvalidKeyName",
@@ -54,6 +55,12 @@ __all__ = [
 
 HASH_ALGORITHM = "sha2-512"
 P521_COORDINATE_BYTES = 66
+# The order n of the P-521 group (SEC 2 §2.6.1): private scalars and signature values lie in [1, n-1].
+P521_GROUP_ORDER = int(
+    "1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+    "a51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
+    16,
+)
 
 
 class ContractError(SignservError, ValueError):
