@@ -23,6 +23,7 @@ from keystore.errors import (
 )
 from keystore.master_key_file import read_master_key, write_master_key
 from keystore.records import (
+    AttemptRules,
     AuditChainStore,
     FailureCount,
     FailureCounterStore,
@@ -30,6 +31,8 @@ from keystore.records import (
     KeyInfo,
     KeyRecordStore,
     KeyStatus,
+    LockSchedule,
+    Reservation,
 )
 from keystore.rotation import MasterKeyRotationFailed
 from keystore.signing_key import SigningKey, SoftwareSigningKey
@@ -39,6 +42,7 @@ from keystore.store import KeyStore, UnlockedKey
 __all__ = [
     "Argon2Parameters",
     "Argon2Runner",
+    "AttemptRules",
     "AuditChainStore",
     "BackupError",
     "BackupExists",
@@ -59,6 +63,7 @@ __all__ = [
     "KeystoreError",
     "KeystoreExists",
     "KeystoreUnavailable",
+    "LockSchedule",
     "MasterKey",
     "MasterKeyExists",
     "MasterKeyInvalid",
@@ -67,6 +72,7 @@ __all__ = [
     "MasterKeyRotationFailed",
     "MasterShareMismatch",
     "RecordsChanged",
+    "Reservation",
     "RestoreWouldOverwrite",
     "SigningKey",
     "SoftwareSigningKey",
