@@ -5,6 +5,7 @@ from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import (
     InvalidKeyName,
     InvalidToken,
+    KeyBackendUnavailable,
     KeyDisabled,
     KeyExists,
     KeyNotFound,
@@ -23,6 +24,7 @@ from keystore.errors import (
 )
 from keystore.master_key_file import read_master_key, write_master_key
 from keystore.records import (
+    SOFTWARE_KIND,
     AttemptRules,
     AuditChainStore,
     FailureCount,
@@ -40,6 +42,7 @@ from keystore.sqlite.backup import BackupError, BackupExists, BackupUnusable, Re
 from keystore.store import KeyStore, UnlockedKey
 
 __all__ = [
+    "SOFTWARE_KIND",
     "Argon2Parameters",
     "Argon2Runner",
     "AttemptRules",
@@ -52,6 +55,7 @@ __all__ = [
     "FailureState",
     "InvalidKeyName",
     "InvalidToken",
+    "KeyBackendUnavailable",
     "KeyDisabled",
     "KeyExists",
     "KeyInfo",

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from foundation.argon2id import Argon2Parameters
 from keystore import crypto
 from keystore.errors import (
+    KeyBackendUnavailable,
     KeyDisabled,
     KeyNotFound,
     KeystoreCorrupt,
@@ -27,7 +28,14 @@ from keystore.errors import (
     MasterShareMismatch,
     RecordsChanged,
 )
-from keystore.records import KeyInfo, KeyRecordStore, KeyStatus, MasterSeals, NewKeyRecord
+from keystore.records import (
+    SOFTWARE_KIND,
+    KeyInfo,
+    KeyRecordStore,
+    KeyStatus,
+    MasterSeals,
+    NewKeyRecord,
+)
 from keystore.signing_key import SigningKey, SoftwareSigningKey, uncompressed_point
 from keystore.validation import require_key_name, require_token
 
@@ -165,6 +173,11 @@ class KeyStore:
         if not found.status.enabled:
             crypto.verify_token(name, found.sealed, token, self._argon2)
             raise KeyDisabled(f"key {name!r} is disabled")
+        if found.kind != SOFTWARE_KIND:
+            crypto.verify_token(name, found.sealed, token, self._argon2)
+            raise KeyBackendUnavailable(
+                f"key {name!r} is a {found.kind!r} key, which this process cannot use"
+            )
         try:
             private_key = crypto.unseal_private_key(
                 name, found.sealed, token, self._master_key, self._argon2
@@ -225,6 +238,7 @@ class KeyStore:
                 sealed=crypto.seal_private_key(
                     name, private_key, token, self._master_key, self._argon2
                 ),
+                kind=SOFTWARE_KIND,
             )
             try:
                 self.records.insert_key(record, expected_master_key_check=check)
