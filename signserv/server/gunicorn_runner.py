@@ -10,10 +10,10 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from signserv.gunicorn_application import FlaskGunicorn
 from signserv.host.config import Settings
 from signserv.host.home import open_keystore
 from signserv.server.app import create_app
-from signserv.server.gunicorn_application import FlaskGunicorn
 from signserv.server.metrics import forget_worker, prepare_multiprocess_directory
 
 # No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
