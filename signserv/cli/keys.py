@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from keystore import KeyInfo
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import open_home_keystore
 from signserv.contract import PublicPoint, b64encode, encode_public_key
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
 from signserv.secret import Secret
 from signserv.secret_input import read_secret
 
@@ -68,7 +68,7 @@ def create_key(settings: Settings, name: str, token_file: str | None, as_json: b
     """Generate a new P-521 key NAME. A generated token is printed once and never stored."""
     generated = token_file is None
     token = generate_token() if generated else read_secret(token_file, "token")
-    info = open_keystore(settings).create_key(name, token.reveal())
+    info = open_home_keystore(settings).create_key(name, token.reveal())
     ski = public_point(info).ski_hex()
     if as_json:
         shown = token.reveal() if generated else None
@@ -87,7 +87,7 @@ def create_key(settings: Settings, name: str, token_file: str | None, as_json: b
 @pass_settings
 def list_keys(settings: Settings, as_json: bool) -> None:
     """List every key with its SKI and state (no token needed)."""
-    described = [describe(info) for info in open_keystore(settings).list_keys()]
+    described = [describe(info) for info in open_home_keystore(settings).list_keys()]
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
@@ -108,7 +108,7 @@ def list_keys(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def show_key(settings: Settings, name: str, as_json: bool) -> None:
     """Show one key's public facts: SKI, state, dates, public key (no token needed)."""
-    described = describe(open_keystore(settings).info(name))
+    described = describe(open_home_keystore(settings).info(name))
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
@@ -129,7 +129,7 @@ def show_key(settings: Settings, name: str, as_json: bool) -> None:
 @pass_settings
 def export_public_key(settings: Settings, name: str, output_format: str) -> None:
     """Print NAME's public key (no token needed): for crypto-unit tooling or any verifier."""
-    point = public_point(open_keystore(settings).info(name))
+    point = public_point(open_home_keystore(settings).info(name))
     if output_format == "der-xy":
         click.echo(b64encode(encode_public_key(point)))
         return
@@ -142,7 +142,7 @@ def export_public_key(settings: Settings, name: str, output_format: str) -> None
 @pass_settings
 def disable_key(settings: Settings, name: str) -> None:
     """Refuse every request for NAME (403 after a correct token) until it is enabled again."""
-    open_keystore(settings).set_enabled(name, False)
+    open_home_keystore(settings).set_enabled(name, False)
     click.echo(f"key {name} disabled")
 
 
@@ -151,7 +151,7 @@ def disable_key(settings: Settings, name: str) -> None:
 @pass_settings
 def enable_key(settings: Settings, name: str) -> None:
     """Serve NAME again."""
-    open_keystore(settings).set_enabled(name, True)
+    open_home_keystore(settings).set_enabled(name, True)
     click.echo(f"key {name} enabled")
 
 
@@ -161,7 +161,7 @@ def enable_key(settings: Settings, name: str) -> None:
 @pass_settings
 def delete_key(settings: Settings, name: str, yes: bool) -> None:
     """Delete NAME for good. Crypto-unit administrators that use it can no longer sign."""
-    store = open_keystore(settings)
+    store = open_home_keystore(settings)
     store.info(name)
     if not yes:
         if not sys.stdin.isatty():
@@ -189,7 +189,7 @@ def rotate_token(
     current = read_secret(token_file, "current token")
     generated = new_token_file is None
     new = generate_token() if generated else read_secret(new_token_file, "new token")
-    open_keystore(settings).rotate_token(name, current.reveal(), new.reveal())
+    open_home_keystore(settings).rotate_token(name, current.reveal(), new.reveal())
     click.echo(f"token of key {name} replaced")
     if generated:
         click.echo(f"  new token: {new.reveal()}")

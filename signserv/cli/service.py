@@ -8,6 +8,7 @@ import click
 
 from keystore import KeyNotFound
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import require_ready_home
 from signserv.cli.keys import generate_token, public_point, signservkeys_entry
 from signserv.host.config import ServerSettings, Settings
 from signserv.host.home import initialize_home, open_keystore
@@ -52,6 +53,7 @@ def announce_url(settings: Settings, bind: str | None) -> Callable[[], None]:
 @pass_settings
 def serve_command(settings: Settings, bind: str | None, workers: int | None) -> None:
     """Run the signing service under gunicorn in the foreground."""
+    require_ready_home(settings)
     serve(settings, bind, workers, on_listening=announce_url(settings, bind))
 
 

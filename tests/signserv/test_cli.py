@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -130,6 +135,78 @@ def test_commands_on_a_missing_master_key_explain_what_to_do(home: SignservHome)
     result = home.run("keys", "list", check=False)
     assert result.returncode == 1
     assert "no master key file" in result.stderr and "SIGNSERV_MASTER_KEY_FILE" in result.stderr
+    assert "restore that file from your backup" in result.stderr
+    assert "run `signserv init`" not in result.stderr, "init would refuse: it is no next step"
+
+
+def test_a_master_key_without_keystore_points_to_restore_and_init(home: SignservHome) -> None:
+    (home.home / "keystore.db").unlink()
+    result = home.run("serve", check=False)
+    assert result.returncode == 1
+    assert f"no keystore at {home.home / 'keystore.db'}" in result.stderr
+    assert "`signserv restore BACKUP`" in result.stderr and "`signserv init`" in result.stderr
+
+
+def test_the_relative_default_home_says_where_it_looked(tmp_path) -> None:
+    """Run outside the directory `init` ran in, the default home is a different, missing one."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSERV_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "signserv", "keys", "list"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"error: no signserv home in this directory: {tmp_path / 'var/signserv'}" in (
+        result.stderr
+    )
+    assert "relative to the current directory" in result.stderr and "--home" in result.stderr
+    assert not (tmp_path / "var").exists(), "looking must not create a second home"
+
+
+def test_a_named_home_that_does_not_exist_is_named(tmp_path) -> None:
+    missing = SignservHome(home=tmp_path / "nowhere", config=make_home(tmp_path).config)
+    result = missing.run("keys", "list", check=False)
+    assert result.returncode == 1
+    assert f"no signserv home at {tmp_path / 'nowhere'}" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version", "-h", "--help"])
+def test_both_tools_answer_version_and_both_help_flags(home: SignservHome, flag: str) -> None:
+    for tool in ("signserv", "signserv-tke"):
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / tool), flag],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        expected = f"{tool}, version {version('signserv')}" if flag == "--version" else "Usage:"
+        assert expected in result.stdout
+
+
+def test_serve_help_shows_the_workers_and_bind_defaults(home: SignservHome) -> None:
+    shown = " ".join(home.run("serve", "--help").stdout.split())
+    assert "[default: server.workers in the config, else 2]" in shown
+    assert "[default: server.bind in the config, else 127.0.0.1:8080]" in shown
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("keys", "create"), "error: Missing argument 'NAME'."),
+        (("serve", "--workers", "0"), "error: Invalid value for '--workers'"),
+        (("nonsense",), "error: No such command 'nonsense'."),
+    ],
+)
+def test_usage_errors_print_error_and_exit_2(home: SignservHome, arguments, message) -> None:
+    result = home.run(*arguments, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert "Error:" not in result.stderr
 
 
 def test_help_shows_no_secret(home: SignservHome) -> None:

@@ -23,6 +23,7 @@ from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signserv", prog_name="signserv-tke")
 @click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--signserv-url",
