@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from keystore import KeyInfo
+from foundation import key_name_problem, write_private_file
+from keystore import KeyExists, KeyInfo, KeyNotFound, KeyStore
 from signserv.cli.context import pass_settings
 from signserv.cli.home_state import open_home_keystore
 from signserv.contract import PublicPoint, b64encode, encode_public_key
@@ -80,6 +82,73 @@ def create_key(settings: Settings, name: str, token_file: str | None, as_json: b
         click.echo(f"  token: {token.reveal()}")
         click.echo("  (shown once: signserv stores no token and cannot show it again)")
         click.echo(f"  SIGNSERVKEYS entry: {signservkeys_entry(info.name, token)}")
+
+
+def _require_absent(store: KeyStore, names: tuple[str, ...]) -> None:
+    """Refuse before creating anything if a name is repeated or already taken."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise click.UsageError(f"key name given twice: {', '.join(repeated)}")
+    for name in names:
+        problem = key_name_problem(name)
+        if problem is not None:
+            raise click.UsageError(f"{name!r}: {problem}")
+        try:
+            store.info(name)
+        except KeyNotFound:
+            continue
+        raise KeyExists(
+            f"key {name!r} already exists; its token was shown only when it was created, so "
+            "it cannot go into a new SIGNSERVKEYS file: choose other names (or add "
+            f'{{"key": "{name}"}} to the file by hand, and the TKE CLI asks for the token)'
+        )
+
+
+def _create_keys_and_file(store: KeyStore, names: tuple[str, ...], file: Path) -> list[KeyInfo]:
+    """Create every key and write ``file``, or neither: a key whose token went nowhere is deleted."""
+    created: list[KeyInfo] = []
+    entries: list[dict[str, str]] = []
+    try:
+        for name in names:
+            token = generate_token()
+            created.append(store.create_key(name, token.reveal()))
+            entries.append({"key": name, "token": token.reveal()})
+        document = json.dumps(entries, indent=2) + "\n"
+        write_private_file(file, document.encode("ascii"), replace=False)
+    except BaseException:
+        for info in created:
+            store.delete_key(info.name)
+        raise
+    return created
+
+
+@keys_group.command("signservkeys")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@pass_settings
+def create_signservkeys(settings: Settings, file: Path, names: tuple[str, ...]) -> None:
+    """Create keys NAME... and write their tokens to the new SIGNSERVKEYS file FILE (mode 0600).
+
+    All or nothing: if a name exists, FILE exists or anything fails, no key is left behind
+    and no file is written. The tokens are never printed; FILE is the only copy.
+    """
+    if file.exists():
+        raise click.UsageError(
+            f"{file} already exists; refusing to replace it (it may hold the only copy of "
+            "other keys' tokens): move it away or name another file"
+        )
+    store = open_home_keystore(settings)
+    _require_absent(store, names)
+    try:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        created = _create_keys_and_file(store, names, file)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {file}: {exc.strerror}; no key was created"
+        ) from None
+    for info in created:
+        click.echo(f"created key {info.name} (SKI {public_point(info).ski_hex()})")
+    click.echo(f"wrote {file} (mode 0600): {len(created)} keys with their tokens, the only copy")
 
 
 @keys_group.command("list")

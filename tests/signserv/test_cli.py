@@ -230,3 +230,60 @@ def test_export_public_key_in_both_formats_matches_the_ski(home: SignservHome, t
     pem = home.run("keys", "export-public", "k", "--format", "spki-pem").stdout
     numbers = load_pem_public_key(pem.encode()).public_numbers()
     assert (numbers.x, numbers.y) == (point.x, point.y)
+
+
+def test_signservkeys_creates_the_keys_and_a_private_file_of_their_tokens(
+    home: SignservHome, tmp_path
+) -> None:
+    file = tmp_path / "tke-files" / "SIGNSERVKEYS"
+    output = home.run("keys", "signservkeys", str(file), "admin1", "admin2").stdout
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    entries = json.loads(file.read_text())
+    assert [entry["key"] for entry in entries] == ["admin1", "admin2"]
+    for entry in entries:
+        assert entry["token"] not in output, "the file is the only copy of each token"
+        shown = json.loads(home.run("keys", "show", entry["key"], "--json").stdout)
+        assert f"created key {entry['key']} (SKI {shown['ski']})" in output
+
+
+@pytest.mark.parametrize(
+    ("names", "status", "message"),
+    [
+        (("admin2", "admin1"), 1, "key 'admin1' already exists"),
+        (("admin2", "admin2"), 2, "key name given twice: admin2"),
+        (("admin2", "bad name"), 2, "'bad name': a key name may contain only"),
+    ],
+)
+def test_signservkeys_refuses_loudly_and_leaves_nothing_behind(
+    home: SignservHome, tmp_path, names, status, message
+) -> None:
+    """The README ceremony's failure mode: an existing admin1 must not silently drop out."""
+    home.create_key("admin1")
+    file = tmp_path / "SIGNSERVKEYS"
+    result = home.run("keys", "signservkeys", str(file), *names, check=False)
+    assert result.returncode == status
+    assert result.stderr.startswith(f"error: {message}")
+    assert not file.exists()
+    listed = json.loads(home.run("keys", "list", "--json").stdout)
+    assert [key["name"] for key in listed] == ["admin1"]
+
+
+def test_signservkeys_never_replaces_an_existing_file(home: SignservHome, tmp_path) -> None:
+    file = tmp_path / "SIGNSERVKEYS"
+    file.write_text('[{"key": "earlier", "token": "the only copy of this token"}]')
+    result = home.run("keys", "signservkeys", str(file), "admin1", check=False)
+    assert result.returncode == 2 and "refusing to replace it" in result.stderr
+    assert "the only copy" in file.read_text()
+    assert json.loads(home.run("keys", "list", "--json").stdout) == []
+
+
+def test_signservkeys_deletes_its_keys_when_the_file_cannot_be_written(
+    home: SignservHome, tmp_path
+) -> None:
+    """A dangling symlink passes the existence check, so the keys are made before the write fails."""
+    file = tmp_path / "SIGNSERVKEYS"
+    file.symlink_to(tmp_path / "nowhere")
+    result = home.run("keys", "signservkeys", str(file), "admin1", "admin2", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot write {file}: ")
+    assert json.loads(home.run("keys", "list", "--json").stdout) == []
