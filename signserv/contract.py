@@ -252,7 +252,8 @@ def parse_sign_request(body: bytes) -> bytes:
     """Return the bytes a POST /sign body asks to have signed, or raise naming the bad field.
 
     ``input`` is the contract's field; ``inputs`` (an older IBM page) is accepted as an alias
-    when it is the only one present or equal to ``input``.
+    when it is the only one present or equal to ``input``. An empty ``input`` is an empty
+    message, signed like any other: the contract is "sign arbitrary data".
     """
     try:
         document = json.loads(body, object_pairs_hook=_refuse_duplicate_members)
@@ -281,8 +282,6 @@ def parse_sign_request(body: bytes) -> bytes:
     value = document[field]
     if not isinstance(value, str):
         raise MalformedSignRequest(field, f"{field} must be a string of standard base64")
-    if value == "":
-        raise MalformedSignRequest(field, f"{field} must not be empty")
     try:
         return b64decode_strict(value, what=field)
     except NonStandardBase64 as exc:

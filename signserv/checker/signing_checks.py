@@ -25,7 +25,7 @@ def check_signature_encoding(context: CheckContext) -> Verdict:
         if _reads_only_inputs(context):
             raise ContractViolation(
                 "the service reads 'inputs' but not 'input': the TKE client sends 'input' "
-                "(TKE-REFERENCE §1.3; 'inputs' is an older IBM page's name): accept both"
+                "(docs/protocol.md §2; 'inputs' is an older IBM page's name): accept both"
             ) from None
         raise ContractViolation(f"{exc} (body sent, as the TKE client sends it: {body})") from None
     return passed(
