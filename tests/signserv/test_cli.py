@@ -227,6 +227,28 @@ def test_usage_errors_print_error_and_exit_2(home: SignservHome, arguments, mess
     assert "Error:" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--bogus",), "error: No such option '--bogus'"),
+        (("nonsense",), "error: No such command 'nonsense'."),
+        (("cryptounit-admin-add", "--key"), "error: Option '--key' requires an argument."),
+    ],
+)
+def test_signserv_tke_usage_errors_print_error_and_exit_2(arguments, message) -> None:
+    """signserv-tke reports usage errors the way signserv does: one `error:` prefix, exit 2."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "signserv-tke"), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert "Error:" not in result.stderr
+
+
 def test_help_shows_no_secret(home: SignservHome) -> None:
     token = home.create_key("k")
     master_key = (home.home / "master.key").read_text().strip()
