@@ -28,6 +28,7 @@ from keystore.master_key_file import read_master_key, write_master_key
 from keystore.records import (
     PKCS11_KIND,
     SOFTWARE_KIND,
+    AttemptRules,
     AuditChainStore,
     FailureCount,
     FailureCounterStore,
@@ -35,6 +36,8 @@ from keystore.records import (
     KeyInfo,
     KeyRecordStore,
     KeyStatus,
+    LockSchedule,
+    Reservation,
 )
 from keystore.rotation import MasterKeyRotationFailed
 from keystore.signing_key import HeldKey, KeyBackend, SigningKey, SoftwareSigningKey
@@ -46,6 +49,7 @@ __all__ = [
     "SOFTWARE_KIND",
     "Argon2Parameters",
     "Argon2Runner",
+    "AttemptRules",
     "AuditChainStore",
     "BackupError",
     "BackupExists",
@@ -71,6 +75,7 @@ __all__ = [
     "KeystoreError",
     "KeystoreExists",
     "KeystoreUnavailable",
+    "LockSchedule",
     "MasterKey",
     "MasterKeyExists",
     "MasterKeyInvalid",
@@ -79,6 +84,7 @@ __all__ = [
     "MasterKeyRotationFailed",
     "MasterShareMismatch",
     "RecordsChanged",
+    "Reservation",
     "RestoreWouldOverwrite",
     "SigningKey",
     "SoftwareSigningKey",

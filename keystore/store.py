@@ -205,12 +205,15 @@ class KeyStore:
     def unlock(self, name: str, token: str) -> UnlockedKey:
         """The signing key of ``name`` if ``token`` is its token and the key is enabled.
 
-        An unknown name costs the same argon2id run as a wrong token, so timing does not tell
-        the two apart. A disabled key is reported only after its token was proven.
+        Every answer costs one argon2id run at each cost the stored keys carry (one run when
+        they share a cost, as they do unless the configured cost changed): the key's own run
+        is real, the others are spent on nothing, so timing tells neither an unknown name from
+        a known one nor one key's cost from another's. A disabled key is reported only after
+        its token was proven.
         """
         found = self.records.sealed(name)
+        self._spend_every_other_cost(token, None if found is None else found.sealed.kdf)
         if found is None:
-            self._argon2.spend_like_a_lookup(token, self._typical_kdf())
             raise KeyNotFound(f"no key named {name!r}")
         if not found.status.enabled:
             crypto.verify_token(name, found.sealed, token, self._argon2)
@@ -257,13 +260,14 @@ class KeyStore:
                 raise
             return unseal()
 
-    def _typical_kdf(self) -> Argon2Parameters:
-        """The argon2id cost most stored keys carry (the configured one when there are none).
+    def _spend_every_other_cost(self, token: str, own: Argon2Parameters | None) -> None:
+        """Run argon2id once at each stored cost but ``own`` (the key's, None for no key).
 
-        An unknown name must cost what a wrong token costs; after a change of the configured
-        cost, stored records keep theirs, so the configured cost alone would tell them apart.
+        With no keys stored, an unknown name costs the configured cost a new key would carry.
         """
-        return self.records.most_common_kdf() or self._argon2.parameters
+        costs = self.records.kdf_costs() or {self._argon2.parameters}
+        for cost in costs - {own}:
+            self._argon2.spend_like_a_lookup(token, cost)
 
     # --- writing -----------------------------------------------------------------------------
 

@@ -233,11 +233,9 @@ class SqliteKeyRecords:
         )
         return SealedRecord(sealed=sealed, status=status, public_point=bytes(point), kind=str(kind))
 
-    def most_common_kdf(self) -> Argon2Parameters | None:
-        rows = self._database.query(
-            "SELECT kdf FROM keys GROUP BY kdf ORDER BY COUNT(*) DESC, kdf LIMIT 1"
-        )
-        return crypto.parse_kdf_record(str(rows[0][0])) if rows else None
+    def kdf_costs(self) -> set[Argon2Parameters]:
+        rows = self._database.query("SELECT DISTINCT kdf FROM keys")
+        return {crypto.parse_kdf_record(str(row[0])) for row in rows}
 
     def master_key_check(self) -> bytes:
         rows = self._database.query("SELECT value FROM meta WHERE name = 'master_key_check'")
