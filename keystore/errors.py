@@ -50,6 +50,18 @@ class KeyBackendUnavailable(KeystoreUnavailable):
     """
 
 
+class HsmLoginRefused(KeyBackendUnavailable):
+    """The HSM refused the configured user PIN (wrong, locked or expired); fix the PIN source.
+
+    A PIN once refused is not tried again until its file or variable changes, so probes and
+    retries never use up the token's PIN retry counter.
+    """
+
+
+class HsmFull(KeyBackendUnavailable):
+    """The HSM token has no room for another object; nothing was stored."""
+
+
 class KeystoreExists(KeystoreError):
     """A keystore already exists where a new one was to be created."""
 

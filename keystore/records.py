@@ -25,6 +25,9 @@ Every record names its kind: where its private key lives, and so what turns the 
 signing key. Records written before kinds existed are software keys.
 """
 
+PKCS11_KIND = "pkcs11"
+"""The kind of a key generated in a PKCS#11 HSM, whose record seals only an HSM-wrapped blob."""
+
 
 @dataclass(frozen=True)
 class KeyInfo:

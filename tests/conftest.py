@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import requests
 
+from .softhsm import SoftHsm, require_softhsm, start_softhsm
+
 # argon2id at a test cost; the production defaults are pinned by tests/signserv/test_config.py.
 FAST_CONFIG = """\
 kdf:
@@ -208,3 +210,15 @@ def signserv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     service.tokens.update(tokens)
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+    """A fresh SoftHSM2 token for the whole session (skips where SoftHSM2 is missing, not in CI)."""
+    require_softhsm()
+    previous = os.environ.get("SOFTHSM2_CONF")
+    yield start_softhsm(tmp_path_factory.mktemp("softhsm"))
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous

@@ -16,6 +16,7 @@ from signserv.cli.context import pass_settings
 from signserv.cli.home_state import open_home_keystore
 from signserv.contract import PublicPoint, b64encode, encode_public_key
 from signserv.host.config import Settings
+from signserv.host.key_backends import KEY_KINDS, default_key_kind
 from signserv.secret import Secret
 from signserv.secret_input import read_secret
 
@@ -46,6 +47,7 @@ def describe(info: KeyInfo) -> dict[str, object]:
         "created_at": info.created_at,
         "last_used_at": info.last_used_at,
         "publickey": b64encode(encode_public_key(point)),
+        "backend": info.kind,
     }
 
 
@@ -59,24 +61,36 @@ def keys_group() -> None:
     """Create, inspect, disable and delete signing keys."""
 
 
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(KEY_KINDS),
+    help="Where the private key lives: software (sealed in the keystore) or pkcs11 (the "
+    "configured HSM). Default: pkcs11 when 'pkcs11.use_for_new_keys' is true, else software.",
+)
+
+
 @keys_group.command("create")
 @click.argument("name")
 @click.option(
     "--token-file", help="Read the key's token from FILE (- for stdin) instead of generating one."
 )
+@backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object {name, token, ski}.")
 @pass_settings
-def create_key(settings: Settings, name: str, token_file: str | None, as_json: bool) -> None:
+def create_key(
+    settings: Settings, name: str, token_file: str | None, backend: str | None, as_json: bool
+) -> None:
     """Generate a new P-521 key NAME. A generated token is printed once and never stored."""
     generated = token_file is None
     token = generate_token() if generated else read_secret(token_file, "token")
-    info = open_home_keystore(settings).create_key(name, token.reveal())
+    kind = backend or default_key_kind(settings)
+    info = open_home_keystore(settings).create_key(name, token.reveal(), kind)
     ski = public_point(info).ski_hex()
     if as_json:
         shown = token.reveal() if generated else None
         click.echo(json.dumps({"name": info.name, "token": shown, "ski": ski}))
         return
-    click.echo(f"created key {info.name}")
+    click.echo(f"created key {info.name} ({info.kind})")
     click.echo(f"  SKI: {ski}")
     if generated:
         click.echo(f"  token: {token.reveal()}")
@@ -163,11 +177,11 @@ def list_keys(settings: Settings, as_json: bool) -> None:
     if not described:
         click.echo("no keys (create one with `signserv keys create NAME`)")
         return
-    click.echo(f"{'NAME':<24} {'STATE':<9} {'CREATED':<26} {'LAST USED':<26} SKI")
+    click.echo(f"{'NAME':<24} {'STATE':<9} {'BACKEND':<9} {'CREATED':<26} {'LAST USED':<26} SKI")
     for key in described:
         click.echo(
-            f"{key['name']!s:<24} {key['state']!s:<9} {key['created_at']!s:<26} "
-            f"{key['last_used_at'] or '-'!s:<26} {key['ski']}"
+            f"{key['name']!s:<24} {key['state']!s:<9} {key['backend']!s:<9} "
+            f"{key['created_at']!s:<26} {key['last_used_at'] or '-'!s:<26} {key['ski']}"
         )
 
 
@@ -176,8 +190,10 @@ def list_keys(settings: Settings, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_settings
 def show_key(settings: Settings, name: str, as_json: bool) -> None:
-    """Show one key's public facts: SKI, state, dates, public key (no token needed)."""
-    described = describe(open_home_keystore(settings).info(name))
+    """Show one key's public facts: SKI, state, where it lives, dates, public key (no token needed)."""
+    store = open_home_keystore(settings)
+    info = store.info(name)
+    described = {**describe(info), "location": store.location(info)}
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
