@@ -18,6 +18,16 @@ from keystore.crypto import SealedKey
 
 ANY_ADDRESS = "*"
 
+SOFTWARE_KIND = "software"
+"""The kind of a key whose private key is sealed in its record and signs in this process.
+
+Every record names its kind: where its private key lives, and so what turns the record into a
+signing key. Records written before kinds existed are software keys.
+"""
+
+PKCS11_KIND = "pkcs11"
+"""The kind of a key generated in a PKCS#11 HSM, whose record seals only an HSM-wrapped blob."""
+
 
 @dataclass(frozen=True)
 class KeyInfo:
@@ -29,6 +39,7 @@ class KeyInfo:
     created_at: str
     last_used_at: str | None
     generation: int
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class SealedRecord:
     sealed: SealedKey
     status: KeyStatus
     public_point: bytes
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,7 @@ class NewKeyRecord:
     public_point: bytes
     created_at: str
     sealed: SealedKey
+    kind: str
 
 
 @dataclass(frozen=True)

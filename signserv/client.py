@@ -195,7 +195,7 @@ def _require_http_url(base_url: str) -> str:
         raise InvalidServiceURL("the signing-service URL cannot be parsed") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InvalidServiceURL(
-            f"signing-service URL {base_url!r} must look like https://host:port"
+            f"signing-service URL {base_url!r} must look like https://host:port or http://host:port"
         )
     if parts.username is not None or parts.password is not None:
         raise InvalidServiceURL(
@@ -336,7 +336,9 @@ class SigningServiceClient:
                 content = self._read_limited(response, what=what)
         except requests.RequestException as exc:
             raise SigningServiceUnreachable(
-                f"{what}: {method} {url} failed: {type(exc).__name__}: {exc}"
+                f"{what}: {method} {url} failed: {type(exc).__name__}: is the signing service "
+                f"running at {self.base_url}? Check the host and port, http vs https, and "
+                "for https the CA bundle (--ca-bundle)"
             ) from None
         if 300 <= response.status_code < 400:
             location = _without_token(

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import requests
 
+from .softhsm import SoftHsm, require_softhsm, start_softhsm
+
 # argon2id at a test cost; the production defaults are pinned by tests/signserv/test_config.py.
 FAST_CONFIG = """\
 kdf:
@@ -85,6 +87,39 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a server we started and wait for it; SIGKILL if it does not stop in 15 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def wait_until_answering(
+    process: subprocess.Popen[bytes],
+    log: Path,
+    url: str,
+    ready_status: int,
+    timeout: float,
+    **request_options: Any,
+) -> None:
+    """Poll ``url`` until it answers ``ready_status``; stop the server and fail if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url}: server exited {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(url, timeout=1, **request_options).status_code == ready_status:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.05)  # poll interval while gunicorn binds, not a wait for readiness
+    stop_process(process)
+    raise AssertionError(f"{url} did not answer {ready_status} in {timeout}s:\n{log.read_text()}")
+
+
 @dataclass
 class RunningService:
     """A `signserv serve` process under gunicorn, and the tokens of the keys it was given."""
@@ -102,13 +137,7 @@ class RunningService:
             self.process.wait(timeout=15)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 def start_service(
@@ -144,18 +173,8 @@ def start_service(
     service = RunningService(
         url=f"{scheme}://127.0.0.1:{port}", home=home, process=process, log=log
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"signserv serve exited {process.returncode}:\n{log.read_text()}")
-        try:
-            health = requests.get(f"{service.url}/healthz", timeout=1, **request_options)
-            if health.status_code == 200:
-                return service
-        except requests.ConnectionError:
-            time.sleep(0.05)  # poll interval while gunicorn binds, not a wait for readiness
-    service.stop()
-    raise AssertionError(f"signserv serve did not become healthy in {timeout}s:\n{log.read_text()}")
+    wait_until_answering(process, log, f"{service.url}/healthz", 200, timeout, **request_options)
+    return service
 
 
 @pytest.fixture
@@ -191,3 +210,15 @@ def signserv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     service.tokens.update(tokens)
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+    """A fresh SoftHSM2 token for the whole session (skips where SoftHSM2 is missing, not in CI)."""
+    require_softhsm()
+    previous = os.environ.get("SOFTHSM2_CONF")
+    yield start_softhsm(tmp_path_factory.mktemp("softhsm"))
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from keystore import crypto
+from keystore.signing_key import KeyBackend
 from keystore.sqlite.database import SqliteDatabase, decide_interrupted_commit
 from keystore.sqlite.failure_counters import SqliteFailureCounters
 from keystore.sqlite.key_records import SCHEMA_VERSION, SqliteKeyRecords
@@ -35,8 +36,13 @@ def open_sqlite_keystore(
     master_key: crypto.MasterKey,
     argon2: crypto.Argon2Runner,
     reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+    key_backends: Sequence[KeyBackend] = (),
 ) -> KeyStore:
     """Open the keystore file at ``path``, refusing a damaged file or a master key not its own."""
     return KeyStore.open(
-        SqliteKeyRecords(SqliteDatabase(path)), master_key, argon2, reload_master_key
+        SqliteKeyRecords(SqliteDatabase(path)),
+        master_key,
+        argon2,
+        reload_master_key,
+        key_backends,
     )

@@ -58,6 +58,7 @@ def cryptounits(invocation: Invocation, as_json: bool) -> None:
     if as_json:
         print_json(_unit_rows(targets))
     else:
+        click.echo(f"Crypto units of the {invocation.connection().description}")
         _show_units(targets)
 
 

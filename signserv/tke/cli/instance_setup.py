@@ -177,7 +177,19 @@ def _apply_admins(invocation: Invocation, config: HsmConfig) -> list[ConfiguredA
 )
 @click.pass_obj
 def apply(invocation: Invocation, config_file: Path, check_only: bool) -> None:
-    """Bring all units to a YAML hsm_config file."""
+    """Bring all units to a YAML hsm_config file.
+
+    CONFIG_FILE is YAML like Terraform's hsm_config (tokens relative to its directory):
+
+    \b
+        signature_threshold: 2
+        revocation_threshold: 2
+        admins:
+          - {name: Admin 1, key: admin1}                   # token from SIGNSERVKEYS or asked
+          - {name: Admin 2, key: admin2, token_file: t2}   # or an inline token: ...
+
+    Problems are listed and nothing changes; a second apply changes nothing.
+    """
     config = load_hsm_config(config_file)
     sessions = crypto_unit_sessions(invocation, selected_only=False)
     checked = check_configuration(config, lambda: _apply_admins(invocation, config), sessions)

@@ -14,10 +14,20 @@ from signserv.client import (
     load_signservkeys,
     resolve_token,
 )
+from signserv.tke.cli.cloud_options import CloudOptions
+from signserv.tke.client.cloud_api import CloudTkeApi, tke_api_session
 from signserv.tke.client.selection import read_selected_ids
-from signserv.tke.client.session import CryptoUnit, CryptoUnitSession, parse_crypto_units
+from signserv.tke.client.session import (
+    CryptoUnit,
+    CryptoUnitSession,
+    TrustAnchors,
+    parse_crypto_units,
+)
 from signserv.tke.client.signers import KeyRing
-from signserv.tke.emulator import DEFAULT_STATE_FILENAME, CryptoUnitEmulator, open_emulator
+from signserv.tke.client.targeting import resolve_target
+from signserv.tke.client.transport import CryptoUnitTransport
+from signserv.tke.client.trust_anchors import trust_anchors
+from signserv.tke.emulator import DEFAULT_STATE_FILENAME, open_emulator
 from signserv.tke.errors import TKEError
 
 
@@ -41,6 +51,8 @@ class Invocation:
     emulator_state: Path | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     ca_bundle: Path | None = None
+    cloud: CloudOptions = field(default_factory=CloudOptions)
+    _connection: Connection | None = None
 
     def files_directory(self) -> Path:
         """``$CLOUDTKEFILES``, which must be set and exist."""
@@ -52,10 +64,42 @@ class Invocation:
             raise UsageProblem(f"CLOUDTKEFILES directory {self.files} does not exist")
         return self.files
 
-    def emulator(self) -> CryptoUnitEmulator:
-        """The emulated service instance, its state file under $CLOUDTKEFILES by default."""
-        state = self.emulator_state or self.files_directory() / DEFAULT_STATE_FILENAME
-        return open_emulator(state)
+    def connection(self) -> Connection:
+        """The crypto units' transport: the cloud TKE API when targeted, else the local emulator."""
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def _connect(self) -> Connection:
+        target = resolve_target(
+            instance_id=self.cloud.instance_id,
+            region=self.cloud.region,
+            api_endpoint=self.cloud.tke_endpoint,
+            base_url=self.cloud.api_endpoint,
+        )
+        if target is None:
+            state = self.emulator_state or self.files_directory() / DEFAULT_STATE_FILENAME
+            emulator = open_emulator(state)
+            # The emulator's OA root stands in for the IBM roots real units chain up to (§3.9).
+            return Connection(
+                emulator, dict([emulator.oa_trust_anchor()]), f"local emulator {state}"
+            )
+        session = tke_api_session()
+        tokens = self.cloud.access_tokens(
+            session, timeout=self.timeout, interactive=self.interactive
+        )
+        api = CloudTkeApi(
+            target,
+            tokens,
+            session=session,
+            timeout=self.timeout,
+            ca_bundle=self.cloud.api_ca_bundle,
+        )
+        return Connection(
+            api,
+            trust_anchors(self.cloud.trusted_roots),
+            f"service instance {target.instance_id} at {target.base_url}",
+        )
 
     def key_ring(self) -> KeyRing:
         """SIGNSERVKEYS keys used through the service at TKE_SIGNSERV_URL."""
@@ -93,6 +137,15 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class Connection:
+    """How the crypto units are reached, which OA roots they must chain to, and what to call it."""
+
+    transport: CryptoUnitTransport
+    anchors: TrustAnchors
+    description: str
+
+
+@dataclass(frozen=True)
 class Targets:
     """All crypto units of the instance, and the selected ones as sessions."""
 
@@ -102,20 +155,22 @@ class Targets:
 
 
 def select_targets(invocation: Invocation) -> Targets:
-    emulator = invocation.emulator()
-    units = parse_crypto_units(emulator.list_crypto_units())
+    units = parse_crypto_units(invocation.connection().transport.list_crypto_units())
     selected = read_selected_ids(invocation.files_directory(), units)
     return Targets(
-        units=units, selected_ids=selected, sessions=_sessions(emulator, units, selected)
+        units=units, selected_ids=selected, sessions=_sessions(invocation, units, selected)
     )
 
 
 def _sessions(
-    emulator: CryptoUnitEmulator, units: list[CryptoUnit], wanted: set[str]
+    invocation: Invocation, units: list[CryptoUnit], wanted: set[str]
 ) -> list[CryptoUnitSession]:
-    # The emulator's OA root stands in for the IBM roots real crypto units chain up to (§3.9).
-    anchors = dict([emulator.oa_trust_anchor()])
-    return [CryptoUnitSession(emulator, unit, anchors) for unit in units if unit.hsm_id in wanted]
+    connection = invocation.connection()
+    return [
+        CryptoUnitSession(connection.transport, unit, connection.anchors)
+        for unit in units
+        if unit.hsm_id in wanted
+    ]
 
 
 def crypto_unit_sessions(invocation: Invocation, *, selected_only: bool) -> list[CryptoUnitSession]:
@@ -123,4 +178,4 @@ def crypto_unit_sessions(invocation: Invocation, *, selected_only: bool) -> list
     targets = select_targets(invocation)
     if selected_only:
         return targets.sessions
-    return _sessions(invocation.emulator(), targets.units, {unit.hsm_id for unit in targets.units})
+    return _sessions(invocation, targets.units, {unit.hsm_id for unit in targets.units})

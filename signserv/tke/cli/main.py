@@ -1,28 +1,45 @@
 """``signserv-tke``: the TKE CLI plug-in's crypto-unit commands, signing through a signing service.
 
 Like the plug-in it reads ``TKE_SIGNSERV_URL`` and ``$CLOUDTKEFILES`` (SIGNSERVKEYS, the DOMAINS
-selection). The crypto units are those of the local emulator, whose state lives in a file under
-``$CLOUDTKEFILES`` unless ``--emulator-state`` says otherwise. Every interactive choice is also
-an option, so scripts never meet a prompt; without a terminal nothing is ever prompted.
+selection). The crypto units are those of a service instance reached over the cloud TKE API
+(``--instance-id`` and its region, or ``--api-endpoint``), or without one those of the local
+emulator, whose state lives in a file under ``$CLOUDTKEFILES`` unless ``--emulator-state`` says
+otherwise. Every interactive choice is also an option, so scripts never meet a prompt; without
+a terminal nothing is ever prompted.
 """
 
 from __future__ import annotations
 
-import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from signserv.client import DEFAULT_TIMEOUT_SECONDS
+from signserv.command_line import run_command_line
 from signserv.errors import SignservError
-from signserv.tke.cli import crypto_units, instance_setup, master_keys
+from signserv.tke.cli import crypto_units, emulator_commands, instance_setup, master_keys
+from signserv.tke.cli.cloud_options import TARGET_OPTIONS, CloudOptions
 from signserv.tke.cli.invocation import Invocation
 from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 
+_EMULATOR_STATE_HELP = (
+    f"Emulator state file [env SIGNSERV_TKE_EMULATOR_STATE; "
+    f"default $CLOUDTKEFILES/{DEFAULT_STATE_FILENAME}]."
+)
+_EMULATOR_STATE_TYPE = click.Path(dir_okay=False, path_type=Path)
 
+
+def _with_target_options(group: click.Group) -> click.Group:
+    for option in TARGET_OPTIONS:
+        group = option(group)
+    return group
+
+
+@_with_target_options
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signserv", prog_name="signserv-tke")
 @click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--signserv-url",
@@ -39,16 +56,15 @@ from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 @click.option(
     "--emulator-state",
     envvar="SIGNSERV_TKE_EMULATOR_STATE",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"Emulator state file [env SIGNSERV_TKE_EMULATOR_STATE; "
-    f"default $CLOUDTKEFILES/{DEFAULT_STATE_FILENAME}].",
+    type=_EMULATOR_STATE_TYPE,
+    help=_EMULATOR_STATE_HELP,
 )
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
     default=DEFAULT_TIMEOUT_SECONDS,
     show_default=True,
-    help="Seconds to wait for the signing service.",
+    help="Seconds to wait for each answer of the signing service, IAM or the TKE API.",
 )
 @click.option(
     "--ca-bundle",
@@ -58,12 +74,14 @@ from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 @click.pass_obj
 def cli(
     invocation: Invocation,
+    /,
     verbose: bool,
     signserv_url: str | None,
     files: Path | None,
     emulator_state: Path | None,
     timeout: float,
     ca_bundle: Path | None,
+    **cloud: Any,
 ) -> None:
     """Administer crypto units with administrator keys held by a signing service."""
     invocation.verbose = verbose
@@ -72,19 +90,39 @@ def cli(
     invocation.emulator_state = emulator_state
     invocation.timeout = timeout
     invocation.ca_bundle = ca_bundle
+    invocation.cloud = CloudOptions(**cloud)
+
+
+def _remember_emulator_state(
+    context: click.Context, _parameter: click.Parameter, value: Path | None
+) -> None:
+    if value is not None:
+        context.find_object(Invocation).emulator_state = value  # type: ignore[union-attr]
 
 
 for command in (*crypto_units.COMMANDS, *master_keys.COMMANDS, *instance_setup.COMMANDS):
+    # Accepted after the command name too, where users tend to put it.
+    command.params.append(
+        click.Option(
+            ["--emulator-state"],
+            type=_EMULATOR_STATE_TYPE,
+            expose_value=False,
+            callback=_remember_emulator_state,
+            help=_EMULATOR_STATE_HELP,
+        )
+    )
     cli.add_command(command)
+cli.add_command(emulator_commands.emulator)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point: click reports usage errors, our errors print ``error: ...``."""
+    """Console-script entry point: every error prints as ``error: ...`` (usage errors exit 2)."""
     invocation = Invocation()
-    try:
-        cli.main(args=argv, prog_name="signserv-tke", obj=invocation)
-    except (SignservError, OSError) as exc:
-        if invocation.verbose:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    run_command_line(
+        cli,
+        argv,
+        prog_name="signserv-tke",
+        obj=invocation,
+        our_errors=(SignservError, OSError),
+        verbose=lambda: invocation.verbose,
+    )

@@ -111,7 +111,7 @@ def _token(entry: Mapping[str, object], where: str, directory: Path) -> Secret[s
         raise HsmConfigError(f"{where}: token_file {path} is not UTF-8 text") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         detail = exc.strerror if isinstance(exc, OSError) else "not a usable path"
-        raise HsmConfigError(f"{where}: token_file {path!r} cannot be read: {detail}") from None
+        raise HsmConfigError(f"{where}: token_file {path} cannot be read: {detail}") from None
     if not token:
         raise HsmConfigError(f"{where}: token_file {path} is empty")
     return Secret(token)

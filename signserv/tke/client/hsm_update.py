@@ -169,11 +169,12 @@ def update_instance(
         )
         for command in plan:
             signers = [by_ski[ski] for ski in command.signers]
-            progress(_describe(session.unit.location_text, command, signers))
             with unit_step(session, command.description):
                 session.run_signed(
                     command.command, _command_input(command, checked.admins, certificates), signers
                 )
+            # Reported once done: "signed by" is a fact only after the unit accepted it.
+            progress(_describe(session.unit.location_text, command, signers))
             changed = True
     block_signers = [admin.signer for admin in checked.admins]
     loaded = initialize_master_key(

@@ -239,7 +239,9 @@ def plan_admin_changes(
 ) -> list[PlannedCommand]:
     """§7.4 steps 2 and 4 for one unit without problems: zeroize, remove, add, set attributes."""
     commands = []
-    if unit.attributes.imprint_mode and unit.installed:
+    # §9 item 21: every unit in imprint mode, with or without admins, so attributes changed
+    # while in imprint mode cannot make the later commands fail part-way.
+    if unit.attributes.imprint_mode:
         commands.append(PlannedCommand(CommandId.ZEROIZE_DOMAIN, (), "zeroize (imprint mode)"))
     unit = as_if_zeroized(unit)
     old = unit.attributes

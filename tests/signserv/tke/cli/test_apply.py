@@ -20,6 +20,7 @@ from click.testing import Result
 from signserv.tke.client import transition
 from signserv.tke.emulator import DEFAULT_STATE_FILENAME, InstanceLayout, open_emulator
 
+from ..conftest import over_both_transports
 from .test_master_key_cli import cli_runner, succeeded
 
 ROLES = ("alice", "bob", "carol", "dave", "erin")
@@ -48,9 +49,9 @@ def workstation(tmp_path: Path, keys: dict[str, tuple[str, str]]) -> Path:
 
 
 @pytest.fixture
-def run(signserv_server: Any, workstation: Path) -> Callable[..., Result]:
+def run(signserv_server: Any, workstation: Path, tke_api: dict[str, str]) -> Callable[..., Result]:
     """The CLI against the session's signing service and this workstation."""
-    return cli_runner(signserv_server.url, workstation)
+    return cli_runner(signserv_server.url, workstation, tke_api)
 
 
 @pytest.fixture
@@ -95,6 +96,7 @@ def assert_configured(run: Any, thresholds: tuple[int, int], names: set[str]) ->
     assert len({status["current_mkvp"][:56] for status in statuses}) == 1
 
 
+@over_both_transports
 def test_apply_initializes_and_a_second_apply_changes_nothing(
     run: Any, configure: Any, keys: dict[str, tuple[str, str]]
 ) -> None:

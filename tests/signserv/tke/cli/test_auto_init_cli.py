@@ -13,6 +13,7 @@ from click.testing import Result
 
 from signserv.tke.client import transition
 
+from ..conftest import over_both_transports
 from .test_master_key_cli import cli_runner, succeeded
 
 
@@ -25,12 +26,12 @@ def service_keys(signserv_server: Any) -> dict[str, str]:
 
 @pytest.fixture
 def run(
-    signserv_server: Any, service_keys: dict[str, str], tmp_path: Path
+    signserv_server: Any, service_keys: dict[str, str], tmp_path: Path, tke_api: dict[str, str]
 ) -> Callable[..., Result]:
     """The CLI without a terminal; SIGNSERVKEYS has every token."""
     entries = [{"key": name, "token": token} for name, token in service_keys.items()]
     (tmp_path / "SIGNSERVKEYS").write_text(json.dumps(entries))
-    return cli_runner(signserv_server.url, tmp_path)
+    return cli_runner(signserv_server.url, tmp_path, tke_api)
 
 
 def admin_options(service_keys: dict[str, str]) -> list[str]:
@@ -48,6 +49,7 @@ def current_vps(run: Any) -> set[str]:
     return {status["current_vp"][:56] for status in statuses}
 
 
+@over_both_transports
 def test_auto_init_then_rotate(run: Any, service_keys: dict[str, str]) -> None:
     """Seed 004's progress lines, then a rotation to a different key, equal in every unit."""
     thresholds = ["--signature-threshold", "2", "--revocation-threshold", "2"]

@@ -15,6 +15,8 @@ from signserv.secret import Secret
 from signserv.tke.cli.main import Invocation, cli, main
 from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 
+from ..conftest import over_both_transports
+
 
 @pytest.fixture(scope="module")
 def service_keys(signserv_server: Any) -> dict[str, str]:
@@ -38,7 +40,7 @@ def workstation(tmp_path: Path, service_keys: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def run(signserv_server: Any, workstation: Path) -> Any:
+def run(signserv_server: Any, workstation: Path, tke_api: dict[str, str]) -> Any:
     """Run ``signserv-tke ARGS`` in-process, as on a terminal or not, with the plug-in's env."""
 
     def invoke(*args: str, terminal: bool = False, typed: str | None = None) -> Result:
@@ -47,7 +49,11 @@ def run(signserv_server: Any, workstation: Path) -> Any:
             list(args),
             obj=Invocation(interactive=terminal),
             input=typed,
-            env={"TKE_SIGNSERV_URL": signserv_server.url, "CLOUDTKEFILES": str(workstation)},
+            env={
+                "TKE_SIGNSERV_URL": signserv_server.url,
+                "CLOUDTKEFILES": str(workstation),
+                **tke_api,
+            },
         )
 
     return invoke
@@ -65,6 +71,7 @@ def admins_json(run: Any) -> list[dict[str, Any]]:
     return document
 
 
+@over_both_transports
 def test_admin_ceremony_from_the_command_line(
     run: Any, service_keys: dict[str, str], workstation: Path
 ) -> None:
@@ -203,6 +210,42 @@ def test_emulator_state_can_live_elsewhere(run: Any, tmp_path: Path, workstation
     succeeded(run("--emulator-state", str(state), "cryptounits"))
     assert state.exists()
     assert not (workstation / DEFAULT_STATE_FILENAME).exists()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_emulator_state_is_accepted_before_or_after_the_command_name(
+    run: Any, tmp_path: Path, where: str
+) -> None:
+    state = tmp_path / f"{where}.json"
+    option = ["--emulator-state", str(state)]
+    arguments = [*option, "cryptounits"] if where == "before" else ["cryptounits", *option]
+    assert f"local emulator {state}" in succeeded(run(*arguments))
+    assert state.exists()
+
+
+def test_a_dead_signing_service_url_says_what_to_check(
+    run: Any, service_keys: dict[str, str]
+) -> None:
+    """No raw connection-pool text: the URL, and what to check (running? http or https?)."""
+    alice = next(iter(service_keys))
+    result = run(
+        "--signserv-url",
+        "http://127.0.0.1:9",
+        "cryptounit-admin-add",
+        "--key",
+        alice,
+        "--name",
+        "A",
+    )
+    message = str(result.exception)
+    assert "is the signing service running at http://127.0.0.1:9?" in message
+    assert "http vs https" in message
+    assert "HTTPConnectionPool" not in message
+
+
+def test_apply_help_shows_the_yaml_format(run: Any) -> None:
+    output = succeeded(run("apply", "--help"))
+    assert "signature_threshold: 2" in output and "token_file" in output
 
 
 def test_help_shows_no_secrets(run: Any, service_keys: dict[str, str]) -> None:

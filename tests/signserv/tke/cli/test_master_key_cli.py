@@ -17,6 +17,8 @@ from signserv.tke.cli.main import Invocation, cli
 from signserv.tke.client.key_part_files import list_key_part_files, open_key_part_file
 from signserv.tke.wire.verification_pattern import calc_vp
 
+from ..conftest import over_both_transports
+
 PART_VALUE = bytes(range(32))
 
 
@@ -38,8 +40,11 @@ def workstation(tmp_path: Path, service_keys: dict[str, str]) -> Path:
     return tmp_path
 
 
-def cli_runner(url: str, cloudtkefiles: Path) -> Callable[..., Result]:
-    """``signserv-tke ARGS`` run in-process, as on a terminal or not, with the plug-in's env."""
+def cli_runner(
+    url: str, cloudtkefiles: Path, tke_api: dict[str, str] | None = None
+) -> Callable[..., Result]:
+    """``signserv-tke ARGS`` run in-process, as on a terminal or not, with the plug-in's env
+    (and ``tke_api``'s, to reach the crypto units over HTTP)."""
 
     def invoke(*args: str, terminal: bool = False, typed: str | None = None) -> Result:
         return CliRunner().invoke(
@@ -47,7 +52,7 @@ def cli_runner(url: str, cloudtkefiles: Path) -> Callable[..., Result]:
             list(args),
             obj=Invocation(interactive=terminal),
             input=typed,
-            env={"TKE_SIGNSERV_URL": url, "CLOUDTKEFILES": str(cloudtkefiles)},
+            env={"TKE_SIGNSERV_URL": url, "CLOUDTKEFILES": str(cloudtkefiles), **(tke_api or {})},
         )
 
     return invoke
@@ -60,9 +65,9 @@ def succeeded(result: Result) -> str:
 
 
 @pytest.fixture
-def run(signserv_server: Any, workstation: Path) -> Callable[..., Result]:
+def run(signserv_server: Any, workstation: Path, tke_api: dict[str, str]) -> Callable[..., Result]:
     """The CLI against the session's signing service and this workstation."""
-    return cli_runner(signserv_server.url, workstation)
+    return cli_runner(signserv_server.url, workstation, tke_api)
 
 
 def registers(run: Any) -> list[dict[str, str]]:
@@ -109,6 +114,7 @@ def load_parts(run: Any, directory: Path, first: str, second: str) -> Result:
     )
 
 
+@over_both_transports
 def test_manual_path_mk_add_load_commit_setimm(
     run: Any, service_keys: dict[str, str], workstation: Path
 ) -> None:

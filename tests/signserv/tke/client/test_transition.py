@@ -84,10 +84,19 @@ def test_sdk_permissions_from_the_domain_default() -> None:
     assert configured_permissions(0x01FF2055, "failover") == 0x01FF2055
 
 
+def test_update_zeroizes_every_imprint_mode_unit_even_without_administrators() -> None:
+    """§9 item 21: the SDK zeroizes each unit with signature threshold 0 before adding admins."""
+    for installed in ((), (A,)):
+        plan = plan_admin_changes(unit(0, 0, *installed), block(A, B), 1, 1)
+        assert steps(plan)[0] == (CommandId.ZEROIZE_DOMAIN, b"", ())
+
+
 def test_fresh_unit_adds_unsigned_then_leaves_imprint_signed_by_new_threshold() -> None:
-    """Imprint mode: adds need no signature; Set Attributes needs the new sig-thr signers."""
+    """Imprint mode: zeroize, adds need no signature; Set Attributes needs the new sig-thr
+    signers (TKE-REFERENCE §10 vector 26)."""
     plan = plan_admin_changes(unit(0, 0), block(A, B, C), 2, 2)
     assert steps(plan) == [
+        (CommandId.ZEROIZE_DOMAIN, b"", ()),
         (CommandId.ADD_ADMIN, A, ()),
         (CommandId.ADD_ADMIN, B, ()),
         (CommandId.ADD_ADMIN, C, ()),

@@ -1,0 +1,268 @@
+"""``signserv-tke`` against ``emulator serve`` over real HTTP(S): credentials, targeting, refusals.
+
+Every refusal is checked to change nothing: the state file is compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import Result
+
+from signserv.secret import Secret
+from signserv.tke.client.cloud_api import CloudTkeApi, TkeApiRefused, tke_api_session
+from signserv.tke.client.iam import ApiKeyExchange
+from signserv.tke.client.targeting import CloudTarget
+from signserv.tke.emulator import DEFAULT_STATE_FILENAME
+
+from ....iam_token_server import IamTokenServer
+from ....tls_certificates import write_self_signed_localhost
+from ..conftest import IAM_API_KEY
+from ..emulator_server import RunningEmulatorServer, start_emulator_server
+from .test_master_key_cli import cli_runner, succeeded
+
+# TKE-REFERENCE §10 vector 13: Query Domain Attributes of CM 1, domain 15 (the emulator's
+# first operational unit sits at that location).
+QUERY_DOMAIN_ATTRIBUTES = (
+    "181;PCI request;XPNUM   ;1;        ;0020040000805434000000000000000F000000000000000000000000"
+    "0000002A302804040001002904040000000F0418301604040001000A04080000000F000000000400040004000400"
+)
+
+
+@pytest.fixture(scope="module")
+def service_keys(signserv_server: Any) -> dict[str, str]:
+    prefix = f"api-{secrets.token_hex(4)}"
+    return {f"{prefix}-{n}": signserv_server.home.create_key(f"{prefix}-{n}") for n in "ab"}
+
+
+@pytest.fixture(scope="module")
+def workstation(tmp_path_factory: pytest.TempPathFactory, service_keys: dict[str, str]) -> Path:
+    directory = tmp_path_factory.mktemp("cloud-workstation")
+    entries = [{"key": name, "token": token} for name, token in service_keys.items()]
+    (directory / "SIGNSERVKEYS").write_text(json.dumps(entries))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def served(workstation: Path, iam_server: IamTokenServer) -> Iterator[RunningEmulatorServer]:
+    """One ``emulator serve`` for the module, its state under the workstation."""
+    server = start_emulator_server(workstation / DEFAULT_STATE_FILENAME, iam_server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def run_with(
+    signserv_server: Any, workstation: Path, served: RunningEmulatorServer, iam_server: Any
+) -> Callable[..., Result]:
+    """``signserv-tke`` with the served instance's environment, ``changes`` applied on top."""
+
+    def invoke(*args: str, **changes: str | None) -> Result:
+        env: dict[str, str | None] = {**served.client_env(iam_server.url, IAM_API_KEY)}
+        env.update(changes)
+        run = cli_runner(signserv_server.url, workstation, env)  # type: ignore[arg-type]
+        return run(*args)
+
+    return invoke
+
+
+def refused_unchanged(run_with: Callable[..., Result], served: Any, **changes: Any) -> str:
+    """Try to add an administrator; it must fail and leave the state file byte for byte."""
+    before = served.state.read_bytes()
+    key = json.loads((served.state.parent / "SIGNSERVKEYS").read_text())[0]["key"]
+    result = run_with("cryptounit-admin-add", "--key", key, "--name", "x", **changes)
+    assert result.exit_code == 1, result.output
+    assert served.state.read_bytes() == before
+    return f"{result.output}{result.exception}"
+
+
+def test_cryptounits_names_the_instance_and_endpoint(run_with: Any, served: Any) -> None:
+    output = succeeded(run_with("cryptounits"))
+    assert f"service instance {served.instance_id} at {served.base_url}" in output
+    assert "recovery" in output
+
+
+def test_wrong_api_key_is_refused_by_iam_and_changes_nothing(run_with: Any, served: Any) -> None:
+    wrong_key = f"wrong-{secrets.token_hex(8)}"
+    output = refused_unchanged(run_with, served, IBMCLOUD_API_KEY=wrong_key)
+    assert "BXNIM0415E" in output
+    assert wrong_key not in output
+
+
+def test_expired_access_token_gets_401_and_changes_nothing(
+    run_with: Any, served: Any, iam_server: IamTokenServer
+) -> None:
+    expired = iam_server.issue_token(lifetime_seconds=-60)
+    output = refused_unchanged(run_with, served, IBMCLOUD_API_KEY=None, IBMCLOUD_IAM_TOKEN=expired)
+    assert "Error querying crypto units.\nStatus code: 401" in output
+    assert "has expired" in output
+    assert expired not in output
+
+
+def test_unknown_instance_gets_404_and_changes_nothing(run_with: Any, served: Any) -> None:
+    output = refused_unchanged(run_with, served, IBMCLOUD_HPCS_INSTANCE_ID="no-such-instance")
+    assert "Status code: 404" in output
+    assert "check the instance id and the region" in output
+
+
+def test_unknown_hsm_id_gets_404_and_changes_nothing(
+    served: RunningEmulatorServer, iam_server: IamTokenServer
+) -> None:
+    session = tke_api_session()
+    tokens = ApiKeyExchange(
+        Secret(IAM_API_KEY), iam_endpoint=iam_server.url, session=session, timeout=10
+    )
+    api = CloudTkeApi(
+        CloudTarget(served.base_url, served.instance_id), tokens, session=session, timeout=10
+    )
+    before = served.state.read_bytes()
+    with pytest.raises(TkeApiRefused) as refused:
+        api.send("no-such-hsm", QUERY_DOMAIN_ATTRIBUTES)
+    assert refused.value.status == 404
+    assert str(refused.value).startswith(
+        "Error sending HTPRequest to target service instance.\nStatus code: 404"
+    )
+    assert served.state.read_bytes() == before
+
+
+def test_a_chain_ending_at_the_emulator_root_is_refused_unless_trusted(
+    run_with: Any, served: Any
+) -> None:
+    output = refused_unchanged(run_with, served, SIGNSERV_TKE_TRUST_OA_ROOT=None)
+    assert "which is not a trusted root" in output
+
+
+# --- the HTTP API as an independent TKE client sends it (TKE-REFERENCE §3.2-§3.3) -----------
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = token
+    return headers
+
+
+def test_the_sdks_exact_requests_are_answered(
+    served: RunningEmulatorServer, iam_server: IamTokenServer
+) -> None:
+    """GET /hsms and a raw POST body built by concatenation, as §3.2-§3.3 describe them."""
+    token = "Bearer " + iam_server.issue_token(lifetime_seconds=300)
+    instance = f"{served.base_url}/v1/tke/{served.instance_id}"
+    listing = requests.get(f"{instance}/hsms", headers=_headers(token), timeout=10)
+    assert listing.status_code == 200
+    document = listing.json()
+    unit = document["hsms"][0]
+    assert {"hsm_id", "location", "serial_number"} <= set(unit)
+    assert document["source_hsms"]
+
+    body = '{"request":"' + QUERY_DOMAIN_ATTRIBUTES + '"}'
+    answer = requests.post(
+        f"{instance}/hsms/{unit['hsm_id']}", data=body, headers=_headers(token), timeout=10
+    )
+    assert answer.status_code == 200
+    members = answer.json()
+    assert all(isinstance(value, str) for value in members.values())
+    assert members["response"].split(";")[1].startswith("00" + "0" * 16)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Basic dXNlcjpwYXNz", "Bearer not-a-jwt", "Bearer "],
+    ids=["missing", "basic_credentials", "garbage_bearer", "empty_bearer"],
+)
+def test_requests_without_a_valid_bearer_token_get_401_json(
+    served: RunningEmulatorServer, authorization: str | None
+) -> None:
+    answer = requests.get(
+        f"{served.base_url}/v1/tke/{served.instance_id}/hsms",
+        headers=_headers(authorization),
+        timeout=10,
+    )
+    assert answer.status_code == 401
+    error = answer.json()
+    assert error["status_code"] == 401
+    assert error["errors"][0]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["not json", '{"request": 5}', "[]", '{"other":"x"}'],
+    ids=["not_json", "request_not_a_string", "array", "no_request_member"],
+)
+def test_malformed_post_bodies_get_400_and_change_nothing(
+    served: RunningEmulatorServer, iam_server: IamTokenServer, body: str
+) -> None:
+    token = "Bearer " + iam_server.issue_token(lifetime_seconds=300)
+    hsm_id = requests.get(
+        f"{served.base_url}/v1/tke/{served.instance_id}/hsms", headers=_headers(token), timeout=10
+    ).json()["hsms"][0]["hsm_id"]
+    before = served.state.read_bytes()
+    answer = requests.post(
+        f"{served.base_url}/v1/tke/{served.instance_id}/hsms/{hsm_id}",
+        data=body,
+        headers=_headers(token),
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["code"] == "bad_request"
+    assert served.state.read_bytes() == before
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+
+def test_admin_ceremony_over_tls_with_a_ca_bundle(
+    signserv_server: Any, service_keys: dict[str, str], tmp_path: Path, iam_server: Any
+) -> None:
+    """Over https, a TLS certificate not in --api-ca-bundle is refused; with it, admins change."""
+    entries = [{"key": name, "token": token} for name, token in service_keys.items()]
+    (tmp_path / "SIGNSERVKEYS").write_text(json.dumps(entries))
+    certfile, keyfile = write_self_signed_localhost(tmp_path, "emulator")
+    server = start_emulator_server(
+        tmp_path / DEFAULT_STATE_FILENAME,
+        iam_server.url,
+        tls=(certfile, keyfile),
+        ca_bundle=certfile,
+    )
+    try:
+        run = cli_runner(
+            signserv_server.url, tmp_path, server.client_env(iam_server.url, IAM_API_KEY)
+        )
+        untrusted = run("cryptounits")
+        assert untrusted.exit_code == 1
+        assert "SSLError" in str(untrusted.exception)
+        assert "CA bundle" in str(untrusted.exception)
+        alice = next(iter(service_keys))
+        succeeded(
+            run(
+                "--api-ca-bundle",
+                str(certfile),
+                "cryptounit-admin-add",
+                "--key",
+                alice,
+                "--name",
+                "Alice",
+            )
+        )
+        admins = json.loads(
+            succeeded(run("--api-ca-bundle", str(certfile), "cryptounit-admins", "--json"))
+        )
+        assert {admin["name"] for unit in admins for admin in unit["administrators"]} == {"Alice"}
+    finally:
+        server.stop()
+
+
+def test_client_commands_start_without_flask_gunicorn_or_the_server() -> None:
+    check = (
+        "import sys, signserv.tke.cli.main; "
+        "assert not {'flask', 'gunicorn', 'signserv.server'} & set(sys.modules), sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
