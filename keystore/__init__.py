@@ -3,8 +3,11 @@
 from foundation.argon2id import Argon2Parameters
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import (
+    HsmFull,
+    HsmLoginRefused,
     InvalidKeyName,
     InvalidToken,
+    KeyBackendUnavailable,
     KeyDisabled,
     KeyExists,
     KeyNotFound,
@@ -23,6 +26,9 @@ from keystore.errors import (
 )
 from keystore.master_key_file import read_master_key, write_master_key
 from keystore.records import (
+    PKCS11_KIND,
+    SOFTWARE_KIND,
+    AttemptRules,
     AuditChainStore,
     FailureCount,
     FailureCounterStore,
@@ -30,15 +36,20 @@ from keystore.records import (
     KeyInfo,
     KeyRecordStore,
     KeyStatus,
+    LockSchedule,
+    Reservation,
 )
 from keystore.rotation import MasterKeyRotationFailed
-from keystore.signing_key import SigningKey, SoftwareSigningKey
+from keystore.signing_key import HeldKey, KeyBackend, SigningKey, SoftwareSigningKey
 from keystore.sqlite.backup import BackupError, BackupExists, BackupUnusable, RestoreWouldOverwrite
 from keystore.store import KeyStore, UnlockedKey
 
 __all__ = [
+    "PKCS11_KIND",
+    "SOFTWARE_KIND",
     "Argon2Parameters",
     "Argon2Runner",
+    "AttemptRules",
     "AuditChainStore",
     "BackupError",
     "BackupExists",
@@ -46,8 +57,13 @@ __all__ = [
     "FailureCount",
     "FailureCounterStore",
     "FailureState",
+    "HeldKey",
+    "HsmFull",
+    "HsmLoginRefused",
     "InvalidKeyName",
     "InvalidToken",
+    "KeyBackend",
+    "KeyBackendUnavailable",
     "KeyDisabled",
     "KeyExists",
     "KeyInfo",
@@ -59,6 +75,7 @@ __all__ = [
     "KeystoreError",
     "KeystoreExists",
     "KeystoreUnavailable",
+    "LockSchedule",
     "MasterKey",
     "MasterKeyExists",
     "MasterKeyInvalid",
@@ -67,6 +84,7 @@ __all__ = [
     "MasterKeyRotationFailed",
     "MasterShareMismatch",
     "RecordsChanged",
+    "Reservation",
     "RestoreWouldOverwrite",
     "SigningKey",
     "SoftwareSigningKey",

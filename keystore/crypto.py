@@ -35,6 +35,8 @@ RECORD_ID_BYTES = 16
 P521_SCALAR_BYTES = 66
 _FORMAT = b"signserv-keystore-v1"
 _MASTER_CHECK_PLAINTEXT = b"signserv master key check"
+_PRIVATE_KEY = b"private-key"
+_HSM_WRAPPED_KEY = b"hsm-wrapped-key"
 
 
 def parse_kdf_record(text: str) -> Argon2Parameters:
@@ -167,19 +169,29 @@ def _seal_token_share(
     return salt, sealed
 
 
-def seal_private_key(
+def p521_scalar(private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The private scalar, big-endian in 66 bytes: what is sealed, or handed to an HSM on import."""
+    return private_key.private_numbers().private_value.to_bytes(P521_SCALAR_BYTES, "big")
+
+
+def new_record_id() -> bytes:
+    """A fresh random record id: names a record in every seal's associated data."""
+    return os.urandom(RECORD_ID_BYTES)
+
+
+def _seal_key_material(
     name: str,
-    private_key: ec.EllipticCurvePrivateKey,
+    record_id: bytes,
+    purpose: bytes,
+    material: bytes,
     token: str,
     master_key: MasterKey,
     argon2: Argon2Runner,
 ) -> SealedKey:
-    """Seal a P-521 private key for storage under ``name``, recoverable only with both secrets."""
-    record_id = os.urandom(RECORD_ID_BYTES)
+    """Seal ``material`` for the record ``record_id`` of ``name``; opening it needs both secrets."""
     master_share = os.urandom(KEY_BYTES)
     token_share = os.urandom(KEY_BYTES)
     token_salt, sealed_token_share = _seal_token_share(name, record_id, token_share, token, argon2)
-    scalar = private_key.private_numbers().private_value.to_bytes(P521_SCALAR_BYTES, "big")
     data_key = _data_key(name, record_id, master_share, token_share)
     return SealedKey(
         record_id=record_id,
@@ -191,7 +203,58 @@ def seal_private_key(
             master_share,
             _associated_data(b"master-share", name, record_id),
         ),
-        private_key=_seal(data_key, scalar, _associated_data(b"private-key", name, record_id)),
+        private_key=_seal(data_key, material, _associated_data(purpose, name, record_id)),
+    )
+
+
+def _unseal_key_material(
+    name: str,
+    sealed: SealedKey,
+    purpose: bytes,
+    token: str,
+    master_key: MasterKey,
+    argon2: Argon2Runner,
+) -> bytes:
+    """Open what :func:`_seal_key_material` sealed; :class:`TokenRejected` for a wrong token."""
+    token_share = _open_token_share(name, sealed, token, argon2)
+    master_share = _open_master_share(name, sealed, master_key)
+    data_key = _data_key(name, sealed.record_id, master_share, token_share)
+    try:
+        return _open(
+            data_key, sealed.private_key, _associated_data(purpose, name, sealed.record_id)
+        )
+    except InvalidTag:
+        raise KeystoreCorrupt(f"the private key of {name!r} fails its integrity check") from None
+
+
+def seal_private_key(
+    name: str,
+    private_key: ec.EllipticCurvePrivateKey,
+    token: str,
+    master_key: MasterKey,
+    argon2: Argon2Runner,
+) -> SealedKey:
+    """Seal a P-521 private key for storage under ``name``, recoverable only with both secrets."""
+    return _seal_key_material(
+        name, new_record_id(), _PRIVATE_KEY, p521_scalar(private_key), token, master_key, argon2
+    )
+
+
+def seal_hsm_wrapped_key(
+    name: str,
+    record_id: bytes,
+    wrapped_key: bytes,
+    token: str,
+    master_key: MasterKey,
+    argon2: Argon2Runner,
+) -> SealedKey:
+    """Seal a private key an HSM wrapped out under its own key: it takes both secrets AND that HSM.
+
+    A separate purpose in the associated data: a record's kind cannot be switched to make
+    the software path read a wrapped blob as a scalar, or the reverse.
+    """
+    return _seal_key_material(
+        name, record_id, _HSM_WRAPPED_KEY, wrapped_key, token, master_key, argon2
     )
 
 
@@ -204,16 +267,15 @@ def unseal_private_key(
     name: str, sealed: SealedKey, token: str, master_key: MasterKey, argon2: Argon2Runner
 ) -> ec.EllipticCurvePrivateKey:
     """Recover the private key; :class:`TokenRejected` for a wrong token."""
-    token_share = _open_token_share(name, sealed, token, argon2)
-    master_share = _open_master_share(name, sealed, master_key)
-    data_key = _data_key(name, sealed.record_id, master_share, token_share)
-    try:
-        scalar = _open(
-            data_key, sealed.private_key, _associated_data(b"private-key", name, sealed.record_id)
-        )
-    except InvalidTag:
-        raise KeystoreCorrupt(f"the private key of {name!r} fails its integrity check") from None
+    scalar = _unseal_key_material(name, sealed, _PRIVATE_KEY, token, master_key, argon2)
     return ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP521R1())
+
+
+def unseal_hsm_wrapped_key(
+    name: str, sealed: SealedKey, token: str, master_key: MasterKey, argon2: Argon2Runner
+) -> bytes:
+    """The HSM-wrapped private key :func:`seal_hsm_wrapped_key` sealed (still wrapped)."""
+    return _unseal_key_material(name, sealed, _HSM_WRAPPED_KEY, token, master_key, argon2)
 
 
 def reseal_for_new_token(

@@ -43,6 +43,25 @@ class MasterShareMismatch(KeystoreCorrupt):
     """A record's master share does not open: damaged, or sealed under another master key."""
 
 
+class KeyBackendUnavailable(KeystoreUnavailable):
+    """The key lives where this process cannot reach now: its HSM is not configured or not answering.
+
+    Never answered with a software key instead; the request fails (503) until the HSM is back.
+    """
+
+
+class HsmLoginRefused(KeyBackendUnavailable):
+    """The HSM refused the configured user PIN (wrong, locked or expired); fix the PIN source.
+
+    A PIN once refused is not tried again until its file or variable changes, so probes and
+    retries never use up the token's PIN retry counter.
+    """
+
+
+class HsmFull(KeyBackendUnavailable):
+    """The HSM token has no room for another object; nothing was stored."""
+
+
 class KeystoreExists(KeystoreError):
     """A keystore already exists where a new one was to be created."""
 

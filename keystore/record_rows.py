@@ -11,13 +11,13 @@ from keystore import crypto
 from keystore.records import KeyInfo, KeyStatus, MasterSeals, SealedRecord, StoredKey
 
 SEALED_COLUMNS = "record_id, kdf, token_salt, token_share, master_share, private_key"
-INFO_COLUMNS = "name, public_point, enabled, created_at, last_used_at, generation"
+INFO_COLUMNS = "name, public_point, enabled, created_at, last_used_at, generation, kind"
 SERVER_SECRET_PREFIX = "server_secret:"  # noqa: S105 (a row name, the value is sealed)
 
 
 def info_from_row(row: Any) -> KeyInfo:
     """A :class:`KeyInfo` from the ``INFO_COLUMNS`` of one row."""
-    name, point, enabled, created_at, last_used_at, generation = row
+    name, point, enabled, created_at, last_used_at, generation, kind = row
     return KeyInfo(
         name=str(name),
         public_point=bytes(point),
@@ -25,6 +25,7 @@ def info_from_row(row: Any) -> KeyInfo:
         created_at=str(created_at),
         last_used_at=None if last_used_at is None else str(last_used_at),
         generation=int(generation),
+        kind=str(kind),
     )
 
 
@@ -42,13 +43,13 @@ def sealed_key_from_row(row: Any) -> crypto.SealedKey:
 
 
 def sealed_record_from_row(row: Any) -> SealedRecord:
-    """A :class:`SealedRecord` from ``SEALED_COLUMNS, enabled, generation, public_point``."""
+    """A :class:`SealedRecord` from ``SEALED_COLUMNS, enabled, generation, public_point, kind``."""
     sealed = sealed_key_from_row(row[:6])
-    enabled, generation, point = row[6:]
+    enabled, generation, point, kind = row[6:]
     status = KeyStatus(
         enabled=bool(enabled), generation=int(generation), record_id=sealed.record_id
     )
-    return SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
+    return SealedRecord(sealed=sealed, status=status, public_point=bytes(point), kind=str(kind))
 
 
 def status_from_row(row: Any) -> KeyStatus:
@@ -88,6 +89,7 @@ def key_row(stored: StoredKey) -> tuple[object, ...]:
         info.created_at,
         info.last_used_at,
         info.generation,
+        info.kind,
         sealed.record_id,
         sealed.kdf.as_record(),
         sealed.token_salt,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import KeystoreError, MasterKeyExists, MasterKeyMismatch, MasterKeyMissing
 from keystore.master_key_file import read_master_key, write_master_key
+from keystore.signing_key import KeyBackend
 from keystore.store import KeyStore
 
 
@@ -52,9 +53,10 @@ class KeystoreLocation(Protocol):
         master_key: MasterKey,
         argon2: Argon2Runner,
         reload_master_key: Callable[[], MasterKey] | None = None,
+        key_backends: Sequence[KeyBackend] = (),
     ) -> KeyStore:
         """Open the keystore with ``master_key`` (raises :class:`MasterKeyMismatch`); see
-        :meth:`keystore.KeyStore.open` for ``reload_master_key``."""
+        :meth:`keystore.KeyStore.open` for the rest."""
 
 
 class MasterKeyRotationFailed(KeystoreError):

@@ -74,7 +74,7 @@ class SqlDatabase(Protocol):
 
 _INSERT_KEY = (
     f"INSERT INTO keys ({INFO_COLUMNS}, {SEALED_COLUMNS}) "  # noqa: S608
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"
 )
 _SERVER_SECRETS = "name LIKE 'server_secret:%'"
 
@@ -128,17 +128,15 @@ class SqlKeyRecords:
 
     def sealed(self, name: str) -> SealedRecord | None:
         rows = self._database.query(
-            f"SELECT {SEALED_COLUMNS}, enabled, generation, public_point "  # noqa: S608
+            f"SELECT {SEALED_COLUMNS}, enabled, generation, public_point, kind "  # noqa: S608
             "FROM keys WHERE name = ?",
             (name,),
         )
         return sealed_record_from_row(rows[0]) if rows else None
 
-    def most_common_kdf(self) -> Argon2Parameters | None:
-        rows = self._database.query(
-            "SELECT kdf FROM keys GROUP BY kdf ORDER BY count(*) DESC, kdf LIMIT 1"
-        )
-        return crypto.parse_kdf_record(str(rows[0][0])) if rows else None
+    def kdf_costs(self) -> set[Argon2Parameters]:
+        rows = self._database.query("SELECT DISTINCT kdf FROM keys")
+        return {crypto.parse_kdf_record(str(row[0])) for row in rows}
 
     def master_key_check(self) -> bytes:
         rows = self._database.query("SELECT value FROM meta WHERE name = 'master_key_check'")
@@ -147,7 +145,9 @@ class SqlKeyRecords:
     # --- writing -----------------------------------------------------------------------------
 
     def insert_key(self, record: NewKeyRecord, expected_master_key_check: bytes) -> None:
-        info = KeyInfo(record.name, record.public_point, True, record.created_at, None, 1)
+        info = KeyInfo(
+            record.name, record.public_point, True, record.created_at, None, 1, record.kind
+        )
         with self._database.transaction() as connection:
             check = _stored_check(connection, self._database.shared_row_lock)
             if check != expected_master_key_check:
@@ -243,7 +243,7 @@ class SqlKeyRecords:
             ).fetchall()
             secrets = master_seals_from_rows(check, [], _server_secret_rows(connection))
         keys = tuple(
-            StoredKey(info_from_row(row[:6]), sealed_key_from_row(row[6:])) for row in rows
+            StoredKey(info_from_row(row[:7]), sealed_key_from_row(row[7:])) for row in rows
         )
         return KeystoreSnapshot(check, keys, secrets.server_secrets)
 

@@ -9,17 +9,24 @@ wrong master key is refused before any request is served.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypeVar
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from foundation.argon2id import Argon2Parameters
 from keystore import crypto
 from keystore.errors import (
+    KeyBackendUnavailable,
     KeyDisabled,
+    KeyExists,
     KeyNotFound,
     KeystoreCorrupt,
     KeystoreError,
@@ -27,8 +34,22 @@ from keystore.errors import (
     MasterShareMismatch,
     RecordsChanged,
 )
-from keystore.records import KeyInfo, KeyRecordStore, KeyStatus, MasterSeals, NewKeyRecord
-from keystore.signing_key import SigningKey, SoftwareSigningKey, uncompressed_point
+from keystore.records import (
+    SOFTWARE_KIND,
+    KeyInfo,
+    KeyRecordStore,
+    KeyStatus,
+    MasterSeals,
+    NewKeyRecord,
+    SealedRecord,
+)
+from keystore.signing_key import (
+    HeldKey,
+    KeyBackend,
+    SigningKey,
+    SoftwareSigningKey,
+    uncompressed_point,
+)
 from keystore.validation import require_key_name, require_token
 
 # A concurrent master-key rotation or key creation makes a write start over; more than this
@@ -49,6 +70,28 @@ class UnlockedKey:
         return f"UnlockedKey(name={self.name!r}, version={self.version})"
 
 
+_Unsealed = TypeVar("_Unsealed")
+
+# Signed once on every cold unlock and checked against the record's public point: a record
+# whose sealed key and public key disagree is refused before it signs anything.
+_KEY_CHECK_DIGEST = hashlib.sha512(b"signserv: does this private key match its record").digest()
+
+
+def _require_matching_public_key(name: str, signing_key: SigningKey, public_point: bytes) -> None:
+    mismatch = KeystoreCorrupt(f"the public key stored for {name!r} does not match its private key")
+    if signing_key.public_point != public_point:
+        raise mismatch
+    try:
+        public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP521R1(), public_point)
+        public_key.verify(
+            signing_key.sign_digest(_KEY_CHECK_DIGEST),
+            _KEY_CHECK_DIGEST,
+            ec.ECDSA(Prehashed(hashes.SHA512())),
+        )
+    except (ValueError, InvalidSignature):
+        raise mismatch from None
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -62,11 +105,13 @@ class KeyStore:
         master_key: crypto.MasterKey,
         argon2: crypto.Argon2Runner,
         reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+        key_backends: Sequence[KeyBackend] = (),
     ) -> None:
         self.records = records
         self._master_key = master_key
         self._argon2 = argon2
         self._reload_master_key = reload_master_key
+        self._key_backends = {backend.kind: backend for backend in key_backends}
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -77,22 +122,30 @@ class KeyStore:
         master_key: crypto.MasterKey,
         argon2: crypto.Argon2Runner,
         reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+        key_backends: Sequence[KeyBackend] = (),
     ) -> KeyStore:
         """A keystore over ``records``, refusing damaged storage or a master key not its own.
 
         ``reload_master_key`` re-reads the master key file: a long-running process then follows
         a master-key rotation made by another process (see :meth:`_adopt_rotated_master_key`).
+        ``key_backends`` serve the records of other kinds than software (an HSM); they are not
+        reached on open, so the keystore opens while an HSM is away (its keys then fail closed).
         """
-        store = cls(records, master_key, argon2, reload_master_key)
+        store = cls(records, master_key, argon2, reload_master_key, key_backends)
         try:
-            store.check_ready()
+            store._check_records()
         except KeystoreError:
             store.close()
             raise
         return store
 
     def check_ready(self) -> None:
-        """Raise unless the storage is intact and this master key opens it."""
+        """Raise unless the storage is intact, this master key opens it and every HSM answers."""
+        self._check_records()
+        for backend in self._key_backends.values():
+            backend.check_ready()
+
+    def _check_records(self) -> None:
         self.records.check_ready()
         check = self.records.master_key_check()
         if not crypto.matches_master_key_check(
@@ -152,31 +205,21 @@ class KeyStore:
     def unlock(self, name: str, token: str) -> UnlockedKey:
         """The signing key of ``name`` if ``token`` is its token and the key is enabled.
 
-        An unknown name costs the same argon2id run as a wrong token, so timing does not tell
-        the two apart. A disabled key is reported only after its token was proven.
+        Every answer costs one argon2id run at each cost the stored keys carry (one run when
+        they share a cost, as they do unless the configured cost changed): the key's own run
+        is real, the others are spent on nothing, so timing tells neither an unknown name from
+        a known one nor one key's cost from another's. A disabled key is reported only after
+        its token was proven.
         """
         found = self.records.sealed(name)
+        self._spend_every_other_cost(token, None if found is None else found.sealed.kdf)
         if found is None:
-            self._argon2.spend_like_a_lookup(token, self._typical_kdf())
             raise KeyNotFound(f"no key named {name!r}")
         if not found.status.enabled:
             crypto.verify_token(name, found.sealed, token, self._argon2)
             raise KeyDisabled(f"key {name!r} is disabled")
-        try:
-            private_key = crypto.unseal_private_key(
-                name, found.sealed, token, self._master_key, self._argon2
-            )
-        except MasterShareMismatch:
-            if not self._adopt_rotated_master_key():
-                raise
-            private_key = crypto.unseal_private_key(
-                name, found.sealed, token, self._master_key, self._argon2
-            )
-        signing_key = SoftwareSigningKey(private_key)
-        if signing_key.public_point != found.public_point:
-            raise KeystoreCorrupt(
-                f"the public key stored for {name!r} does not match its private key"
-            )
+        signing_key = self._unsealed_signing_key(name, found, token)
+        _require_matching_public_key(name, signing_key, found.public_point)
         return UnlockedKey(
             name=name,
             signing_key=signing_key,
@@ -184,26 +227,128 @@ class KeyStore:
             version=found.status.version,
         )
 
-    def _typical_kdf(self) -> Argon2Parameters:
-        """The argon2id cost most stored keys carry (the configured one when there are none).
+    def _unsealed_signing_key(self, name: str, found: SealedRecord, token: str) -> SigningKey:
+        """Open ``found`` with ``token``: a software key, or a wrapped key its backend unwraps."""
+        if found.kind == SOFTWARE_KIND:
+            return SoftwareSigningKey(
+                self._with_current_master_key(
+                    lambda: crypto.unseal_private_key(
+                        name, found.sealed, token, self._master_key, self._argon2
+                    )
+                )
+            )
+        backend = self._key_backends.get(found.kind)
+        if backend is None:
+            crypto.verify_token(name, found.sealed, token, self._argon2)
+            raise KeyBackendUnavailable(
+                f"key {name!r} is a {found.kind!r} key, and no {found.kind} backend is "
+                "configured here"
+            )
+        wrapped_key = self._with_current_master_key(
+            lambda: crypto.unseal_hsm_wrapped_key(
+                name, found.sealed, token, self._master_key, self._argon2
+            )
+        )
+        return backend.signing_key(found.sealed.record_id, wrapped_key, found.public_point)
 
-        An unknown name must cost what a wrong token costs; after a change of the configured
-        cost, stored records keep theirs, so the configured cost alone would tell them apart.
+    def _with_current_master_key(self, unseal: Callable[[], _Unsealed]) -> _Unsealed:
+        """``unseal()``, once more after adopting a master key rotated by another process."""
+        try:
+            return unseal()
+        except MasterShareMismatch:
+            if not self._adopt_rotated_master_key():
+                raise
+            return unseal()
+
+    def _spend_every_other_cost(self, token: str, own: Argon2Parameters | None) -> None:
+        """Run argon2id once at each stored cost but ``own`` (the key's, None for no key).
+
+        With no keys stored, an unknown name costs the configured cost a new key would carry.
         """
-        return self.records.most_common_kdf() or self._argon2.parameters
+        costs = self.records.kdf_costs() or {self._argon2.parameters}
+        for cost in costs - {own}:
+            self._argon2.spend_like_a_lookup(token, cost)
 
     # --- writing -----------------------------------------------------------------------------
 
-    def create_key(self, name: str, token: str) -> KeyInfo:
-        """Generate a new P-521 key under ``name``, sealed under ``token`` and the master key."""
-        return self.add_key(name, ec.generate_private_key(ec.SECP521R1()), token)
+    def create_key(self, name: str, token: str, kind: str = SOFTWARE_KIND) -> KeyInfo:
+        """Generate a new P-521 key under ``name`` where ``kind`` says, sealed under ``token``."""
+        if kind == SOFTWARE_KIND:
+            return self.add_key(name, ec.generate_private_key(ec.SECP521R1()), token)
+        return self._hold_in_backend(
+            name, token, kind, lambda backend, record_id: backend.generate(record_id)
+        )
 
-    def add_key(self, name: str, private_key: ec.EllipticCurvePrivateKey, token: str) -> KeyInfo:
-        """Store an existing P-521 private key under a new ``name``; never replaces a key."""
-        require_key_name(name)
-        require_token(token)
+    def add_key(
+        self,
+        name: str,
+        private_key: ec.EllipticCurvePrivateKey,
+        token: str,
+        kind: str = SOFTWARE_KIND,
+    ) -> KeyInfo:
+        """Store an existing P-521 private key under a new ``name``; never replaces a key.
+
+        For another kind than software the key goes into that backend (an HSM) and this
+        process keeps nothing of it.
+        """
         if not isinstance(private_key.curve, ec.SECP521R1):
             raise ValueError("only P-521 keys can be stored (the TKE contract is P-521 only)")
+        if kind != SOFTWARE_KIND:
+            return self._hold_in_backend(
+                name, token, kind, lambda backend, record_id: backend.take(record_id, private_key)
+            )
+        require_key_name(name)
+        require_token(token)
+        return self._insert(
+            name,
+            uncompressed_point(private_key.public_key()),
+            SOFTWARE_KIND,
+            lambda: crypto.seal_private_key(
+                name, private_key, token, self._master_key, self._argon2
+            ),
+        )
+
+    def _hold_in_backend(
+        self,
+        name: str,
+        token: str,
+        kind: str,
+        hold: Callable[[KeyBackend, bytes], HeldKey],
+    ) -> KeyInfo:
+        """Have ``kind``'s backend hold a key for a new record of ``name``, and store the record.
+
+        If the record cannot be stored, what the backend made for it is destroyed again.
+        """
+        require_key_name(name)
+        require_token(token)
+        backend = self._backend(kind)
+        if self.records.info(name) is not None:
+            raise KeyExists(f"a key named {name!r} already exists")
+        record_id = crypto.new_record_id()
+        held = hold(backend, record_id)
+        try:
+            return self._insert(
+                name,
+                held.public_point,
+                kind,
+                lambda: crypto.seal_hsm_wrapped_key(
+                    name, record_id, held.wrapped_key, token, self._master_key, self._argon2
+                ),
+            )
+        except BaseException:
+            backend.destroy(record_id)
+            raise
+
+    def _backend(self, kind: str) -> KeyBackend:
+        try:
+            return self._key_backends[kind]
+        except KeyError:
+            raise KeyBackendUnavailable(f"no {kind!r} key backend is configured") from None
+
+    def _insert(
+        self, name: str, public_point: bytes, kind: str, seal: Callable[[], crypto.SealedKey]
+    ) -> KeyInfo:
+        """Store a new record, sealed by ``seal()`` under the master key current at that time."""
         check = self.records.master_key_check()
         for _ in range(_ATTEMPTS):
             # A master-key rotation may have committed since this store was opened (a key import
@@ -216,11 +361,10 @@ class KeyStore:
                 )
             record = NewKeyRecord(
                 name=name,
-                public_point=uncompressed_point(private_key.public_key()),
+                public_point=public_point,
                 created_at=_now(),
-                sealed=crypto.seal_private_key(
-                    name, private_key, token, self._master_key, self._argon2
-                ),
+                sealed=seal(),
+                kind=kind,
             )
             try:
                 self.records.insert_key(record, expected_master_key_check=check)
@@ -236,9 +380,24 @@ class KeyStore:
             raise KeyNotFound(f"no key named {name!r}")
 
     def delete_key(self, name: str) -> None:
-        """Delete a key for good."""
-        if not self.records.delete_key(require_key_name(name)):
+        """Delete a key for good; for a key in an HSM, what the HSM holds for it goes first.
+
+        The HSM half is destroyed before the record, so a failure leaves nothing usable behind:
+        at worst a record whose key can no longer be unwrapped (delete it again).
+        """
+        info = self.info(name)
+        status = self.records.status(name)
+        if info.kind != SOFTWARE_KIND and status is not None:
+            self._backend(info.kind).destroy(status.record_id)
+        if not self.records.delete_key(name):
             raise KeyNotFound(f"no key named {name!r}")
+
+    def location(self, info: KeyInfo) -> str:
+        """Where the private key of ``info`` lives, for people."""
+        if info.kind == SOFTWARE_KIND:
+            return f"software, sealed in {self.records.location}"
+        backend = self._key_backends.get(info.kind)
+        return backend.location if backend else f"{info.kind} (not configured here)"
 
     def rotate_token(self, name: str, old_token: str, new_token: str) -> None:
         """Replace a key's token; proves ``old_token`` first, never touches the master key."""

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from .postgres_cluster import PostgresCluster, start_cluster
+from .softhsm import SoftHsm, require_softhsm, start_softhsm
 
 # argon2id at a test cost; the production defaults are pinned by tests/signserv/test_config.py.
 FAST_CONFIG = """\
@@ -245,3 +246,15 @@ class PostgresDatabaseUrl:
 def postgres_database(postgres_cluster: PostgresCluster) -> PostgresDatabaseUrl:
     """A new, empty database for one test."""
     return PostgresDatabaseUrl(postgres_cluster.create_database(), postgres_cluster.password_file)
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+    """A fresh SoftHSM2 token for the whole session (skips where SoftHSM2 is missing, not in CI)."""
+    require_softhsm()
+    previous = os.environ.get("SOFTHSM2_CONF")
+    yield start_softhsm(tmp_path_factory.mktemp("softhsm"))
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous

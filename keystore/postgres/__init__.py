@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from keystore import crypto
@@ -11,6 +11,7 @@ from keystore.postgres.database import PostgresDatabase
 from keystore.postgres.failure_counters import PostgresFailureCounters
 from keystore.postgres.key_records import PostgresKeyRecords
 from keystore.postgres.schema import SCHEMA_VERSION
+from keystore.signing_key import KeyBackend
 from keystore.store import KeyStore
 
 __all__ = [
@@ -38,9 +39,12 @@ def open_postgres_keystore(
     master_key: crypto.MasterKey,
     argon2: crypto.Argon2Runner,
     reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+    key_backends: Sequence[KeyBackend] = (),
 ) -> KeyStore:
     """Open the keystore in ``database``, refusing an old or newer schema or a foreign master key."""
-    return KeyStore.open(PostgresKeyRecords(database), master_key, argon2, reload_master_key)
+    return KeyStore.open(
+        PostgresKeyRecords(database), master_key, argon2, reload_master_key, key_backends
+    )
 
 
 @dataclass(frozen=True)
@@ -60,5 +64,8 @@ class PostgresLocation:
         master_key: crypto.MasterKey,
         argon2: crypto.Argon2Runner,
         reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+        key_backends: Sequence[KeyBackend] = (),
     ) -> KeyStore:
-        return open_postgres_keystore(self.database, master_key, argon2, reload_master_key)
+        return open_postgres_keystore(
+            self.database, master_key, argon2, reload_master_key, key_backends
+        )

@@ -1,22 +1,32 @@
 """Failed-authentication counters in PostgreSQL, shared by every replica (DESIGN §5).
 
-Each count is one upsert that increments in the database (``failures + 1`` under the row's
-lock), so guesses spread over replicas and workers are never lost: an attacker meets the same
-thresholds as against one process. Counting only: the lock a count earns is the service's policy.
+A reservation is one transaction under a transaction-scoped advisory lock on the key name: the
+lock check and the count cannot interleave between workers or replicas, so guesses spread over
+replicas meet the same thresholds as against one process, and no increment is lost.
 """
 
 from __future__ import annotations
 
-from keystore.postgres.database import PostgresDatabase
-from keystore.records import ANY_ADDRESS, FailureCount, FailureState
+from typing import Any
 
-_COUNT_ONE = (
-    "INSERT INTO auth_failures (key_name, address, failures, last_failure) VALUES (?, ?, 1, ?) "
-    "ON CONFLICT (key_name, address) DO UPDATE SET "
-    "failures = CASE WHEN auth_failures.last_failure >= ? THEN auth_failures.failures + 1 ELSE 1 END, "
-    "last_failure = excluded.last_failure "
-    "RETURNING failures, last_failure"
+from keystore.postgres.database import PostgresDatabase
+from keystore.postgres.schema import FAILURE_COUNT_LOCK
+from keystore.records import ANY_ADDRESS, AttemptRules, FailureCount, FailureState, Reservation
+
+_SELECT_STATE = (
+    "SELECT address, failures, last_failure FROM auth_failures "
+    "WHERE key_name = ? AND address IN (?, ?)"
 )
+_STORE_COUNT = (
+    "INSERT INTO auth_failures (key_name, address, failures, last_failure) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key_name, address) DO UPDATE SET "
+    "failures = excluded.failures, last_failure = excluded.last_failure"
+)
+
+
+def _state(rows: list[Any], address: str) -> FailureState:
+    found = {row[0]: FailureCount(int(row[1]), float(row[2])) for row in rows}
+    return FailureState(pair=found.get(address), key=found.get(ANY_ADDRESS))
 
 
 class PostgresFailureCounters:
@@ -26,32 +36,38 @@ class PostgresFailureCounters:
         self._database = database
 
     def state(self, key_name: str, address: str) -> FailureState:
-        rows = self._database.query(
-            "SELECT address, failures, last_failure FROM auth_failures "
-            "WHERE key_name = ? AND address IN (?, ?)",
-            (key_name, address, ANY_ADDRESS),
+        return _state(
+            self._database.query(_SELECT_STATE, (key_name, address, ANY_ADDRESS)), address
         )
-        found = {row[0]: FailureCount(int(row[1]), float(row[2])) for row in rows}
-        return FailureState(pair=found.get(address), key=found.get(ANY_ADDRESS))
 
-    def record_failure(
-        self, key_name: str, address: str, now: float, forget_before: float
-    ) -> FailureState:
-        counts: list[FailureCount] = []
+    def reserve_attempt(
+        self, key_name: str, address: str, now: float, rules: AttemptRules
+    ) -> Reservation:
         with self._database.transaction() as statements:
-            # Pair first, then key: every transaction locks the two rows in the same order.
-            for row_address in (address, ANY_ADDRESS):
-                row = statements.execute(
-                    _COUNT_ONE, (key_name, row_address, now, forget_before)
-                ).fetchone()
-                assert row is not None  # RETURNING yields the upserted row
-                counts.append(FailureCount(int(row[0]), float(row[1])))
-        return FailureState(pair=counts[0], key=counts[1])
+            # The key's rows may not exist yet, so row locks cannot serialise the first attempts.
+            statements.execute(
+                "SELECT pg_advisory_xact_lock(?, hashtext(?))", (FAILURE_COUNT_LOCK, key_name)
+            )
+            rows = statements.execute(_SELECT_STATE, (key_name, address, ANY_ADDRESS)).fetchall()
+            state = _state(rows, address)
+            locked_until = rules.locked_until(state, now)
+            if locked_until > now:
+                return Reservation(granted=False, locked_until=locked_until)
+            for row_address, count in ((address, state.pair), (ANY_ADDRESS, state.key)):
+                live = rules.live(count, now)
+                failures = (live.failures if live else 0) + 1
+                statements.execute(_STORE_COUNT, (key_name, row_address, failures, now))
+        return Reservation(granted=True, locked_until=0.0)
 
-    def clear_pair(self, key_name: str, address: str) -> None:
+    def release_attempt(self, key_name: str, address: str) -> None:
         with self._database.transaction() as statements:
             statements.execute(
                 "DELETE FROM auth_failures WHERE key_name = ? AND address = ?", (key_name, address)
+            )
+            statements.execute(
+                "UPDATE auth_failures SET failures = failures - 1 "
+                "WHERE key_name = ? AND address = ? AND failures > 0",
+                (key_name, ANY_ADDRESS),
             )
 
     def forget_older_than(self, cutoff: float) -> int:

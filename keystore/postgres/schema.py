@@ -13,9 +13,11 @@ import psycopg
 
 from keystore.errors import KeystoreCorrupt, KeystoreUnavailable
 
-# pg_advisory_xact_lock keys: one for schema migration, one serialising audit appends.
+# pg_advisory_xact_lock keys: schema migration, audit appends, and (with a key name's hash)
+# one key's failure counts.
 SCHEMA_LOCK = 0x5167_0001
 AUDIT_APPEND_LOCK = 0x5167_0002
+FAILURE_COUNT_LOCK = 0x5167_0003
 
 # version -> the statements that bring the schema from version - 1 to version. Add a row to
 # migrate; never edit a row that has shipped.
@@ -51,6 +53,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             record  BYTEA NOT NULL
         )""",
     ),
+    2: ("ALTER TABLE keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'software'",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from keystore import crypto
+from keystore.signing_key import KeyBackend
 from keystore.sqlite.database import SqliteDatabase, decide_interrupted_commit
 from keystore.sqlite.failure_counters import SqliteFailureCounters
 from keystore.sqlite.key_records import SCHEMA_VERSION, SqliteKeyRecords
@@ -37,10 +38,15 @@ def open_sqlite_keystore(
     master_key: crypto.MasterKey,
     argon2: crypto.Argon2Runner,
     reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+    key_backends: Sequence[KeyBackend] = (),
 ) -> KeyStore:
     """Open the keystore file at ``path``, refusing a damaged file or a master key not its own."""
     return KeyStore.open(
-        SqliteKeyRecords(SqliteDatabase(path)), master_key, argon2, reload_master_key
+        SqliteKeyRecords(SqliteDatabase(path)),
+        master_key,
+        argon2,
+        reload_master_key,
+        key_backends,
     )
 
 
@@ -61,5 +67,6 @@ class SqliteLocation:
         master_key: crypto.MasterKey,
         argon2: crypto.Argon2Runner,
         reload_master_key: Callable[[], crypto.MasterKey] | None = None,
+        key_backends: Sequence[KeyBackend] = (),
     ) -> KeyStore:
-        return open_sqlite_keystore(self.path, master_key, argon2, reload_master_key)
+        return open_sqlite_keystore(self.path, master_key, argon2, reload_master_key, key_backends)

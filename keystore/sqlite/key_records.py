@@ -6,12 +6,19 @@ import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from keystore.errors import KeystoreCorrupt, KeystoreExists, KeystoreUnavailable
 from keystore.sql_records import SqlKeyRecords
 from keystore.sqlite.database import SqliteDatabase, now_text, translate
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 added ``keys.kind``; a version-1 file is migrated when it is opened."""
+_MIGRATIONS = {
+    1: "ALTER TABLE keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'software'",
+}
+READABLE_SCHEMA_VERSIONS = frozenset(str(version) for version in (*_MIGRATIONS, SCHEMA_VERSION))
+"""The versions a file may have to be opened (and migrated): what a backup may hold."""
 _SCHEMA = """
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
@@ -29,9 +36,16 @@ CREATE TABLE keys (
     token_salt    BLOB NOT NULL,
     token_share   BLOB NOT NULL,
     master_share  BLOB NOT NULL,
-    private_key   BLOB NOT NULL
+    private_key   BLOB NOT NULL,
+    kind          TEXT NOT NULL DEFAULT 'software'
 );
 """
+
+
+def _parse_version(rows: list[Any]) -> int | None:
+    """The schema version stored in ``meta`` (None when missing or not a number)."""
+    text = str(rows[0][0]) if rows else ""
+    return int(text) if text.isdigit() else None
 
 
 class SqliteKeyRecords(SqlKeyRecords):
@@ -63,7 +77,7 @@ class SqliteKeyRecords(SqlKeyRecords):
         return cls(database)
 
     def check_ready(self) -> None:
-        """Raise unless the file is an intact signserv keystore of this schema version."""
+        """Raise unless the file is an intact signserv keystore; migrate an older schema."""
         # Only stat it. Opening and closing the file here would release every POSIX lock this
         # process holds on it through SQLite, so another process could delete the WAL under
         # our live connections (sqlite.org/howtocorrupt.html §2.2). SQLite itself refuses a
@@ -75,16 +89,39 @@ class SqliteKeyRecords(SqlKeyRecords):
             (integrity,) = connection.execute("PRAGMA quick_check").fetchone()
             if integrity != "ok":
                 raise KeystoreCorrupt(f"the keystore {self.path} fails its integrity check")
-            rows = connection.execute(
-                "SELECT value FROM meta WHERE name = 'schema_version'"
-            ).fetchall()
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from None
-        version = rows[0][0] if rows else None
-        if version != str(SCHEMA_VERSION):
-            raise KeystoreCorrupt(
-                f"the keystore {self.path} has schema version {version!r}, "
-                f"this signserv reads version {SCHEMA_VERSION}"
+        if self._schema_version() != SCHEMA_VERSION:
+            self._migrate()
+
+    def _schema_version(self) -> int | None:
+        return _parse_version(
+            self._database.query("SELECT value FROM meta WHERE name = 'schema_version'")
+        )
+
+    def _migrate(self) -> None:
+        """Bring an older schema to :data:`SCHEMA_VERSION` in one transaction; refuse others.
+
+        Several workers may open an old file at once: the version is read again inside the
+        write transaction, so only the first one migrates.
+        """
+        with self._database.transaction() as connection:
+            version = _parse_version(
+                connection.execute(
+                    "SELECT value FROM meta WHERE name = 'schema_version'"
+                ).fetchall()
+            )
+            if version == SCHEMA_VERSION:
+                return
+            if version not in _MIGRATIONS:
+                raise KeystoreCorrupt(
+                    f"the keystore {self.path} has schema version {version}, "
+                    f"this signserv reads versions 1 to {SCHEMA_VERSION}"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                connection.execute(_MIGRATIONS[step])
+            connection.execute(
+                "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),)
             )
 
     # --- SQLite only: backup -----------------------------------------------------------------

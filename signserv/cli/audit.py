@@ -8,14 +8,10 @@ from pathlib import Path
 import click
 
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import open_home_keystore
 from signserv.host.audit_log import AUDIT_MAC_PURPOSE, verify_log
 from signserv.host.config import Settings
-from signserv.host.home import (
-    audit_chain_location,
-    audit_records,
-    open_audit_chain,
-    open_keystore,
-)
+from signserv.host.home import audit_chain_location, audit_records, open_audit_chain
 
 
 @click.group("audit")
@@ -32,7 +28,7 @@ def verify_command(settings: Settings, log_file: Path | None) -> None:
     Names the first altered, missing, reordered or torn record and exits 1. On success prints
     the record count and the head hash: keep that elsewhere to detect a cut-off tail later.
     """
-    mac_key = open_keystore(settings).server_secret(AUDIT_MAC_PURPOSE)
+    mac_key = open_home_keystore(settings).server_secret(AUDIT_MAC_PURPOSE)
     if log_file is None:
         where, verified = (
             audit_chain_location(settings),

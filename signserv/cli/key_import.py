@@ -11,9 +11,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from keystore import KeyExists, KeyInfo
 from signserv.cli.context import pass_settings
-from signserv.cli.keys import generate_token, keys_group, public_point, signservkeys_entry
+from signserv.cli.home_state import open_home_keystore
+from signserv.cli.keys import (
+    backend_option,
+    generate_token,
+    keys_group,
+    public_point,
+    signservkeys_entry,
+)
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
+from signserv.host.key_backends import default_key_kind
 from signserv.host.key_import import (
     decrypt_tke_key_file,
     load_pem_private_key,
@@ -72,6 +79,7 @@ def _report_import(info: KeyInfo, token: Secret[str], token_generated: bool, as_
     metavar="FILE",
     help="Read the key's token from FILE (- for stdin) instead of generating one.",
 )
+@backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object {name, token, ski}.")
 @pass_settings
 def import_key(
@@ -81,11 +89,13 @@ def import_key(
     pem_file: BinaryIO | None,
     password_file: str | None,
     token_file: str | None,
+    backend: str | None,
     as_json: bool,
 ) -> None:
     """Import an existing P-521 key as NAME; its SKI stays, so installed administrators keep working.
 
-    The key file is decrypted in memory only; the key is stored sealed like any other.
+    The key file is decrypted in memory only; the key is stored sealed like any other, or with
+    --backend pkcs11 handed to the HSM, which keeps it (only an HSM-wrapped blob is stored).
     """
     if tke_file is not None and pem_file is None:
         load_key = partial(_load_tke_key, tke_file, password_file)
@@ -95,11 +105,11 @@ def import_key(
         raise click.UsageError("give the key to import with one of --tke-file and --pem")
     if password_file == "-" and token_file == "-":  # noqa: S105 - "-" means stdin
         raise click.UsageError("only one of --password-file and --token-file can read stdin")
-    store = open_keystore(settings)
+    store = open_home_keystore(settings)
     if store.status(name) is not None:
         raise KeyExists(f"a key named {name!r} already exists")
     private_key = load_key()
     token_generated = token_file is None
     token = generate_token() if token_generated else read_secret(token_file, "token")
-    info = store.add_key(name, private_key, token.reveal())
+    info = store.add_key(name, private_key, token.reveal(), backend or default_key_kind(settings))
     _report_import(info, token, token_generated, as_json)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.cli.migrate import migrate_command
 from signserv.cli.service import demo_command, init_command, serve_command
+from signserv.command_line import run_command_line
 from signserv.errors import SignservError
 from signserv.host.config import CONFIG_ENV, HOME_ENV, load_settings
 
@@ -29,7 +28,8 @@ class ErrorReporting:
     verbose: bool = False
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signserv", prog_name="signserv")
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -66,19 +66,13 @@ cli.add_command(migrate_command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; our own errors print as `error: message` and exit 1 (tracebacks with --verbose)."""
+    """Run the CLI; every error prints as `error: message` (usage errors exit 2, others 1)."""
     reporting = ErrorReporting()
-    try:
-        status = cli.main(args=argv, prog_name="signserv", standalone_mode=False, obj=reporting)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (SignservError, KeystoreError) as exc:
-        if reporting.verbose:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    sys.exit(status if isinstance(status, int) else 0)
+    run_command_line(
+        cli,
+        argv,
+        prog_name="signserv",
+        obj=reporting,
+        our_errors=(SignservError, KeystoreError),
+        verbose=lambda: reporting.verbose,
+    )

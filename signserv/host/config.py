@@ -99,6 +99,9 @@ class ServerSettings:
     unlock_cache_size: int = at_least(1, default=256)
     rate_limit_per_second: int = at_least(0, default=0)
     rate_limit_burst: int = at_least(1, default=20)
+    request_read_seconds: int = at_least(1, default=10)
+    requests_read_per_address: int = at_least(0, default=0)
+    cold_request_slots: int = at_least(1, default=6)
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,43 @@ class TLSSettings:
         return self.certfile is not None
 
 
+PKCS11_PIN_ENV = "SIGNSERV_PKCS11_PIN"
+
+
+@dataclass(frozen=True)
+class Pkcs11Settings:
+    """A PKCS#11 HSM for keys created with ``--backend pkcs11``; off while ``module`` is unset.
+
+    The token is chosen by label, serial or slot. The user PIN is read from ``user_pin_file``
+    or, without one, from the environment variable ``SIGNSERV_PKCS11_PIN``: never from here.
+    """
+
+    module: Path | None = None
+    token_label: str | None = None
+    token_serial: str | None = None
+    slot: int | None = field(default=None, metadata={_MINIMUM: 0})
+    user_pin_file: Path | None = None
+    use_for_new_keys: bool = False
+
+    def __post_init__(self) -> None:
+        if self.module is None:
+            if self.use_for_new_keys:
+                raise ValueError("'pkcs11.use_for_new_keys' needs 'pkcs11.module'")
+            return
+        if not self.module.is_absolute():
+            raise ValueError("'pkcs11.module' must be an absolute path to the PKCS#11 library")
+        if self.token_label is None and self.token_serial is None and self.slot is None:
+            raise ValueError(
+                "'pkcs11.module' needs 'pkcs11.token_label', 'pkcs11.token_serial' or "
+                "'pkcs11.slot' to choose the token"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        """True when an HSM is configured."""
+        return self.module is not None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything signserv reads from its configuration, with absolute paths."""
@@ -151,6 +191,7 @@ class Settings:
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     tls: TLSSettings = field(default_factory=TLSSettings)
+    pkcs11: Pkcs11Settings = field(default_factory=Pkcs11Settings)
 
 
 # Each YAML section is a field of Settings; ``home`` comes from the command line or environment.
@@ -167,7 +208,7 @@ def _checked_value(
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false")
         return value
-    if expected is int:
+    if expected in (int, int | None):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"{where} must be an integer")
         minimum: int = setting.metadata[_MINIMUM]
@@ -225,7 +266,10 @@ def _resolve_paths(settings: Settings) -> Settings:
             if (path := getattr(settings.tls, item.name)) is not None
         },
     )
-    return dataclasses.replace(settings, keystore=keystore, audit=audit, tls=tls)
+    pkcs11 = settings.pkcs11
+    if pkcs11.user_pin_file is not None:
+        pkcs11 = dataclasses.replace(pkcs11, user_pin_file=under_home(pkcs11.user_pin_file))
+    return dataclasses.replace(settings, keystore=keystore, audit=audit, tls=tls, pkcs11=pkcs11)
 
 
 def load_settings(home: Path | None = None, config_file: Path | None = None) -> Settings:

@@ -54,6 +54,7 @@ from keystore.sqlite import (
 )
 from keystore.sqlite.backup import restore_backup, write_backup
 from signserv.host.config import Settings
+from signserv.host.key_backends import configured_key_backends
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def _open_settled_keystore(settings: Settings) -> KeyStore:
         read_master_key(master_key_file),
         argon2,
         reload_master_key=lambda: read_master_key(master_key_file),
+        key_backends=configured_key_backends(settings),
     )
 
 

@@ -6,6 +6,9 @@ operational endpoints, the request hooks and error handlers, and the request aud
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+
 from flask import Flask
 
 from keystore import KeyStore
@@ -17,6 +20,7 @@ from signserv.server.lockout import LockoutGuard
 from signserv.server.metrics import Metrics
 from signserv.server.operations_routes import operations_blueprint
 from signserv.server.rate_limit import RateLimiter
+from signserv.server.request_body import ReadBodyFirst
 from signserv.server.request_hooks import (
     CollapseLeadingSlashes,
     install_error_handlers,
@@ -26,8 +30,16 @@ from signserv.server.signing import SigningService
 from signserv.server.unlock_cache import UnlockCache
 
 
-def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
-    """Build the application; refuses (raises) when the keystore or master key is unusable."""
+def create_app(
+    settings: Settings,
+    keystore: KeyStore | None = None,
+    request_arrived: Callable[[socket.socket], None] | None = None,
+) -> Flask:
+    """Build the application; refuses (raises) when the keystore or master key is unusable.
+
+    ``request_arrived`` is told each request's connection once its body is read (the worker's
+    read deadline then ends).
+    """
     app = Flask("signserv")
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
     app.url_map.strict_slashes = False
@@ -40,6 +52,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
         UnlockCache(settings.server.unlock_cache_seconds, settings.server.unlock_cache_size),
         LockoutGuard(open_failure_counters(settings), settings.lockout),
         metrics.record_cache_result,
+        settings.server.cold_request_slots,
     )
     server = settings.server
     rate_limiter = (
@@ -52,5 +65,7 @@ def create_app(settings: Settings, keystore: KeyStore | None = None) -> Flask:
     audit_log = AuditLog(open_audit_chain(settings, store.server_secret(AUDIT_MAC_PURPOSE)))
     install_request_hooks(app, metrics, audit_log, tls=settings.tls.enabled)
     install_error_handlers(app, metrics)
-    app.wsgi_app = CollapseLeadingSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = CollapseLeadingSlashes(  # type: ignore[method-assign]
+        ReadBodyFirst(app.wsgi_app, server.max_request_bytes, request_arrived)
+    )
     return app

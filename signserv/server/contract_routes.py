@@ -60,6 +60,8 @@ def _sign_request_data() -> bytes:
         raise APIError(400, "invalid_request", str(exc)) from None
     except ContractError as exc:
         raise APIError(400, "invalid_request", str(exc)) from None
+    except ValueError:  # e.g. an integer past Python's 4,300-digit conversion limit
+        raise APIError(400, "invalid_request", "request body is not valid JSON") from None
 
 
 def contract_blueprint(signing: SigningService, rate_limiter: RateLimiter | None) -> Blueprint:

@@ -24,6 +24,8 @@ from signserv.server.request_audit import (
     current_request,
     current_request_id,
 )
+from signserv.server.request_body import refusal_of_body
+from signserv.server.signing import ColdPathBusy
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -60,6 +62,9 @@ def install_request_hooks(app: Flask, metrics: Metrics, audit_log: AuditLog, tls
     @app.before_request
     def start_request() -> None:
         begin_request()
+        refusal = refusal_of_body(request.environ)
+        if refusal is not None:
+            raise refusal
 
     @app.after_request
     def finish_request(response: Response) -> Response:
@@ -94,6 +99,12 @@ def install_error_handlers(app: Flask, metrics: Metrics) -> None:
         metrics.lockouts.inc()
         return json_response(
             429, {"error": "locked_out", "message": str(exc)}, {"Retry-After": str(exc.retry_after)}
+        )
+
+    @app.errorhandler(ColdPathBusy)
+    def cold_path_busy(exc: ColdPathBusy) -> Response:
+        return json_response(
+            503, {"error": "busy", "message": str(exc)}, {"Retry-After": str(exc.retry_after)}
         )
 
     @app.errorhandler(HTTPException)

@@ -4,26 +4,40 @@ Framework-free so the Flask routes stay thin. A request checks the record's enab
 generation (one indexed read), then uses the worker's unlocked-key cache. Only a miss consults
 the lockout, runs argon2id and unseals the key: a cache hit already proves the exact token.
 Concurrent misses with the same key name and token run that cold path one at a time, so a
-burst of first requests costs one argon2id run, not one per thread.
+burst of first requests costs one argon2id run, not one per thread. At most
+``cold_request_slots`` distinct (name, token) unlocks per worker are on the cold path at once
+(running argon2id or waiting for it); the next is refused at once with :class:`ColdPathBusy`,
+so a flood of unknown names or wrong tokens never takes the threads warm requests need.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, SigningKey, TokenRejected
+from keystore import KeyNotFound, KeyStore, KeystoreError, SigningKey, TokenRejected
 from signserv.contract import PublicPoint, encode_public_key
+from signserv.errors import SignservError
 from signserv.secret import Secret
 from signserv.server.lockout import LockoutGuard
 from signserv.server.unlock_cache import CachedKey, UnlockCache
 
 LAST_USED_RESOLUTION_SECONDS = 60
+COLD_PATH_RETRY_SECONDS = 1
 _logger = logging.getLogger(__name__)
+
+
+class ColdPathBusy(SignservError):
+    """Every cold-path slot of this worker is taken: try again after ``retry_after`` seconds."""
+
+    def __init__(self) -> None:
+        super().__init__("too many requests are unlocking keys; retry shortly")
+        self.retry_after = COLD_PATH_RETRY_SECONDS
 
 
 def public_key_der(signing_key: SigningKey) -> bytes:
@@ -44,7 +58,9 @@ class SigningService:
         cache: UnlockCache,
         guard: LockoutGuard,
         record_cache_result: Callable[[bool], None],
+        cold_request_slots: int,
     ) -> None:
+        self._cold_slots = threading.BoundedSemaphore(cold_request_slots)
         self._keystore = keystore
         self._cache = cache
         self._guard = guard
@@ -73,7 +89,7 @@ class SigningService:
                 cached = self._cached(name, token)
                 if cached is None:
                     self._record_cache_result(False)
-                    return self._unlock_cold(name, token, address)
+                    return self._unlock_admitted(name, token, address)
         self._record_cache_result(True)
         self._stamp_last_used(name)
         return cached
@@ -86,18 +102,27 @@ class SigningService:
             return None
         return self._cache.get(name, token.reveal(), status.version)
 
+    def _unlock_admitted(self, name: str, token: Secret[str], address: str) -> CachedKey:
+        """The cold path if one of this worker's slots is free; :class:`ColdPathBusy` if not."""
+        if not self._cold_slots.acquire(blocking=False):
+            raise ColdPathBusy
+        try:
+            return self._unlock_cold(name, token, address)
+        finally:
+            self._cold_slots.release()
+
     def _unlock_cold(self, name: str, token: Secret[str], address: str) -> CachedKey:
-        """Lockout check, argon2id and unseal; counts a failure, caches a success."""
-        had_failures = self._guard.check(name, address)
+        """Reserve an attempt, run argon2id and unseal; a proven token releases the attempt."""
+        self._guard.reserve(name, address)
         try:
             unlocked = self._keystore.unlock(name, token.reveal())
         except (KeyNotFound, TokenRejected):
-            self._guard.failed(name, address)
+            raise  # the reserved attempt stays counted: it was a failure
+        except KeystoreError:
+            # A disabled key, or a storage fault: the token was proven, or never checked.
+            self._guard.succeeded(name, address)
             raise
-        except KeyDisabled:
-            self._guard.succeeded(name, address, had_failures)
-            raise
-        self._guard.succeeded(name, address, had_failures)
+        self._guard.succeeded(name, address)
         encoded = public_key_der(unlocked.signing_key)
         self._cache.put(name, token.reveal(), unlocked.signing_key, encoded, unlocked.version)
         self._stamp_last_used(name)

@@ -10,8 +10,6 @@ a terminal nothing is ever prompted.
 
 from __future__ import annotations
 
-import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import click
 
 from signserv.client import DEFAULT_TIMEOUT_SECONDS
+from signserv.command_line import run_command_line
 from signserv.errors import SignservError
 from signserv.tke.cli import crypto_units, emulator_commands, instance_setup, master_keys
 from signserv.tke.cli.cloud_options import TARGET_OPTIONS, CloudOptions
@@ -40,6 +39,7 @@ def _with_target_options(group: click.Group) -> click.Group:
 
 @_with_target_options
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signserv", prog_name="signserv-tke")
 @click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--signserv-url",
@@ -116,12 +116,13 @@ cli.add_command(emulator_commands.emulator)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point: click reports usage errors, our errors print ``error: ...``."""
+    """Console-script entry point: every error prints as ``error: ...`` (usage errors exit 2)."""
     invocation = Invocation()
-    try:
-        cli.main(args=argv, prog_name="signserv-tke", obj=invocation)
-    except (SignservError, OSError) as exc:
-        if invocation.verbose:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    run_command_line(
+        cli,
+        argv,
+        prog_name="signserv-tke",
+        obj=invocation,
+        our_errors=(SignservError, OSError),
+        verbose=lambda: invocation.verbose,
+    )

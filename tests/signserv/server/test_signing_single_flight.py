@@ -62,7 +62,9 @@ def signing_service(
     store: KeyStore, counters: FailureCounterStore, cache_seconds: int = 300
 ) -> SigningService:
     guard = LockoutGuard(counters, LockoutSettings())
-    return SigningService(store, UnlockCache(cache_seconds, 16), guard, lambda hit: None)
+    return SigningService(
+        store, UnlockCache(cache_seconds, 16), guard, lambda hit: None, cold_request_slots=THREADS
+    )
 
 
 def sign_together(service: SigningService, tokens: list[str]) -> list[object]:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signserv import der
-from signserv.contract import PointNotOnCurve, PublicPoint
+from signserv.contract import P521_GROUP_ORDER, PointNotOnCurve, PublicPoint
 from signserv.tke.wire import MalformedTKEMessage, oids
 from signserv.tke.wire.key_transport import unwrap_key
 from signserv.tke.wire.oa_certificate import build_oa2_certificate, parse_oa2_certificate
@@ -17,7 +17,7 @@ from signserv.tke.wire.spki import encode_p521_spki, parse_p521_spki
 
 coordinates = st.integers(min_value=1, max_value=(1 << 521) - 1)
 points = st.builds(PublicPoint, x=coordinates, y=coordinates)
-scalars = st.integers(min_value=1, max_value=(1 << 521) - 1)
+scalars = st.integers(min_value=1, max_value=P521_GROUP_ORDER - 1)
 
 
 def test_importer_spki_bit_string_is_134_bytes(generator_point: PublicPoint) -> None:
