@@ -37,7 +37,9 @@ def _missing_home(settings: Settings) -> HomeNotReady:
 def require_ready_home(settings: Settings) -> None:
     """Raise :class:`HomeNotReady` unless both the master key file and the keystore exist."""
     master_key_file, keystore_file = settings.keystore.master_key_file, settings.keystore.path
-    has_master_key, has_keystore = master_key_file.exists(), keystore_file.exists()
+    # A keystore in PostgreSQL has no file here; opening it says whether the database holds one.
+    has_keystore = settings.keystore.url is not None or keystore_file.exists()
+    has_master_key = master_key_file.exists()
     if has_master_key and has_keystore:
         return
     if has_keystore:
