@@ -41,3 +41,11 @@ def admin_token(settings: Settings) -> str:
     token = "admin-token-0123456789abcdef"
     open_keystore(settings).create_key("admin", token)
     return token
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_config(request: pytest.FixtureRequest) -> str:
+    """The YAML selecting each storage backend in turn: the SQLite default, then PostgreSQL."""
+    if request.param == "sqlite":
+        return ""
+    return str(request.getfixturevalue("postgres_database").config())

@@ -11,6 +11,7 @@ import base64
 import json
 
 import click
+import psycopg
 import pytest
 import requests
 
@@ -51,8 +52,30 @@ def secret_forms(home: SignservHome, tokens: list[str]) -> dict[str, str]:
     return forms
 
 
-def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path) -> None:
-    home = make_home(tmp_path / "hygiene")
+def stored_text(home: SignservHome) -> str:
+    """What the backend stores, as text: the audit file, or every table of the database.
+
+    Each row is rendered with ``repr`` (bytea as escaped bytes) and each byte column decoded as
+    Latin-1 too, so a secret stored as raw text shows either way.
+    """
+    settings = load_settings(home.home, home.config)
+    if settings.keystore.url is None:
+        return (home.home / "audit.log").read_text()
+    password = settings.keystore.password_file.read_text().strip()
+    rendered: list[str] = []
+    with psycopg.connect(settings.keystore.url, password=password) as connection:
+        for table in ("keys", "meta", "auth_failures", "audit_records"):
+            for row in connection.execute(f"SELECT * FROM {table}"):  # noqa: S608
+                rendered.append(repr(row))
+                rendered.extend(
+                    bytes(value).decode("latin-1") for value in row if isinstance(value, bytes)
+                )
+    return "\n".join(rendered)
+
+
+def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path, backend_config) -> None:
+    """On each backend; with PostgreSQL the database's rows and its password are searched too."""
+    home = make_home(tmp_path / "hygiene", backend_config)
     generated = home.create_key("generated")
     token_file = tmp_path / "token"
     token_file.write_text(USER_TOKEN)
@@ -128,11 +151,15 @@ def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path) -> None
 
     places = {
         "server log": service.log.read_text(),
-        "audit log": (home.home / "audit.log").read_text(),
+        "stored records": stored_text(home),
         "HTTP answers": "\n".join(seen),
         "CLI output": "\n".join(outputs),
     }
-    for secret_name, secret in secret_forms(home, [generated, USER_TOKEN, NEW_TOKEN]).items():
+    secrets = secret_forms(home, [generated, USER_TOKEN, NEW_TOKEN])
+    settings = load_settings(home.home, home.config)
+    if settings.keystore.password_file is not None:
+        secrets["database password"] = settings.keystore.password_file.read_text().strip()
+    for secret_name, secret in secrets.items():
         for place, text in places.items():
             assert secret not in text, f"{secret_name} found in the {place}"
 

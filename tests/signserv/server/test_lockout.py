@@ -175,10 +175,10 @@ def http_from(address: str, url: str, method: str, path: str, token: str, body: 
 
 
 def test_fifty_wrong_tokens_from_127_0_0_2_lock_it_out_while_the_owner_signs(
-    start_signserv, tmp_path
+    start_signserv, tmp_path, backend_config
 ) -> None:
-    """The issue's scenario over real HTTP against gunicorn with two workers."""
-    home = make_home(tmp_path / "lockout")
+    """The issue's scenario over real HTTP against gunicorn with two workers, on each backend."""
+    home = make_home(tmp_path / "lockout", backend_config)
     token = home.create_key("admin")
     service = start_signserv(home)
     statuses = [
@@ -195,13 +195,13 @@ def test_fifty_wrong_tokens_from_127_0_0_2_lock_it_out_while_the_owner_signs(
 
 
 def test_64_concurrent_wrong_tokens_check_no_more_tokens_than_the_threshold(
-    start_signserv, tmp_path
+    start_signserv, tmp_path, backend_config
 ) -> None:
     """Hostile (issue 17): 64 connections race the lock; only the threshold reaches argon2id.
 
     A 401 means the token was checked (an argon2id run); a 429 means it was refused before.
     """
-    home = make_home(tmp_path / "race")
+    home = make_home(tmp_path / "race", backend_config)
     token = home.create_key("admin")
     service = start_signserv(home)
     start = threading.Barrier(64)

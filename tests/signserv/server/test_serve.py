@@ -148,8 +148,8 @@ def test_independent_javascript_client_parses_and_verifies(signserv_server) -> N
         assert report == {"ski": shown["ski"], "verified": 20}
 
 
-def test_disable_takes_effect_in_every_worker(start_signserv, tmp_path) -> None:
-    home = make_home(tmp_path / "disable")
+def test_disable_takes_effect_in_every_worker(start_signserv, tmp_path, backend_config) -> None:
+    home = make_home(tmp_path / "disable", backend_config)
     token = home.create_key("k")
     service = start_signserv(home)
     service.tokens["k"] = token
@@ -183,8 +183,8 @@ def test_serve_refuses_to_start_on_a_damaged_keystore(tmp_path) -> None:
     assert "damaged" in result.stderr or "not a signserv keystore" in result.stderr
 
 
-def test_server_log_holds_no_token(start_signserv, tmp_path) -> None:
-    home: SignservHome = make_home(tmp_path / "log")
+def test_server_log_holds_no_token(start_signserv, tmp_path, backend_config) -> None:
+    home: SignservHome = make_home(tmp_path / "log", backend_config)
     token = home.create_key("k")
     service = start_signserv(home)
     service.tokens["k"] = token
