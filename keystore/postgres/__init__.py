@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from keystore import crypto
+from keystore.postgres import schema
 from keystore.postgres.audit_chain import PostgresAuditChain
 from keystore.postgres.database import PostgresDatabase
 from keystore.postgres.failure_counters import PostgresFailureCounters
@@ -22,6 +23,7 @@ __all__ = [
     "PostgresKeyRecords",
     "PostgresLocation",
     "create_postgres_keystore",
+    "erase_throwaway_keystore",
     "open_postgres_keystore",
 ]
 
@@ -69,3 +71,12 @@ class PostgresLocation:
         return open_postgres_keystore(
             self.database, master_key, argon2, reload_master_key, key_backends
         )
+
+
+def erase_throwaway_keystore(database: PostgresDatabase) -> None:
+    """Drop the keystore's tables, keys and audit chain included; nothing asks twice.
+
+    Only for a keystore its caller created for itself moments ago (the benchmark's).
+    """
+    with database.transaction() as statements:
+        schema.drop_all(statements.connection)

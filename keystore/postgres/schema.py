@@ -111,3 +111,9 @@ def require_current(connection: psycopg.Connection[Any], location: str) -> None:
             f"the keystore database {location} has schema version {found}; run `signserv init` "
             f"to migrate it to version {SCHEMA_VERSION}"
         )
+
+
+def drop_all(connection: psycopg.Connection[Any]) -> None:
+    """Drop every table the migrations created: for a throwaway keystore only (the benchmark)."""
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+    connection.execute("DROP TABLE IF EXISTS audit_records, auth_failures, keys, meta")

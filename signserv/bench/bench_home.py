@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from keystore.postgres import erase_throwaway_keystore
+from signserv.errors import SignservError
 from signserv.host.config import KdfSettings, load_settings
-from signserv.host.home import initialize_home, open_keystore
+from signserv.host.home import initialize_home, open_keystore, postgres_database
 from signserv.secret import Secret
 
 # Test-speed argon2id for --smoke only: its cold-path figures are not production figures.
 SMOKE_KDF = KdfSettings(time_cost=1, memory_cost_kib=8192, parallelism=1)
 TOKEN_BYTES = 32  # like the tokens `signserv keys create` generates
+
+
+class BenchDatabaseNotEmpty(SignservError):
+    """The database given for the benchmark already holds a keystore; it is left alone."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +41,15 @@ class BenchHome:
         return path
 
 
-def make_bench_home(directory: Path, kdf: KdfSettings, key_names: list[str]) -> BenchHome:
-    """Initialize a home under ``directory`` with ``kdf`` and create ``key_names`` in it."""
+def make_bench_home(
+    directory: Path, kdf: KdfSettings, key_names: list[str], keystore: Mapping[str, str]
+) -> BenchHome:
+    """Initialize a home under ``directory`` with ``kdf`` and create ``key_names`` in it.
+
+    ``keystore`` is the config's keystore section: empty for SQLite, or a PostgreSQL ``url``
+    (and ``password_file``) naming an empty database, which :func:`erase_bench_keystore` empties
+    again.
+    """
     config_file = directory / "config.yaml"
     kdf_section = {
         "time_cost": kdf.time_cost,
@@ -43,9 +57,16 @@ def make_bench_home(directory: Path, kdf: KdfSettings, key_names: list[str]) -> 
         "parallelism": kdf.parallelism,
         "max_concurrent": kdf.max_concurrent,
     }
-    config_file.write_text(yaml.safe_dump({"kdf": kdf_section}))
+    document: dict[str, object] = {"kdf": kdf_section}
+    if keystore:
+        document["keystore"] = dict(keystore)
+    config_file.write_text(yaml.safe_dump(document))
     settings = load_settings(directory / "home", config_file)
-    initialize_home(settings)
+    if not initialize_home(settings).created_keystore:
+        raise BenchDatabaseNotEmpty(
+            f"{settings.keystore.url} already holds a keystore; the benchmark needs an empty "
+            "database of its own"
+        )
     store = open_keystore(settings)
     tokens = {}
     try:
@@ -56,3 +77,11 @@ def make_bench_home(directory: Path, kdf: KdfSettings, key_names: list[str]) -> 
     finally:
         store.close()
     return BenchHome(home=settings.home, config_file=config_file, tokens=tokens)
+
+
+def erase_bench_keystore(home: BenchHome) -> None:
+    """Drop the throwaway keystore :func:`make_bench_home` created in PostgreSQL (if any)."""
+    database = postgres_database(load_settings(home.home, home.config_file))
+    if database is not None:
+        erase_throwaway_keystore(database)
+        database.close()

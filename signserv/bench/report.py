@@ -21,6 +21,7 @@ class BenchReport:
     kdf: str
     workers: int
     smoke: bool
+    backend: str
     openssl: SignRate
     warm: dict[str, LoadSummary]
     cold_first: LoadSummary
@@ -94,7 +95,8 @@ def render_table(report: BenchReport) -> str:
         f"signserv bench{' --smoke (lowered argon2id cost: not production figures)' if report.smoke else ''}",
         f"machine: {report.cores} cores shared by the load generator, OpenSSL and the service; "
         f"load average {report.load_average_before:.2f} before, {report.load_average_after:.2f} after",
-        f"service: signserv serve, {report.workers} workers; argon2id {report.kdf}",
+        f"service: signserv serve, {report.workers} workers; argon2id {report.kdf}; "
+        f"keystore {report.backend}",
         "",
         f"openssl_sign_per_s  {report.openssl.per_second:g}  ({report.openssl.source})",
         f"service_sign_per_s  {best.per_second:g}  (warm, {best.connections} connections)",
@@ -116,3 +118,25 @@ def render_table(report: BenchReport) -> str:
         if summary.errors:
             lines.append(f"errors in {name}: {summary.errors}")
     return "\n".join(lines)
+
+
+def render_comparison(reports: list[BenchReport]) -> str:
+    """The backends side by side: each phase's rate and latency under each, then each report."""
+    names = [report.backend for report in reports]
+    lines = [
+        "signserv bench: " + " vs ".join(names),
+        "",
+        "| phase | "
+        + " | ".join(f"{name} req/s | {name} p50 ms | {name} p99 ms" for name in names)
+        + " |",
+        "|---|" + "---|---|---|" * len(names),
+    ]
+    phases = [report.phases() for report in reports]
+    for phase in phases[0]:
+        cells = " | ".join(
+            f"{named[phase].per_second:g} | {named[phase].p50_ms:g} | {named[phase].p99_ms:g}"
+            for named in phases
+        )
+        lines.append(f"| {phase} | {cells} |")
+    lines.append("")
+    return "\n".join(lines + [render_table(report) + "\n" for report in reports])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from signserv.bench.bench_home import SMOKE_KDF, BenchHome, make_bench_home
+from signserv.bench.bench_home import SMOKE_KDF, BenchHome, erase_bench_keystore, make_bench_home
 from signserv.bench.openssl_speed import measure_sign_rate
 from signserv.bench.phases import FloodSummary, first_requests, flood, sign_load, warm_up
 from signserv.bench.report import BenchReport
@@ -43,6 +43,9 @@ class BenchOptions:
     load_generator: str = "auto"
     kdf: KdfSettings = field(default_factory=KdfSettings)
     smoke: bool = False
+    backend: str = "sqlite"
+    keystore: Mapping[str, str] = field(default_factory=dict)
+    """The config's keystore section: empty for SQLite, a ``url`` for PostgreSQL."""
 
 
 SMOKE_OPTIONS = BenchOptions(
@@ -99,28 +102,13 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
     cold_names = [f"cold-{number}" for number in range(options.cold_keys)]
     with tempfile.TemporaryDirectory(prefix="signserv-bench-") as directory:
         progress("creating a throwaway home and its keys")
-        home = make_bench_home(Path(directory), options.kdf, [WARM_KEY, FLOOD_KEY, *cold_names])
-        log = Path(directory) / "serve.log"
-        with running_service(home.home, home.config_file, options.workers, log) as service:
-            progress("warm-up, then warm signing at 1, 8 and 32 connections")
-            warmed, warm = _warm_phases(service, home, options, wrk)
-            progress(f"first request with each of {options.cold_keys} fresh keys")
-            cold_first = first_requests(service, {name: home.tokens[name] for name in cold_names})
-            progress(
-                f"floods of wrong tokens, then unknown key names, {options.flood_seconds} s each"
-            )
-            wrong_token_flood, unknown_key_flood = _floods(service, home, options.flood_seconds)
-        uncached_config = home.config_without_cache()
-        with running_service(home.home, uncached_config, options.workers, log) as uncached:
-            progress("steady signing with the unlocked-key cache off")
-            cold_steady = sign_load(
-                uncached,
-                WARM_KEY,
-                home.tokens[WARM_KEY],
-                COLD_STEADY_CONNECTIONS,
-                options.phase_seconds,
-                wrk,
-            )
+        home = make_bench_home(
+            Path(directory), options.kdf, [WARM_KEY, FLOOD_KEY, *cold_names], options.keystore
+        )
+        try:
+            figures = _service_phases(home, Path(directory), options, wrk, progress)
+        finally:
+            erase_bench_keystore(home)
     return BenchReport(
         cores=cores,
         load_average_before=load_before,
@@ -128,7 +116,58 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
         kdf=options.kdf.parameters().as_record(),
         workers=options.workers,
         smoke=options.smoke,
+        backend=options.backend,
         openssl=openssl,
+        warm_up=figures.warm_up,
+        warm=figures.warm,
+        cold_first=figures.cold_first,
+        wrong_token_flood=figures.wrong_token_flood,
+        unknown_key_flood=figures.unknown_key_flood,
+        cold_steady=figures.cold_steady,
+    )
+
+
+@dataclass(frozen=True)
+class _ServiceFigures:
+    """What the phases against the service measured."""
+
+    warm_up: LoadSummary
+    warm: dict[str, LoadSummary]
+    cold_first: LoadSummary
+    wrong_token_flood: FloodSummary
+    unknown_key_flood: FloodSummary
+    cold_steady: LoadSummary
+
+
+def _service_phases(
+    home: BenchHome,
+    directory: Path,
+    options: BenchOptions,
+    wrk: str | None,
+    progress: Callable[[str], None],
+) -> _ServiceFigures:
+    """Every phase against a service over ``home``: cached, then with the unlock cache off."""
+    cold_names = [name for name in home.tokens if name.startswith("cold-")]
+    log = directory / "serve.log"
+    with running_service(home.home, home.config_file, options.workers, log) as service:
+        progress("warm-up, then warm signing at 1, 8 and 32 connections")
+        warmed, warm = _warm_phases(service, home, options, wrk)
+        progress(f"first request with each of {options.cold_keys} fresh keys")
+        cold_first = first_requests(service, {name: home.tokens[name] for name in cold_names})
+        progress(f"floods of wrong tokens, then unknown key names, {options.flood_seconds} s each")
+        wrong_token_flood, unknown_key_flood = _floods(service, home, options.flood_seconds)
+    uncached_config = home.config_without_cache()
+    with running_service(home.home, uncached_config, options.workers, log) as uncached:
+        progress("steady signing with the unlocked-key cache off")
+        cold_steady = sign_load(
+            uncached,
+            WARM_KEY,
+            home.tokens[WARM_KEY],
+            COLD_STEADY_CONNECTIONS,
+            options.phase_seconds,
+            wrk,
+        )
+    return _ServiceFigures(
         warm_up=warmed,
         warm=warm,
         cold_first=cold_first,

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 
-from signserv.bench import SMOKE_OPTIONS, BenchOptions, render_table, run_benchmark
+from signserv.bench import (
+    SMOKE_OPTIONS,
+    BenchOptions,
+    render_comparison,
+    render_table,
+    run_benchmark,
+)
 
 
 @click.command("bench")
@@ -36,6 +45,24 @@ from signserv.bench import SMOKE_OPTIONS, BenchOptions, render_table, run_benchm
     show_default=True,
     help="wrk for the fixed-request phases when installed (auto), or always the built-in client.",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["sqlite", "postgres", "both"]),
+    default="sqlite",
+    show_default=True,
+    help="Keystore backend to measure; 'both' runs each and reports them side by side.",
+)
+@click.option(
+    "--postgres-url",
+    metavar="URL",
+    help="An EMPTY PostgreSQL database for --backend postgres|both (no password in the URL); "
+    "the throwaway keystore is dropped from it afterwards.",
+)
+@click.option(
+    "--postgres-password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding that database's password (else PGPASSWORD or ~/.pgpass).",
+)
 def bench_command(
     smoke: bool,
     as_json: bool,
@@ -43,6 +70,9 @@ def bench_command(
     flood_seconds: int | None,
     workers: int | None,
     load_generator: str,
+    backend: str,
+    postgres_url: str | None,
+    postgres_password_file: Path | None,
 ) -> None:
     """Measure signatures/s against raw OpenSSL, latency, the cold path and flood cost.
 
@@ -57,7 +87,38 @@ def bench_command(
         workers=workers or base.workers,
         load_generator=load_generator,
     )
-    report = run_benchmark(options, progress=lambda step: click.echo(f"bench: {step}", err=True))
-    click.echo(report.as_json() if as_json else render_table(report))
-    if report.error_count:
+    reports = [
+        run_benchmark(
+            dataclasses.replace(options, backend=name, keystore=keystore),
+            progress=_progress(name),
+        )
+        for name, keystore in _backends(backend, postgres_url, postgres_password_file)
+    ]
+    if as_json:
+        documents = {report.backend: json.loads(report.as_json()) for report in reports}
+        click.echo(reports[0].as_json() if len(reports) == 1 else json.dumps(documents, indent=2))
+    else:
+        click.echo(render_table(reports[0]) if len(reports) == 1 else render_comparison(reports))
+    if any(report.error_count for report in reports):
         sys.exit(1)
+
+
+def _progress(backend: str) -> Callable[[str], None]:
+    return lambda step: click.echo(f"bench ({backend}): {step}", err=True)
+
+
+def _backends(
+    choice: str, url: str | None, password_file: Path | None
+) -> list[tuple[str, dict[str, str]]]:
+    """Each backend to measure, with the keystore section of its throwaway config."""
+    chosen: list[tuple[str, dict[str, str]]] = []
+    if choice in ("sqlite", "both"):
+        chosen.append(("sqlite", {}))
+    if choice in ("postgres", "both"):
+        if url is None:
+            raise click.UsageError("--backend postgres|both needs --postgres-url")
+        section = {"url": url}
+        if password_file is not None:
+            section["password_file"] = str(password_file.absolute())
+        chosen.append(("postgres", section))
+    return chosen

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+
 from signserv.bench.http_load import LoadResult, _read_response
 from signserv.bench.summary import percentile_ms, summarize
 
@@ -41,6 +43,38 @@ def test_smoke_run_measures_every_phase_and_reports_no_error(tmp_path: Path) -> 
         assert report[flood]["peak_rss_mib"] > 0
     assert report["unknown_key_flood"]["argon2id_runs"] > 0
     assert not (tmp_path / "unused-home").exists()
+
+
+def test_smoke_run_on_both_backends_reports_them_side_by_side_and_leaves_no_keystore(
+    tmp_path: Path, postgres_database
+) -> None:
+    """`--backend both`: SQLite and PostgreSQL, one comparison table; the database ends empty."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("SIGNSERV_")
+    }
+    environment["SIGNSERV_HOME"] = str(tmp_path / "unused-home")
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "signserv", "bench", "--smoke", "--load-generator", "builtin",
+            "--backend", "both", "--postgres-url", postgres_database.url,
+            "--postgres-password-file", str(postgres_database.password_file),
+        ],
+        capture_output=True, text=True, env=environment, timeout=600, check=False,
+    )  # fmt: skip
+    # Floods may be shed with 503 "busy" on a loaded machine (counted as errors, exit 1);
+    # every other phase must be clean on both backends.
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    errors = [line for line in result.stdout.splitlines() if line.startswith("errors in ")]
+    assert all("flood: attack: {'status 503'" in line for line in errors), errors
+    assert "signserv bench: sqlite vs postgres" in result.stdout
+    assert "| warm sign, 8 connections |" in result.stdout
+    assert "keystore postgres" in result.stdout and "keystore sqlite" in result.stdout
+    password = postgres_database.password_file.read_text().strip()
+    with psycopg.connect(postgres_database.url, password=password) as connection:
+        tables = connection.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchone()
+    assert tables == (0,), "the throwaway keystore must be dropped"
 
 
 def test_percentile_is_nearest_rank_in_milliseconds() -> None:
