@@ -62,6 +62,10 @@ class HsmFull(KeyBackendUnavailable):
     """The HSM token has no room for another object; nothing was stored."""
 
 
+class InvalidDatabaseUrl(KeystoreError, ValueError):
+    """A database URL that cannot be parsed or holds a password (its text is never shown)."""
+
+
 class KeystoreExists(KeystoreError):
     """A keystore already exists where a new one was to be created."""
 

@@ -20,7 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from keystore.errors import KeystoreError, KeystoreUnavailable, StorageFull
+from keystore.errors import InvalidDatabaseUrl, KeystoreError, KeystoreUnavailable, StorageFull
 
 # How long a request waits for a pooled connection (or a new one) before it answers 503.
 POOL_WAIT_SECONDS = 5.0
@@ -57,9 +57,12 @@ class PostgresDatabase:
     exclusive_row_lock = " FOR UPDATE"
 
     def __init__(self, url: str, password: str | None = None) -> None:
-        parts = conninfo_to_dict(url)
+        try:
+            parts = conninfo_to_dict(url)
+        except psycopg.Error:
+            raise InvalidDatabaseUrl("the database URL cannot be parsed") from None
         if "password" in parts:
-            raise ValueError(
+            raise InvalidDatabaseUrl(
                 "the database URL holds a password; give it in a password file, PGPASSWORD or "
                 "libpq's .pgpass instead"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from keystore import KeystoreExists, KeystoreUnavailable, MasterKey
+from keystore.errors import InvalidDatabaseUrl
 from keystore.postgres import (
     SCHEMA_VERSION,
     PostgresDatabase,
@@ -57,9 +58,17 @@ def test_an_empty_database_asks_for_init(database, master_key, argon2) -> None:
         open_postgres_keystore(database, master_key, argon2)
 
 
-def test_a_password_in_the_url_is_refused() -> None:
-    with pytest.raises(ValueError, match="password file") as refused:
-        PostgresDatabase("postgresql://signserv:hunter2-secret@127.0.0.1/db")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://signserv:hunter2-secret@127.0.0.1/db",
+        "postgresql://signserv@127.0.0.1/db?password=hunter2-secret",
+        "host=127.0.0.1 password=hunter2-secret",
+    ],
+)
+def test_a_password_in_the_url_is_refused_without_echo(url: str) -> None:
+    with pytest.raises(InvalidDatabaseUrl, match="password file") as refused:
+        PostgresDatabase(url)
     assert "hunter2" not in str(refused.value)
 
 

@@ -76,6 +76,13 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         ("audit:\n  fsync: 'yes'\n", "'audit.fsync' must be true or false"),
         ("tls:\n  certfile: ''\n", "'tls.certfile' must be a non-empty path string"),
         ("server:\n  bind: 8080\n", "'server.bind' must be a string"),
+        ("keystore:\n  url: mysql://db/signserv\n", "'keystore.url' must be a postgresql://"),
+        (
+            "keystore:\n  url: postgresql://u:hunter2@db/s\n",
+            "'keystore.url' must not hold a password",
+        ),
+        ("keystore:\n  url: postgresql://u@db/s?password=hunter2\n", "must not hold a password"),
+        ("keystore:\n  password_file: pw\n", "'keystore.password_file' needs 'keystore.url'"),
     ],
 )
 def test_bad_config_names_the_key_and_the_file(tmp_path: Path, yaml_text: str, named: str) -> None:
@@ -85,6 +92,7 @@ def test_bad_config_names_the_key_and_the_file(tmp_path: Path, yaml_text: str, n
         load_settings(tmp_path, config)
     assert named in str(refused.value)
     assert str(config) in str(refused.value)
+    assert "hunter2" not in str(refused.value)
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
@@ -112,3 +120,13 @@ def test_a_setting_at_its_minimum_is_accepted(tmp_path: Path) -> None:
     )
     settings = load_settings(tmp_path, config)
     assert settings.server.unlock_cache_seconds == 0 and settings.lockout.window_seconds == 60
+
+
+def test_a_database_url_selects_postgres_and_its_password_file_resolves_under_home(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "pg.yaml"
+    config.write_text("keystore:\n  url: postgresql://signserv@db/signserv\n  password_file: pw\n")
+    settings = load_settings(tmp_path / "home", config)
+    assert settings.keystore.url == "postgresql://signserv@db/signserv"
+    assert settings.keystore.password_file == tmp_path / "home" / "pw"
