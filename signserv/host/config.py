@@ -74,7 +74,7 @@ class ServerSettings:
     rate_limit_per_second: int = at_least(0, default=0)
     rate_limit_burst: int = at_least(1, default=20)
     request_read_seconds: int = at_least(1, default=10)
-    requests_read_per_address: int = at_least(0, default=0)
+    requests_read_per_address: int = at_least(0, default=8)
     cold_request_slots: int = at_least(1, default=6)
 
 
