@@ -23,8 +23,10 @@ from signserv.server.app import create_app
 from signserv.server.guarded_worker import ReadDeadlines, guarded_worker_class
 from signserv.server.metrics import forget_worker, prepare_multiprocess_directory
 
-# No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms rid=%({x-request-id}o)s'
+# Off unless server.access_log: the audit log already records every request that names a key.
+# No query string (a token sent as ?token= must not land in a log), no %(u)s (it would show a
+# Basic credential) and no headers: access lines carry no secrets.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)sB %(M)sms rid=%({x-request-id}o)s'
 # Chosen by `signserv bench` (README, Performance): gthread workers keep connections alive, where
 # sync workers close every one, and serve warm requests on free threads while others wait for
 # argon2id, so a flood of wrong tokens no longer queues every client behind it. argon2id runs
@@ -57,12 +59,16 @@ def gunicorn_options(
         "keepalive": KEEPALIVE_SECONDS,
         "timeout": settings.server.timeout_seconds,
         "graceful_timeout": settings.server.timeout_seconds,
-        "accesslog": "-",
+        "accesslog": "-" if settings.server.access_log else None,
         "errorlog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "preload_app": False,
         "proc_name": "signserv",
         "limit_request_field_size": 8190,
+        # Trust no peer's forwarding headers unless configured (gunicorn trusts loopback), and
+        # let none remap paths: a SCRIPT_NAME or PATH_INFO header is dropped from every peer.
+        "forwarded_allow_ips": ",".join(settings.server.trusted_proxies()),
+        "forwarder_headers": "",
         # gunicorn 27's runtime control socket is a management surface we do not offer.
         "control_socket_disable": True,
         "child_exit": lambda _server, worker: forget_worker(worker.pid),

@@ -76,6 +76,8 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         ("audit:\n  fsync: 'yes'\n", "'audit.fsync' must be true or false"),
         ("tls:\n  certfile: ''\n", "'tls.certfile' must be a non-empty path string"),
         ("server:\n  bind: 8080\n", "'server.bind' must be a string"),
+        ("server:\n  forwarded_allow_ips: '*'\n", "'*' is not an IP address or network"),
+        ("server:\n  access_log: 1\n", "'server.access_log' must be true or false"),
     ],
 )
 def test_bad_config_names_the_key_and_the_file(tmp_path: Path, yaml_text: str, named: str) -> None:
@@ -112,3 +114,10 @@ def test_a_setting_at_its_minimum_is_accepted(tmp_path: Path) -> None:
     )
     settings = load_settings(tmp_path, config)
     assert settings.server.unlock_cache_seconds == 0 and settings.lockout.window_seconds == 60
+
+
+def test_trusted_proxies_are_listed_from_a_comma_separated_setting(tmp_path: Path) -> None:
+    config = tmp_path / "proxies.yaml"
+    config.write_text("server:\n  forwarded_allow_ips: '10.0.0.0/8, 192.0.2.7'\n")
+    assert load_settings(tmp_path, config).server.trusted_proxies() == ["10.0.0.0/8", "192.0.2.7"]
+    assert load_settings(tmp_path).server.trusted_proxies() == []
