@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from signserv.bench.openssl_speed import SignRate
-from signserv.bench.phases import FloodSummary
+from signserv.bench.phases import FloodSummary, SlowConnectionSummary
 from signserv.bench.summary import LoadSummary
 
 
@@ -28,6 +28,7 @@ class BenchReport:
     warm_up: LoadSummary
     wrong_token_flood: FloodSummary
     unknown_key_flood: FloodSummary
+    slow_connections: SlowConnectionSummary
 
     @property
     def best_warm(self) -> LoadSummary:
@@ -49,6 +50,10 @@ class BenchReport:
         for flood_name, flood in self.floods().items():
             named[f"{flood_name}: attack"] = flood.attack
             named[f"{flood_name}: legitimate client"] = flood.legitimate
+        slow = self.slow_connections
+        named[
+            f"{slow.count} idle/slow connections from {slow.source_address}: legitimate client"
+        ] = slow.legitimate
         named["cold steady (cache off)"] = self.cold_steady
         return named
 
@@ -56,7 +61,9 @@ class BenchReport:
         """The two floods by name."""
         return {
             "wrong-token flood": self.wrong_token_flood,
-            "unknown-key flood": self.unknown_key_flood,
+            f"unknown-key flood ({self.unknown_key_flood.attack.connections} connections)": (
+                self.unknown_key_flood
+            ),
         }
 
     @property
@@ -110,8 +117,17 @@ def render_table(report: BenchReport) -> str:
         lines.append(
             f"{name}: peak service RSS {flood.peak_rss_mib:g} MiB; {flood.argon2id_runs} wrong "
             f"tokens ran argon2id (401), {flood.refused_before_argon2id} were refused before it "
-            f"(429); answers {flood.attack.statuses}"
+            f"(429, or 503 with the cold slots full); answers {flood.attack.statuses}"
         )
+    slow = report.slow_connections
+    quiet = report.warm["1"]
+    lines.append(
+        f"{slow.count} idle/slow connections from {slow.source_address}: legitimate client p50 "
+        f"{slow.legitimate.p50_ms:g} ms, p99 {slow.legitimate.p99_ms:g} ms (quiet p99 "
+        f"{quiet.p99_ms:g} ms at 1 connection); connections opened {slow.held.opened}, closed "
+        f"by the service {slow.held.closed_by_service}, refused {slow.held.failed_to_open}; "
+        f"peak service RSS {slow.peak_rss_mib:g} MiB"
+    )
     for name, summary in report.phases().items():
         if summary.errors:
             lines.append(f"errors in {name}: {summary.errors}")

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from signserv.bench.bench_home import SMOKE_KDF, BenchHome, make_bench_home
 from signserv.bench.openssl_speed import measure_sign_rate
-from signserv.bench.phases import FloodSummary, first_requests, flood, sign_load, warm_up
+from signserv.bench.phases import (
+    FloodSummary,
+    SlowConnectionSummary,
+    first_requests,
+    flood,
+    sign_load,
+    slow_connections,
+    warm_up,
+)
 from signserv.bench.report import BenchReport
 from signserv.bench.service_process import ServiceProcess, running_service
 from signserv.bench.sign_requests import SameRequest, UnknownKeyRequests, sign_request
@@ -22,6 +30,8 @@ from signserv.host.config import KdfSettings
 
 LATENCY_CONNECTIONS = (1, 8, 32)
 COLD_STEADY_CONNECTIONS = 4
+# Issue 17: 64 connections naming unknown keys (8 addresses, 8 each) once held every thread.
+COLD_FLOOD_CONNECTIONS_PER_ADDRESS = 8
 WARM_UP_SECONDS = 1
 WARM_KEY = "bench-warm"
 FLOOD_KEY = "flood-target"
@@ -39,6 +49,7 @@ class BenchOptions:
     flood_seconds: int = 20
     openssl_seconds: int = 5
     cold_keys: int = 5
+    slow_connections: int = 1000
     workers: int = 2
     load_generator: str = "auto"
     kdf: KdfSettings = field(default_factory=KdfSettings)
@@ -46,7 +57,13 @@ class BenchOptions:
 
 
 SMOKE_OPTIONS = BenchOptions(
-    phase_seconds=1, flood_seconds=1, openssl_seconds=1, cold_keys=2, kdf=SMOKE_KDF, smoke=True
+    phase_seconds=1,
+    flood_seconds=1,
+    openssl_seconds=1,
+    cold_keys=2,
+    slow_connections=32,
+    kdf=SMOKE_KDF,
+    smoke=True,
 )
 
 
@@ -75,17 +92,20 @@ def _warm_phases(
     return warmed, warm
 
 
-def _floods(
-    service: ServiceProcess, home: BenchHome, seconds: int
-) -> tuple[FloodSummary, FloodSummary]:
-    """Wrong tokens on the flood key, then unknown key names, each with a legitimate client."""
+def _hostile_phases(
+    service: ServiceProcess, home: BenchHome, options: BenchOptions
+) -> tuple[FloodSummary, FloodSummary, SlowConnectionSummary]:
+    """Wrong tokens on the flood key, unknown key names over 64 connections, then idle and slow
+    connections from one address, each with a legitimate client signing meanwhile."""
+    seconds = options.flood_seconds
     wrong_token = secrets.token_urlsafe(32)
     legitimate = sign_request(service.host, FLOOD_KEY, home.tokens[FLOOD_KEY].reveal())
     wrong_tokens = SameRequest(sign_request(service.host, FLOOD_KEY, wrong_token))
     unknown_keys = UnknownKeyRequests(service.host, "no-such-key", wrong_token)
     return (
         flood(service, wrong_tokens, legitimate, seconds),
-        flood(service, unknown_keys, legitimate, seconds),
+        flood(service, unknown_keys, legitimate, seconds, COLD_FLOOD_CONNECTIONS_PER_ADDRESS),
+        slow_connections(service, options.slow_connections, legitimate, seconds),
     )
 
 
@@ -107,9 +127,10 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
             progress(f"first request with each of {options.cold_keys} fresh keys")
             cold_first = first_requests(service, {name: home.tokens[name] for name in cold_names})
             progress(
-                f"floods of wrong tokens, then unknown key names, {options.flood_seconds} s each"
+                f"floods of wrong tokens, then unknown key names, then {options.slow_connections} "
+                f"idle and slow connections, {options.flood_seconds} s each"
             )
-            wrong_token_flood, unknown_key_flood = _floods(service, home, options.flood_seconds)
+            wrong_token_flood, unknown_key_flood, slow = _hostile_phases(service, home, options)
         uncached_config = home.config_without_cache()
         with running_service(home.home, uncached_config, options.workers, log) as uncached:
             progress("steady signing with the unlocked-key cache off")
@@ -134,5 +155,6 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
         cold_first=cold_first,
         wrong_token_flood=wrong_token_flood,
         unknown_key_flood=unknown_key_flood,
+        slow_connections=slow,
         cold_steady=cold_steady,
     )

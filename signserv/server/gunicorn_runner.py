@@ -8,6 +8,7 @@ service with a clear message instead of a crash loop.
 from __future__ import annotations
 
 import errno
+import resource
 import socket
 import ssl
 from collections.abc import Callable
@@ -116,6 +117,13 @@ def check_bind_address(bind: str) -> None:
             raise _bind_refused(bind, str(exc.strerror).lower()) from None
 
 
+def allow_descriptors_up_to_the_hard_limit() -> None:
+    """Idle connections cost a descriptor each (not a thread): let the workers hold as many as
+    the system allows, rather than fail to accept at the common soft limit of 1024."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(
     settings: Settings,
     bind: str | None = None,
@@ -127,6 +135,7 @@ def serve(
     ``on_listening`` is called once gunicorn listens, before its workers start.
     """
     open_keystore(settings).close()
+    allow_descriptors_up_to_the_hard_limit()
     deadlines = ReadDeadlines(
         settings.server.request_read_seconds, settings.server.requests_read_per_address
     )

@@ -40,6 +40,10 @@ def test_smoke_run_measures_every_phase_and_reports_no_error(tmp_path: Path) -> 
     for flood in ("wrong_token_flood", "unknown_key_flood"):
         assert report[flood]["peak_rss_mib"] > 0
     assert report["unknown_key_flood"]["argon2id_runs"] > 0
+    assert report["unknown_key_flood"]["attack"]["connections"] == 64
+    slow = report["slow_connections"]
+    assert slow["count"] == 32 and slow["held"]["opened"] >= 32
+    assert slow["legitimate"]["requests"] > 0 and slow["legitimate"]["errors"] == {}
     assert not (tmp_path / "unused-home").exists()
 
 
