@@ -23,8 +23,11 @@ class BenchReport:
     smoke: bool
     openssl: SignRate
     warm: dict[str, LoadSummary]
+    hsm: LoadSummary | None
+    hsm_status: str
     cold_first: LoadSummary
     cold_steady: LoadSummary
+    warm_with_access_log: LoadSummary
     warm_up: LoadSummary
     wrong_token_flood: FloodSummary
     unknown_key_flood: FloodSummary
@@ -46,6 +49,8 @@ class BenchReport:
         named.update(
             {f"warm sign, {name} connections": summary for name, summary in self.warm.items()}
         )
+        if self.hsm is not None:
+            named[f"warm sign, HSM-backed key, {self.hsm.connections} connections"] = self.hsm
         named["cold first request per key"] = self.cold_first
         for flood_name, flood in self.floods().items():
             named[f"{flood_name}: attack"] = flood.attack
@@ -54,6 +59,9 @@ class BenchReport:
         named[
             f"{slow.count} idle/slow connections from {slow.source_address}: legitimate client"
         ] = slow.legitimate
+        named["warm sign, 8 connections, access log on (was the default)"] = (
+            self.warm_with_access_log
+        )
         named["cold steady (cache off)"] = self.cold_steady
         return named
 
@@ -77,6 +85,7 @@ class BenchReport:
             "openssl_sign_per_s": self.openssl.per_second,
             "service_sign_per_s": self.best_warm.per_second,
             "ratio": self.ratio,
+            "hsm_sign_per_s": None if self.hsm is None else self.hsm.per_second,
             "errors": self.error_count,
             **dataclasses.asdict(self),
             "phases": {
@@ -94,6 +103,12 @@ def _cell(summary: LoadSummary) -> str:
     )
 
 
+def _hsm_rate(report: BenchReport) -> str:
+    if report.hsm is None:
+        return f"unavailable: SoftHSM2 {report.hsm_status}"
+    return f"{report.hsm.per_second:g}  (warm, {report.hsm.connections} connections, SoftHSM2)"
+
+
 def render_table(report: BenchReport) -> str:
     """A Markdown report: headline figures, then one row per phase, then the floods' memory."""
     best = report.best_warm
@@ -106,6 +121,7 @@ def render_table(report: BenchReport) -> str:
         f"openssl_sign_per_s  {report.openssl.per_second:g}  ({report.openssl.source})",
         f"service_sign_per_s  {best.per_second:g}  (warm, {best.connections} connections)",
         f"ratio               {report.ratio:g}",
+        f"hsm_sign_per_s      {_hsm_rate(report)}",
         f"errors              {report.error_count}",
         "",
         "| phase | requests | req/s | p50 ms | p99 ms | service CPU ms/req | errors | generator |",

@@ -23,6 +23,7 @@ from signserv.bench.phases import (
 from signserv.bench.report import BenchReport
 from signserv.bench.service_process import ServiceProcess, running_service
 from signserv.bench.sign_requests import SameRequest, UnknownKeyRequests, sign_request
+from signserv.bench.softhsm_token import softhsm_token
 from signserv.bench.summary import LoadSummary
 from signserv.bench.wrk_driver import wrk_path
 from signserv.errors import SignservError
@@ -34,6 +35,8 @@ COLD_STEADY_CONNECTIONS = 4
 COLD_FLOOD_CONNECTIONS_PER_ADDRESS = 8
 WARM_UP_SECONDS = 1
 WARM_KEY = "bench-warm"
+HSM_KEY = "bench-hsm"
+HSM_CONNECTIONS = 8
 FLOOD_KEY = "flood-target"
 
 
@@ -80,16 +83,24 @@ def _wrk_for(load_generator: str) -> str | None:
 
 def _warm_phases(
     service: ServiceProcess, home: BenchHome, options: BenchOptions, wrk: str | None
-) -> tuple[LoadSummary, dict[str, LoadSummary]]:
-    """The warm-up, then warm signing at each connection count."""
-    signing_keys = {name: home.tokens[name] for name in (WARM_KEY, FLOOD_KEY)}
+) -> tuple[LoadSummary, dict[str, LoadSummary], LoadSummary | None]:
+    """The warm-up, then warm signing at each connection count, then with the HSM-backed key
+    (None without an HSM)."""
+    signing_keys = {name: home.tokens[name] for name in (WARM_KEY, FLOOD_KEY, HSM_KEY)}
     warmed = warm_up(service, signing_keys, WARM_UP_SECONDS)
     warm = {}
     for connections in LATENCY_CONNECTIONS:
         warm[str(connections)] = sign_load(
             service, WARM_KEY, home.tokens[WARM_KEY], connections, options.phase_seconds, wrk
         )
-    return warmed, warm
+    hsm = (
+        sign_load(
+            service, HSM_KEY, home.tokens[HSM_KEY], HSM_CONNECTIONS, options.phase_seconds, wrk
+        )
+        if HSM_KEY in home.tokens
+        else None
+    )
+    return warmed, warm, hsm
 
 
 def _hostile_phases(
@@ -117,13 +128,22 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
     progress(f"openssl: P-521 signing on {cores} cores for {options.openssl_seconds} s")
     openssl = measure_sign_rate(options.openssl_seconds, cores)
     cold_names = [f"cold-{number}" for number in range(options.cold_keys)]
-    with tempfile.TemporaryDirectory(prefix="signserv-bench-") as directory:
-        progress("creating a throwaway home and its keys")
-        home = make_bench_home(Path(directory), options.kdf, [WARM_KEY, FLOOD_KEY, *cold_names])
+    with (
+        tempfile.TemporaryDirectory(prefix="signserv-bench-") as directory,
+        softhsm_token(Path(directory)) as hsm_token,
+    ):
+        progress(f"creating a throwaway home and its keys; SoftHSM2 {hsm_token.status}")
+        home = make_bench_home(
+            Path(directory),
+            options.kdf,
+            [WARM_KEY, FLOOD_KEY, *cold_names],
+            hsm_token.section,
+            (HSM_KEY,),
+        )
         log = Path(directory) / "serve.log"
         with running_service(home.home, home.config_file, options.workers, log) as service:
-            progress("warm-up, then warm signing at 1, 8 and 32 connections")
-            warmed, warm = _warm_phases(service, home, options, wrk)
+            progress("warm-up, then warm signing at 1, 8 and 32 connections, then HSM-backed")
+            warmed, warm, hsm = _warm_phases(service, home, options, wrk)
             progress(f"first request with each of {options.cold_keys} fresh keys")
             cold_first = first_requests(service, {name: home.tokens[name] for name in cold_names})
             progress(
@@ -131,7 +151,14 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
                 f"idle and slow connections, {options.flood_seconds} s each"
             )
             wrong_token_flood, unknown_key_flood, slow = _hostile_phases(service, home, options)
-        uncached_config = home.config_without_cache()
+        logged_config = home.config_with_server("access-log", access_log=True)
+        with running_service(home.home, logged_config, options.workers, log) as logged:
+            progress("warm signing at 8 connections with gunicorn's access log on, to compare")
+            warm_up(logged, {WARM_KEY: home.tokens[WARM_KEY]}, WARM_UP_SECONDS)
+            access_logged = sign_load(
+                logged, WARM_KEY, home.tokens[WARM_KEY], 8, options.phase_seconds, wrk
+            )
+        uncached_config = home.config_with_server("no-cache", unlock_cache_seconds=0)
         with running_service(home.home, uncached_config, options.workers, log) as uncached:
             progress("steady signing with the unlocked-key cache off")
             cold_steady = sign_load(
@@ -152,9 +179,12 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
         openssl=openssl,
         warm_up=warmed,
         warm=warm,
+        hsm=hsm,
+        hsm_status=hsm_token.status,
         cold_first=cold_first,
         wrong_token_flood=wrong_token_flood,
         unknown_key_flood=unknown_key_flood,
         slow_connections=slow,
         cold_steady=cold_steady,
+        warm_with_access_log=access_logged,
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from signserv.bench import softhsm_token
 from signserv.bench.http_load import LoadResult, _read_response
 from signserv.bench.summary import percentile_ms, summarize
 
@@ -44,6 +45,10 @@ def test_smoke_run_measures_every_phase_and_reports_no_error(tmp_path: Path) -> 
     slow = report["slow_connections"]
     assert slow["count"] == 32 and slow["held"]["opened"] >= 32
     assert slow["legitimate"]["requests"] > 0 and slow["legitimate"]["errors"] == {}
+    if softhsm_token.missing_parts():
+        assert report["hsm_sign_per_s"] is None and "unavailable" in report["hsm_status"]
+    else:
+        assert report["hsm_sign_per_s"] > 0
     assert not (tmp_path / "unused-home").exists()
 
 
