@@ -15,10 +15,12 @@ and nothing is answered. This worker bounds what one client can hold:
   partly arrived at once. Only requests being read count: a client's kept-alive connections
   idle between requests, and requests being answered, do not. A connection beyond the bound is
   served anyway when its whole request already waits in the socket buffer (an ordinary client
-  sends it at once), waits up to :data:`SLOT_WAIT_SECONDS` for one of its address's requests to
-  finish arriving, and is closed otherwise. So a burst from one legitimate client is served
-  whole; a slow sender's connections beyond the bound are closed. Over TLS the request cannot be
-  inspected before the handshake, so there only the wait applies.
+  sends it at once), and closed at once otherwise, holding the thread for microseconds. So a
+  burst from one legitimate client is served whole; a slow sender's connections beyond the
+  bound are closed. Over TLS the request cannot be inspected before the handshake, so there a
+  connection beyond the bound waits up to :data:`TLS_SLOT_WAIT_SECONDS` for one of its
+  address's requests to finish arriving (a handshake takes milliseconds), and is closed if none
+  does.
 
 The application says when a request has arrived (:meth:`ReadDeadlines.arrived`, called once
 its body is read); the worker's main loop, which wakes at least once a second, shuts down the
@@ -37,7 +39,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 
-SLOT_WAIT_SECONDS = 0.05
+TLS_SLOT_WAIT_SECONDS = 0.05
 _HEAD_END = b"\r\n\r\n"
 _PEEK_BYTES = 16384
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)")
@@ -157,14 +159,16 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         """Count this connection's request against its address's bound, or refuse it."""
         if self.deadlines.start(connection.sock, address):
             return True
+        if self.cfg.is_ssl:
+            return self.deadlines.start(
+                connection.sock, address, wait_seconds=TLS_SLOT_WAIT_SECONDS
+            )
         if self._whole_request_waiting(connection):
             return self.deadlines.start(connection.sock, address, beyond_bound=True)
-        return self.deadlines.start(connection.sock, address, wait_seconds=SLOT_WAIT_SECONDS)
+        return False
 
     def _whole_request_waiting(self, connection: TConn) -> bool:
-        """True when a whole request waits, read ahead or in a plain-text socket's buffer."""
-        if self.cfg.is_ssl:
-            return False
+        """True when a whole request waits, read ahead or in the (plain-text) socket's buffer."""
         read_ahead = connection.parser.unreader.buf.getvalue() if connection.initialized else b""
         return whole_request(read_ahead + (_peek(connection.sock) or b""))
 

@@ -34,6 +34,10 @@ ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)sB %(M)sms rid=%({x-req
 # stay bounded by kdf.max_concurrent per worker whatever the thread count.
 WORKER_THREADS = 16
 KEEPALIVE_SECONDS = 5
+# Open connections per worker (gunicorn's default is 1,000). Idle ones hold a descriptor, not a
+# thread (signserv.server.guarded_worker), so 1,000 idle connections from one address must not
+# make a worker stop accepting.
+WORKER_CONNECTIONS = 4096
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
@@ -57,6 +61,7 @@ def gunicorn_options(
         "workers": workers or settings.server.workers,
         "worker_class": guarded_worker_class(deadlines),
         "threads": WORKER_THREADS,
+        "worker_connections": WORKER_CONNECTIONS,
         "keepalive": KEEPALIVE_SECONDS,
         "timeout": settings.server.timeout_seconds,
         "graceful_timeout": settings.server.timeout_seconds,

@@ -52,7 +52,7 @@ def secret_forms(home: SignservHome, tokens: list[str]) -> dict[str, str]:
 
 
 def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path) -> None:
-    home = make_home(tmp_path / "hygiene")
+    home = make_home(tmp_path / "hygiene", "server:\n  access_log: true\n")  # log everything
     generated = home.create_key("generated")
     token_file = tmp_path / "token"
     token_file.write_text(USER_TOKEN)
