@@ -15,6 +15,7 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/signserv --shell /usr/sbin/
 
 WORKDIR /opt/signserv
 COPY setup.cfg pyproject.toml README.md LICENSE ./
+COPY foundation ./foundation
 COPY keystore ./keystore
 COPY signserv ./signserv
 # The same install step as the README's.

@@ -5,6 +5,7 @@ from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import (
     InvalidKeyName,
     InvalidToken,
+    KeyBackendUnavailable,
     KeyDisabled,
     KeyExists,
     KeyNotFound,
@@ -23,6 +24,8 @@ from keystore.errors import (
 )
 from keystore.master_key_file import read_master_key, write_master_key
 from keystore.records import (
+    SOFTWARE_KIND,
+    AttemptRules,
     AuditChainStore,
     FailureCount,
     FailureCounterStore,
@@ -30,6 +33,8 @@ from keystore.records import (
     KeyInfo,
     KeyRecordStore,
     KeyStatus,
+    LockSchedule,
+    Reservation,
 )
 from keystore.rotation import MasterKeyRotationFailed
 from keystore.signing_key import SigningKey, SoftwareSigningKey
@@ -37,8 +42,10 @@ from keystore.sqlite.backup import BackupError, BackupExists, BackupUnusable, Re
 from keystore.store import KeyStore, UnlockedKey
 
 __all__ = [
+    "SOFTWARE_KIND",
     "Argon2Parameters",
     "Argon2Runner",
+    "AttemptRules",
     "AuditChainStore",
     "BackupError",
     "BackupExists",
@@ -48,6 +55,7 @@ __all__ = [
     "FailureState",
     "InvalidKeyName",
     "InvalidToken",
+    "KeyBackendUnavailable",
     "KeyDisabled",
     "KeyExists",
     "KeyInfo",
@@ -59,6 +67,7 @@ __all__ = [
     "KeystoreError",
     "KeystoreExists",
     "KeystoreUnavailable",
+    "LockSchedule",
     "MasterKey",
     "MasterKeyExists",
     "MasterKeyInvalid",
@@ -67,6 +76,7 @@ __all__ = [
     "MasterKeyRotationFailed",
     "MasterShareMismatch",
     "RecordsChanged",
+    "Reservation",
     "RestoreWouldOverwrite",
     "SigningKey",
     "SoftwareSigningKey",

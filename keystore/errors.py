@@ -43,6 +43,13 @@ class MasterShareMismatch(KeystoreCorrupt):
     """A record's master share does not open: damaged, or sealed under another master key."""
 
 
+class KeyBackendUnavailable(KeystoreUnavailable):
+    """The key lives where this process cannot reach now: its HSM is not configured or not answering.
+
+    Never answered with a software key instead; the request fails (503) until the HSM is back.
+    """
+
+
 class KeystoreExists(KeystoreError):
     """A keystore already exists where a new one was to be created."""
 

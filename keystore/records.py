@@ -18,6 +18,13 @@ from keystore.crypto import SealedKey
 
 ANY_ADDRESS = "*"
 
+SOFTWARE_KIND = "software"
+"""The kind of a key whose private key is sealed in its record and signs in this process.
+
+Every record names its kind: where its private key lives, and so what turns the record into a
+signing key. Records written before kinds existed are software keys.
+"""
+
 
 @dataclass(frozen=True)
 class KeyInfo:
@@ -29,6 +36,7 @@ class KeyInfo:
     created_at: str
     last_used_at: str | None
     generation: int
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class SealedRecord:
     sealed: SealedKey
     status: KeyStatus
     public_point: bytes
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class NewKeyRecord:
     public_point: bytes
     created_at: str
     sealed: SealedKey
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -104,8 +114,8 @@ class KeyRecordStore(Protocol):
     def sealed(self, name: str) -> SealedRecord | None:
         """One key's sealed record, or None."""
 
-    def most_common_kdf(self) -> Argon2Parameters | None:
-        """The argon2id cost most stored keys carry, or None when there are none."""
+    def kdf_costs(self) -> set[Argon2Parameters]:
+        """Every distinct argon2id cost the stored keys carry (empty when there are none)."""
 
     def master_key_check(self) -> bytes:
         """The stored seal that proves which master key opens this storage."""
@@ -159,24 +169,93 @@ class FailureState:
     key: FailureCount | None
 
 
+@dataclass(frozen=True)
+class LockSchedule:
+    """When a count locks: from ``threshold`` failures on, for 1, 2, 4 … s after its last failure.
+
+    The service chooses the numbers; a backend applies them inside
+    :meth:`FailureCounterStore.reserve_attempt`, so that checking a lock and counting an attempt
+    are one atomic step.
+    """
+
+    threshold: int
+    max_seconds: int
+
+    def lock_seconds(self, failures: int) -> float:
+        """How long ``failures`` lock: 0 below the threshold, then doubling, at most the bound."""
+        if failures < self.threshold:
+            return 0.0
+        return float(min(2 ** min(failures - self.threshold, 32), self.max_seconds))
+
+    def locked_until(self, count: FailureCount) -> float:
+        """When the lock ``count`` earns ends; 0.0 when it earns none."""
+        seconds = self.lock_seconds(count.failures)
+        return count.last_failure + seconds if seconds else 0.0
+
+
+@dataclass(frozen=True)
+class AttemptRules:
+    """What :meth:`FailureCounterStore.reserve_attempt` checks before it counts an attempt.
+
+    A count whose last failure is older than ``window_seconds`` is forgotten. The pair's own
+    count locks the pair; the key-wide count locks only addresses whose pair count is not
+    forgotten, so an address that never failed (the owner's) is never locked by others.
+    """
+
+    pair: LockSchedule
+    key: LockSchedule
+    window_seconds: float
+
+    def live(self, count: FailureCount | None, now: float) -> FailureCount | None:
+        """``count`` unless it is forgotten (its last failure is older than the window)."""
+        if count is None or count.last_failure < now - self.window_seconds:
+            return None
+        return count
+
+    def locked_until(self, state: FailureState, now: float) -> float:
+        """When the lock on ``state`` ends (in the past, or 0.0 when no count earns a lock)."""
+        pair = self.live(state.pair, now)
+        if pair is None:
+            return 0.0
+        key = self.live(state.key, now)
+        key_end = 0.0 if key is None else self.key.locked_until(key)
+        return max(self.pair.locked_until(pair), key_end)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The answer of :meth:`FailureCounterStore.reserve_attempt`."""
+
+    granted: bool
+    locked_until: float
+    """When refused: when the lock that refused the attempt ends; 0.0 when granted."""
+
+
 class FailureCounterStore(Protocol):
-    """Failed-authentication counters shared by every worker; counts only, decides nothing.
+    """Failed-authentication counters shared by every worker.
 
     One counter per (key name, client address) and one per key (address :data:`ANY_ADDRESS`).
     Counters exist for unknown names too, so their behaviour does not reveal which keys exist.
+    An attempt is counted as a failure *before* the token is checked and taken back when it
+    proves right, so concurrent requests never check more tokens than the schedule allows.
     """
 
     def state(self, key_name: str, address: str) -> FailureState:
-        """The pair's and the key's counters (None where nothing failed)."""
+        """The pair's and the key's stored counters (None where nothing is stored)."""
 
-    def record_failure(
-        self, key_name: str, address: str, now: float, forget_before: float
-    ) -> FailureState:
-        """Count one failure at ``now`` for the pair and the key, atomically; a count whose last
-        failure is older than ``forget_before`` restarts. Returns the new counts."""
+    def reserve_attempt(
+        self, key_name: str, address: str, now: float, rules: AttemptRules
+    ) -> Reservation:
+        """In one atomic step: refuse while the stored state is locked at ``now`` (see
+        :meth:`AttemptRules.locked_until`); otherwise count one failure at ``now`` for the pair
+        and the key (a forgotten count restarts at 1) and grant the attempt.
 
-    def clear_pair(self, key_name: str, address: str) -> None:
-        """Forget the pair's failures (the key-wide count stays)."""
+        In SQL: one transaction that reads both rows for update, then upserts both.
+        """
+
+    def release_attempt(self, key_name: str, address: str) -> None:
+        """The granted attempt proved its token: forget the pair's failures and take the
+        attempt back from the key-wide count."""
 
     def forget_older_than(self, cutoff: float) -> int:
         """Drop counters whose last failure is older than ``cutoff``; returns how many."""

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from foundation.argon2id import Argon2Parameters
 from keystore import crypto
 from keystore.errors import (
+    KeyBackendUnavailable,
     KeyDisabled,
     KeyNotFound,
     KeystoreCorrupt,
@@ -27,7 +28,14 @@ from keystore.errors import (
     MasterShareMismatch,
     RecordsChanged,
 )
-from keystore.records import KeyInfo, KeyRecordStore, KeyStatus, MasterSeals, NewKeyRecord
+from keystore.records import (
+    SOFTWARE_KIND,
+    KeyInfo,
+    KeyRecordStore,
+    KeyStatus,
+    MasterSeals,
+    NewKeyRecord,
+)
 from keystore.signing_key import SigningKey, SoftwareSigningKey, uncompressed_point
 from keystore.validation import require_key_name, require_token
 
@@ -152,16 +160,24 @@ class KeyStore:
     def unlock(self, name: str, token: str) -> UnlockedKey:
         """The signing key of ``name`` if ``token`` is its token and the key is enabled.
 
-        An unknown name costs the same argon2id run as a wrong token, so timing does not tell
-        the two apart. A disabled key is reported only after its token was proven.
+        Every answer costs one argon2id run at each cost the stored keys carry (one run when
+        they share a cost, as they do unless the configured cost changed): the key's own run
+        is real, the others are spent on nothing, so timing tells neither an unknown name from
+        a known one nor one key's cost from another's. A disabled key is reported only after
+        its token was proven.
         """
         found = self.records.sealed(name)
+        self._spend_every_other_cost(token, None if found is None else found.sealed.kdf)
         if found is None:
-            self._argon2.spend_like_a_lookup(token, self._typical_kdf())
             raise KeyNotFound(f"no key named {name!r}")
         if not found.status.enabled:
             crypto.verify_token(name, found.sealed, token, self._argon2)
             raise KeyDisabled(f"key {name!r} is disabled")
+        if found.kind != SOFTWARE_KIND:
+            crypto.verify_token(name, found.sealed, token, self._argon2)
+            raise KeyBackendUnavailable(
+                f"key {name!r} is a {found.kind!r} key, which this process cannot use"
+            )
         try:
             private_key = crypto.unseal_private_key(
                 name, found.sealed, token, self._master_key, self._argon2
@@ -184,13 +200,14 @@ class KeyStore:
             version=found.status.version,
         )
 
-    def _typical_kdf(self) -> Argon2Parameters:
-        """The argon2id cost most stored keys carry (the configured one when there are none).
+    def _spend_every_other_cost(self, token: str, own: Argon2Parameters | None) -> None:
+        """Run argon2id once at each stored cost but ``own`` (the key's, None for no key).
 
-        An unknown name must cost what a wrong token costs; after a change of the configured
-        cost, stored records keep theirs, so the configured cost alone would tell them apart.
+        With no keys stored, an unknown name costs the configured cost a new key would carry.
         """
-        return self.records.most_common_kdf() or self._argon2.parameters
+        costs = self.records.kdf_costs() or {self._argon2.parameters}
+        for cost in costs - {own}:
+            self._argon2.spend_like_a_lookup(token, cost)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -221,6 +238,7 @@ class KeyStore:
                 sealed=crypto.seal_private_key(
                     name, private_key, token, self._master_key, self._argon2
                 ),
+                kind=SOFTWARE_KIND,
             )
             try:
                 self.records.insert_key(record, expected_master_key_check=check)

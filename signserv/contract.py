@@ -28,6 +28,7 @@ __all__ = [
     "HASH_ALGORITHM",
     "KEY_NAME_MAX_LENGTH",
     "P521_COORDINATE_BYTES",
+    "P521_GROUP_ORDER",
     "BodyNotJSON",
     "ContractError",
     "InvalidKeyName",
@@ -54,6 +55,12 @@ __all__ = [
 
 HASH_ALGORITHM = "sha2-512"
 P521_COORDINATE_BYTES = 66
+# The order n of the P-521 group (SEC 2 §2.6.1): private scalars and signature values lie in [1, n-1].
+P521_GROUP_ORDER = int(
+    "1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+    "a51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
+    16,
+)
 
 
 class ContractError(SignservError, ValueError):
@@ -245,7 +252,8 @@ def parse_sign_request(body: bytes) -> bytes:
     """Return the bytes a POST /sign body asks to have signed, or raise naming the bad field.
 
     ``input`` is the contract's field; ``inputs`` (an older IBM page) is accepted as an alias
-    when it is the only one present or equal to ``input``.
+    when it is the only one present or equal to ``input``. An empty ``input`` is an empty
+    message, signed like any other: the contract is "sign arbitrary data".
     """
     try:
         document = json.loads(body, object_pairs_hook=_refuse_duplicate_members)
@@ -274,8 +282,6 @@ def parse_sign_request(body: bytes) -> bytes:
     value = document[field]
     if not isinstance(value, str):
         raise MalformedSignRequest(field, f"{field} must be a string of standard base64")
-    if value == "":
-        raise MalformedSignRequest(field, f"{field} must not be empty")
     try:
         return b64decode_strict(value, what=field)
     except NonStandardBase64 as exc:

@@ -24,7 +24,7 @@ from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import KeystoreCorrupt, KeystoreError, KeystoreUnavailable, MasterKeyMismatch
 from keystore.sqlite.database import SqliteDatabase
-from keystore.sqlite.key_records import SCHEMA_VERSION, SqliteKeyRecords
+from keystore.sqlite.key_records import READABLE_SCHEMA_VERSIONS, SqliteKeyRecords
 from keystore.store import KeyStore
 
 
@@ -60,7 +60,8 @@ def _intact_key_count(copy: Path, backup: Path) -> int:
             (count,) = database.execute("SELECT count(*) FROM keys").fetchone()
     except sqlite3.Error:
         raise unusable from None
-    if integrity != "ok" or schema != [(str(SCHEMA_VERSION),)]:
+    versions = {str(value) for (value,) in schema}
+    if integrity != "ok" or len(versions) != 1 or not versions <= READABLE_SCHEMA_VERSIONS:
         raise unusable
     return int(count)
 

@@ -1,12 +1,14 @@
 """Failed-authentication counters in the keystore's SQLite file, so every worker agrees (DESIGN §5).
 
-Counting only: the lock a count earns is the service's policy, derived from the count and the
-time of the last failure when a request is checked.
+The service chooses the lock schedule; this module applies it inside one ``BEGIN IMMEDIATE``
+transaction, so that checking a lock and counting an attempt cannot interleave between workers.
 """
 
 from __future__ import annotations
 
-from keystore.records import ANY_ADDRESS, FailureCount, FailureState
+from typing import Any
+
+from keystore.records import ANY_ADDRESS, AttemptRules, FailureCount, FailureState, Reservation
 from keystore.sqlite.database import SqliteDatabase
 
 # ``locked_until`` predates the split of counting from policy and stays for the schema's sake;
@@ -23,6 +25,17 @@ CREATE TABLE IF NOT EXISTS auth_failures (
 """
 
 
+_SELECT_STATE = (
+    "SELECT address, failures, last_failure FROM auth_failures "
+    "WHERE key_name = ? AND address IN (?, ?)"
+)
+
+
+def _state(rows: list[Any], address: str) -> FailureState:
+    found = {row[0]: FailureCount(int(row[1]), float(row[2])) for row in rows}
+    return FailureState(pair=found.get(address), key=found.get(ANY_ADDRESS))
+
+
 class SqliteFailureCounters:
     """:class:`keystore.records.FailureCounterStore` in the keystore's SQLite file."""
 
@@ -32,41 +45,36 @@ class SqliteFailureCounters:
             connection.execute(_SCHEMA)
 
     def state(self, key_name: str, address: str) -> FailureState:
-        rows = self._database.query(
-            "SELECT address, failures, last_failure FROM auth_failures "
-            "WHERE key_name = ? AND address IN (?, ?)",
-            (key_name, address, ANY_ADDRESS),
-        )
-        found = {row[0]: FailureCount(int(row[1]), float(row[2])) for row in rows}
-        return FailureState(pair=found.get(address), key=found.get(ANY_ADDRESS))
+        rows = self._database.query(_SELECT_STATE, (key_name, address, ANY_ADDRESS))
+        return _state(rows, address)
 
-    def record_failure(
-        self, key_name: str, address: str, now: float, forget_before: float
-    ) -> FailureState:
-        updated: dict[str, FailureCount] = {}
+    def reserve_attempt(
+        self, key_name: str, address: str, now: float, rules: AttemptRules
+    ) -> Reservation:
         with self._database.transaction() as connection:
-            for row_address in (address, ANY_ADDRESS):
-                row = connection.execute(
-                    "SELECT failures, last_failure FROM auth_failures "
-                    "WHERE key_name = ? AND address = ?",
-                    (key_name, row_address),
-                ).fetchone()
-                previous = int(row[0]) if row and float(row[1]) >= forget_before else 0
-                failures = previous + 1
+            rows = connection.execute(_SELECT_STATE, (key_name, address, ANY_ADDRESS))
+            state = _state(rows.fetchall(), address)
+            locked_until = rules.locked_until(state, now)
+            if locked_until > now:
+                return Reservation(granted=False, locked_until=locked_until)
+            for row_address, count in ((address, state.pair), (ANY_ADDRESS, state.key)):
+                live = rules.live(count, now)
                 connection.execute(
-                    "INSERT INTO auth_failures VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (key_name, address) DO UPDATE SET failures = excluded.failures, "
-                    "locked_until = excluded.locked_until, last_failure = excluded.last_failure",
-                    (key_name, row_address, failures, now, now),
+                    "INSERT OR REPLACE INTO auth_failures VALUES (?, ?, ?, ?, ?)",
+                    (key_name, row_address, (live.failures if live else 0) + 1, now, now),
                 )
-                updated[row_address] = FailureCount(failures, now)
-        return FailureState(pair=updated[address], key=updated[ANY_ADDRESS])
+        return Reservation(granted=True, locked_until=0.0)
 
-    def clear_pair(self, key_name: str, address: str) -> None:
+    def release_attempt(self, key_name: str, address: str) -> None:
         with self._database.transaction() as connection:
             connection.execute(
                 "DELETE FROM auth_failures WHERE key_name = ? AND address = ?",
                 (key_name, address),
+            )
+            connection.execute(
+                "UPDATE auth_failures SET failures = failures - 1 "
+                "WHERE key_name = ? AND address = ? AND failures > 0",
+                (key_name, ANY_ADDRESS),
             )
 
     def forget_older_than(self, cutoff: float) -> int:

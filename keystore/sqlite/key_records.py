@@ -20,7 +20,13 @@ from keystore.errors import (
 from keystore.records import KeyInfo, KeyStatus, MasterSeals, NewKeyRecord, SealedRecord
 from keystore.sqlite.database import SqliteDatabase, now_text, translate
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 added ``keys.kind``; a version-1 file is migrated when it is opened."""
+_MIGRATIONS = {
+    1: "ALTER TABLE keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'software'",
+}
+READABLE_SCHEMA_VERSIONS = frozenset(str(version) for version in (*_MIGRATIONS, SCHEMA_VERSION))
+"""The versions a file may have to be opened (and migrated): what a backup may hold."""
 _SCHEMA = """
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
@@ -38,16 +44,23 @@ CREATE TABLE keys (
     token_salt    BLOB NOT NULL,
     token_share   BLOB NOT NULL,
     master_share  BLOB NOT NULL,
-    private_key   BLOB NOT NULL
+    private_key   BLOB NOT NULL,
+    kind          TEXT NOT NULL DEFAULT 'software'
 );
 """
 _SEALED_COLUMNS = "record_id, kdf, token_salt, token_share, master_share, private_key"
-_INFO_COLUMNS = "name, public_point, enabled, created_at, last_used_at, generation"
+_INFO_COLUMNS = "name, public_point, enabled, created_at, last_used_at, generation, kind"
 _SERVER_SECRET_PREFIX = "server_secret:"  # noqa: S105 (a row name, the value is sealed)
 
 
+def _parse_version(rows: list[Any]) -> int | None:
+    """The schema version stored in ``meta`` (None when missing or not a number)."""
+    text = str(rows[0][0]) if rows else ""
+    return int(text) if text.isdigit() else None
+
+
 def _info_from_row(row: Any) -> KeyInfo:
-    name, point, enabled, created_at, last_used_at, generation = row
+    name, point, enabled, created_at, last_used_at, generation, kind = row
     return KeyInfo(
         name=str(name),
         public_point=bytes(point),
@@ -55,6 +68,7 @@ def _info_from_row(row: Any) -> KeyInfo:
         created_at=str(created_at),
         last_used_at=None if last_used_at is None else str(last_used_at),
         generation=int(generation),
+        kind=str(kind),
     )
 
 
@@ -127,7 +141,7 @@ class SqliteKeyRecords:
         return cls(database)
 
     def check_ready(self) -> None:
-        """Raise unless the file is an intact signserv keystore of this schema version."""
+        """Raise unless the file is an intact signserv keystore; migrate an older schema."""
         # Only stat it. Opening and closing the file here would release every POSIX lock this
         # process holds on it through SQLite, so another process could delete the WAL under
         # our live connections (sqlite.org/howtocorrupt.html §2.2). SQLite itself refuses a
@@ -139,16 +153,39 @@ class SqliteKeyRecords:
             (integrity,) = connection.execute("PRAGMA quick_check").fetchone()
             if integrity != "ok":
                 raise KeystoreCorrupt(f"the keystore {self.path} fails its integrity check")
-            rows = connection.execute(
-                "SELECT value FROM meta WHERE name = 'schema_version'"
-            ).fetchall()
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from None
-        version = rows[0][0] if rows else None
-        if version != str(SCHEMA_VERSION):
-            raise KeystoreCorrupt(
-                f"the keystore {self.path} has schema version {version!r}, "
-                f"this signserv reads version {SCHEMA_VERSION}"
+        if self._schema_version() != SCHEMA_VERSION:
+            self._migrate()
+
+    def _schema_version(self) -> int | None:
+        return _parse_version(
+            self._database.query("SELECT value FROM meta WHERE name = 'schema_version'")
+        )
+
+    def _migrate(self) -> None:
+        """Bring an older schema to :data:`SCHEMA_VERSION` in one transaction; refuse others.
+
+        Several workers may open an old file at once: the version is read again inside the
+        write transaction, so only the first one migrates.
+        """
+        with self._database.transaction() as connection:
+            version = _parse_version(
+                connection.execute(
+                    "SELECT value FROM meta WHERE name = 'schema_version'"
+                ).fetchall()
+            )
+            if version == SCHEMA_VERSION:
+                return
+            if version not in _MIGRATIONS:
+                raise KeystoreCorrupt(
+                    f"the keystore {self.path} has schema version {version}, "
+                    f"this signserv reads versions 1 to {SCHEMA_VERSION}"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                connection.execute(_MIGRATIONS[step])
+            connection.execute(
+                "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),)
             )
 
     def close(self) -> None:
@@ -183,24 +220,22 @@ class SqliteKeyRecords:
 
     def sealed(self, name: str) -> SealedRecord | None:
         rows = self._database.query(
-            f"SELECT {_SEALED_COLUMNS}, enabled, generation, public_point "  # noqa: S608
+            f"SELECT {_SEALED_COLUMNS}, enabled, generation, public_point, kind "  # noqa: S608
             "FROM keys WHERE name = ?",
             (name,),
         )
         if not rows:
             return None
         sealed = _sealed_key_from_row(rows[0][:6])
-        enabled, generation, point = rows[0][6:]
+        enabled, generation, point, kind = rows[0][6:]
         status = KeyStatus(
             enabled=bool(enabled), generation=int(generation), record_id=sealed.record_id
         )
-        return SealedRecord(sealed=sealed, status=status, public_point=bytes(point))
+        return SealedRecord(sealed=sealed, status=status, public_point=bytes(point), kind=str(kind))
 
-    def most_common_kdf(self) -> Argon2Parameters | None:
-        rows = self._database.query(
-            "SELECT kdf FROM keys GROUP BY kdf ORDER BY COUNT(*) DESC, kdf LIMIT 1"
-        )
-        return crypto.parse_kdf_record(str(rows[0][0])) if rows else None
+    def kdf_costs(self) -> set[Argon2Parameters]:
+        rows = self._database.query("SELECT DISTINCT kdf FROM keys")
+        return {crypto.parse_kdf_record(str(row[0])) for row in rows}
 
     def master_key_check(self) -> bytes:
         rows = self._database.query("SELECT value FROM meta WHERE name = 'master_key_check'")
@@ -219,12 +254,13 @@ class SqliteKeyRecords:
             if bytes(check) != expected_master_key_check:
                 raise RecordsChanged(f"the master key of {self.path} changed; seal again")
             connection.execute(
-                f"INSERT INTO keys (name, public_point, enabled, created_at, generation, "  # noqa: S608
-                f"{_SEALED_COLUMNS}) VALUES (?, ?, 1, ?, 1, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO keys (name, public_point, enabled, created_at, generation, kind, "  # noqa: S608
+                f"{_SEALED_COLUMNS}) VALUES (?, ?, 1, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.name,
                     record.public_point,
                     record.created_at,
+                    record.kind,
                     sealed.record_id,
                     sealed.kdf.as_record(),
                     sealed.token_salt,

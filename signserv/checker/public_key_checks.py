@@ -53,7 +53,7 @@ def check_on_curve(context: CheckContext) -> Verdict:
 def check_ski(context: CheckContext) -> Verdict:
     """Show the SKI the TKE client computes: the administrator's identity in the crypto units."""
     point = require(context.point, "public-key.der")
-    return informed(f"the TKE client will compute SKI {point.ski_hex()} (TKE-REFERENCE §2.1)")
+    return informed(f"the TKE client will compute SKI {point.ski_hex()} (docs/protocol.md §3)")
 
 
 def _byte_length(value: int) -> int:

@@ -9,17 +9,11 @@ from signserv.checker.errors import ContractViolation
 from signserv.checker.responses import require_answered_directly, signature_pair, string_member
 from signserv.checker.results import Verdict, informed, passed
 from signserv.checker.signatures import require_sha512_once
-from signserv.contract import build_sign_request_body
+from signserv.contract import P521_GROUP_ORDER, build_sign_request_body
 
 SAMPLE_INPUT = b"signserv check: a sample administrative command block"
 PROBE_INPUT = bytes(100)
 LARGE_INPUT = bytes(range(256)) * 256
-# The order n of the P-521 group (SEC 2 §2.6.1); a signature's S is "high" above n / 2.
-_P521_ORDER = int(
-    "1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
-    "a51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
-    16,
-)
 
 
 def check_signature_encoding(context: CheckContext) -> Verdict:
@@ -31,7 +25,7 @@ def check_signature_encoding(context: CheckContext) -> Verdict:
         if _reads_only_inputs(context):
             raise ContractViolation(
                 "the service reads 'inputs' but not 'input': the TKE client sends 'input' "
-                "(TKE-REFERENCE §1.3; 'inputs' is an older IBM page's name): accept both"
+                "(docs/protocol.md §2; 'inputs' is an older IBM page's name): accept both"
             ) from None
         raise ContractViolation(f"{exc} (body sent, as the TKE client sends it: {body})") from None
     return passed(
@@ -121,7 +115,8 @@ def check_fresh_nonce(context: CheckContext) -> Verdict:
 def check_low_s(context: CheckContext) -> Verdict:
     """Count high-S signatures: low-S is not required by the TKE contract, so this never fails."""
     signatures = context.signatures
-    high = sum(1 for _, (_, s) in signatures if s > _P521_ORDER // 2)
+    # A signature's S is "high" above n / 2.
+    high = sum(1 for _, (_, s) in signatures if s > P521_GROUP_ORDER // 2)
     return informed(
         f"{high} of {len(signatures)} signatures have a high S; low-S is not required by the "
         "TKE contract and crypto units accept both"

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import open_home_keystore
 from signserv.host.audit_log import AUDIT_MAC_PURPOSE, read_lines, verify_log
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
 
 
 @click.group("audit")
@@ -28,7 +28,7 @@ def verify_command(settings: Settings, log_file: Path | None) -> None:
     the record count and the head hash: keep that elsewhere to detect a cut-off tail later.
     """
     path = log_file or settings.audit.path
-    verified = verify_log(path, open_keystore(settings).server_secret(AUDIT_MAC_PURPOSE))
+    verified = verify_log(path, open_home_keystore(settings).server_secret(AUDIT_MAC_PURPOSE))
     click.echo(f"audit log {path} verified: {verified.records} records, head {verified.head}")
 
 

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from keystore import KeyExists, KeyInfo
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import open_home_keystore
 from signserv.cli.keys import generate_token, keys_group, public_point, signservkeys_entry
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
 from signserv.host.key_import import (
     decrypt_tke_key_file,
     load_pem_private_key,
@@ -95,7 +95,7 @@ def import_key(
         raise click.UsageError("give the key to import with one of --tke-file and --pem")
     if password_file == "-" and token_file == "-":  # noqa: S105 - "-" means stdin
         raise click.UsageError("only one of --password-file and --token-file can read stdin")
-    store = open_keystore(settings)
+    store = open_home_keystore(settings)
     if store.status(name) is not None:
         raise KeyExists(f"a key named {name!r} already exists")
     private_key = load_key()

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from keystore import KeyInfo
+from foundation import key_name_problem, write_private_file
+from keystore import KeyExists, KeyInfo, KeyNotFound, KeyStore
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import open_home_keystore
 from signserv.contract import PublicPoint, b64encode, encode_public_key
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
 from signserv.secret import Secret
 from signserv.secret_input import read_secret
 
@@ -68,7 +70,7 @@ def create_key(settings: Settings, name: str, token_file: str | None, as_json: b
     """Generate a new P-521 key NAME. A generated token is printed once and never stored."""
     generated = token_file is None
     token = generate_token() if generated else read_secret(token_file, "token")
-    info = open_keystore(settings).create_key(name, token.reveal())
+    info = open_home_keystore(settings).create_key(name, token.reveal())
     ski = public_point(info).ski_hex()
     if as_json:
         shown = token.reveal() if generated else None
@@ -82,12 +84,79 @@ def create_key(settings: Settings, name: str, token_file: str | None, as_json: b
         click.echo(f"  SIGNSERVKEYS entry: {signservkeys_entry(info.name, token)}")
 
 
+def _require_absent(store: KeyStore, names: tuple[str, ...]) -> None:
+    """Refuse before creating anything if a name is repeated or already taken."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise click.UsageError(f"key name given twice: {', '.join(repeated)}")
+    for name in names:
+        problem = key_name_problem(name)
+        if problem is not None:
+            raise click.UsageError(f"{name!r}: {problem}")
+        try:
+            store.info(name)
+        except KeyNotFound:
+            continue
+        raise KeyExists(
+            f"key {name!r} already exists; its token was shown only when it was created, so "
+            "it cannot go into a new SIGNSERVKEYS file: choose other names (or add "
+            f'{{"key": "{name}"}} to the file by hand, and the TKE CLI asks for the token)'
+        )
+
+
+def _create_keys_and_file(store: KeyStore, names: tuple[str, ...], file: Path) -> list[KeyInfo]:
+    """Create every key and write ``file``, or neither: a key whose token went nowhere is deleted."""
+    created: list[KeyInfo] = []
+    entries: list[dict[str, str]] = []
+    try:
+        for name in names:
+            token = generate_token()
+            created.append(store.create_key(name, token.reveal()))
+            entries.append({"key": name, "token": token.reveal()})
+        document = json.dumps(entries, indent=2) + "\n"
+        write_private_file(file, document.encode("ascii"), replace=False)
+    except BaseException:
+        for info in created:
+            store.delete_key(info.name)
+        raise
+    return created
+
+
+@keys_group.command("signservkeys")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@pass_settings
+def create_signservkeys(settings: Settings, file: Path, names: tuple[str, ...]) -> None:
+    """Create keys NAME... and write their tokens to the new SIGNSERVKEYS file FILE (mode 0600).
+
+    All or nothing: if a name exists, FILE exists or anything fails, no key is left behind
+    and no file is written. The tokens are never printed; FILE is the only copy.
+    """
+    if file.exists():
+        raise click.UsageError(
+            f"{file} already exists; refusing to replace it (it may hold the only copy of "
+            "other keys' tokens): move it away or name another file"
+        )
+    store = open_home_keystore(settings)
+    _require_absent(store, names)
+    try:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        created = _create_keys_and_file(store, names, file)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {file}: {exc.strerror}; no key was created"
+        ) from None
+    for info in created:
+        click.echo(f"created key {info.name} (SKI {public_point(info).ski_hex()})")
+    click.echo(f"wrote {file} (mode 0600): {len(created)} keys with their tokens, the only copy")
+
+
 @keys_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_settings
 def list_keys(settings: Settings, as_json: bool) -> None:
     """List every key with its SKI and state (no token needed)."""
-    described = [describe(info) for info in open_keystore(settings).list_keys()]
+    described = [describe(info) for info in open_home_keystore(settings).list_keys()]
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
@@ -108,7 +177,7 @@ def list_keys(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def show_key(settings: Settings, name: str, as_json: bool) -> None:
     """Show one key's public facts: SKI, state, dates, public key (no token needed)."""
-    described = describe(open_keystore(settings).info(name))
+    described = describe(open_home_keystore(settings).info(name))
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
@@ -129,7 +198,7 @@ def show_key(settings: Settings, name: str, as_json: bool) -> None:
 @pass_settings
 def export_public_key(settings: Settings, name: str, output_format: str) -> None:
     """Print NAME's public key (no token needed): for crypto-unit tooling or any verifier."""
-    point = public_point(open_keystore(settings).info(name))
+    point = public_point(open_home_keystore(settings).info(name))
     if output_format == "der-xy":
         click.echo(b64encode(encode_public_key(point)))
         return
@@ -142,7 +211,7 @@ def export_public_key(settings: Settings, name: str, output_format: str) -> None
 @pass_settings
 def disable_key(settings: Settings, name: str) -> None:
     """Refuse every request for NAME (403 after a correct token) until it is enabled again."""
-    open_keystore(settings).set_enabled(name, False)
+    open_home_keystore(settings).set_enabled(name, False)
     click.echo(f"key {name} disabled")
 
 
@@ -151,7 +220,7 @@ def disable_key(settings: Settings, name: str) -> None:
 @pass_settings
 def enable_key(settings: Settings, name: str) -> None:
     """Serve NAME again."""
-    open_keystore(settings).set_enabled(name, True)
+    open_home_keystore(settings).set_enabled(name, True)
     click.echo(f"key {name} enabled")
 
 
@@ -161,7 +230,7 @@ def enable_key(settings: Settings, name: str) -> None:
 @pass_settings
 def delete_key(settings: Settings, name: str, yes: bool) -> None:
     """Delete NAME for good. Crypto-unit administrators that use it can no longer sign."""
-    store = open_keystore(settings)
+    store = open_home_keystore(settings)
     store.info(name)
     if not yes:
         if not sys.stdin.isatty():
@@ -189,7 +258,7 @@ def rotate_token(
     current = read_secret(token_file, "current token")
     generated = new_token_file is None
     new = generate_token() if generated else read_secret(new_token_file, "new token")
-    open_keystore(settings).rotate_token(name, current.reveal(), new.reveal())
+    open_home_keystore(settings).rotate_token(name, current.reveal(), new.reveal())
     click.echo(f"token of key {name} replaced")
     if generated:
         click.echo(f"  new token: {new.reveal()}")

@@ -28,7 +28,8 @@ class ErrorReporting:
     verbose: bool = False
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signserv", prog_name="signserv")
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -64,7 +65,11 @@ cli.add_command(restore_command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; our own errors print as `error: message` and exit 1 (tracebacks with --verbose)."""
+    """Run the CLI; every error prints as `error: message`.
+
+    Usage errors (a wrong option or argument) exit 2, every other error 1; --verbose adds
+    tracebacks to our own errors.
+    """
     reporting = ErrorReporting()
     try:
         status = cli.main(args=argv, prog_name="signserv", standalone_mode=False, obj=reporting)
@@ -72,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(f"(see `{exc.ctx.command_path} --help`)", err=True)
         sys.exit(exc.exit_code)
     except (SignservError, KeystoreError) as exc:
         if reporting.verbose:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import require_ready_home
 from signserv.host.config import Settings
 from signserv.host.home import back_up_keystore, restore_keystore, rotate_home_master_key
 
@@ -27,6 +28,7 @@ def master_key_group() -> None:
 @pass_settings
 def rotate_master_key_command(settings: Settings) -> None:
     """Replace the master key and re-seal every key under it in one transaction (no token needed)."""
+    require_ready_home(settings)
     result = rotate_home_master_key(settings)
     master_key_file = settings.keystore.master_key_file
     click.echo(f"master key rotated: {_keys(result.resealed_keys)} re-sealed under a new key")
@@ -47,6 +49,7 @@ def backup_command(settings: Settings, file: Path) -> None:
     The service may keep running. Restoring FILE needs the master key it was made under: keep a
     copy of the master key file, apart from the backups.
     """
+    require_ready_home(settings)
     count = back_up_keystore(settings, file)
     click.echo(f"wrote backup {file} ({_keys(count)}, still sealed)")
     click.echo(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from keystore import KeyNotFound
 from signserv.cli.context import pass_settings
+from signserv.cli.home_state import require_ready_home
 from signserv.cli.keys import generate_token, public_point, signservkeys_entry
-from signserv.host.config import Settings
+from signserv.host.config import ServerSettings, Settings
 from signserv.host.home import initialize_home, open_keystore
-from signserv.server.gunicorn_runner import serve
+from signserv.server.gunicorn_runner import check_bind_address, serve
 
 DEMO_KEY = "demo-admin"
+_DEFAULTS = ServerSettings()
+_BIND_HELP = f"Address to listen on [default: server.bind in the config, else {_DEFAULTS.bind}]."
 
 
 @click.command("init")
@@ -31,20 +36,33 @@ def init_command(settings: Settings) -> None:
     click.echo(f"created keystore {settings.keystore.path}")
 
 
+def announce_url(settings: Settings, bind: str | None) -> Callable[[], None]:
+    """What to print once the service listens: its URL, as TKE_SIGNSERV_URL wants it."""
+    scheme = "https" if settings.tls.enabled else "http"
+    url = f"{scheme}://{bind or settings.server.bind}"
+    return lambda: click.echo(f"serving on {url}  (export TKE_SIGNSERV_URL={url})")
+
+
 @click.command("serve")
-@click.option("--bind", metavar="HOST:PORT", help="Address to listen on (default 127.0.0.1:8080).")
-@click.option("--workers", type=click.IntRange(min=1), help="Number of gunicorn worker processes.")
+@click.option("--bind", metavar="HOST:PORT", help=_BIND_HELP)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help=f"gunicorn worker processes [default: server.workers in the config, else {_DEFAULTS.workers}].",
+)
 @pass_settings
 def serve_command(settings: Settings, bind: str | None, workers: int | None) -> None:
     """Run the signing service under gunicorn in the foreground."""
-    serve(settings, bind, workers)
+    require_ready_home(settings)
+    serve(settings, bind, workers, on_listening=announce_url(settings, bind))
 
 
 @click.command("demo")
-@click.option("--bind", metavar="HOST:PORT", help="Address to listen on (default 127.0.0.1:8080).")
+@click.option("--bind", metavar="HOST:PORT", help=_BIND_HELP)
 @pass_settings
 def demo_command(settings: Settings, bind: str | None) -> None:
     """Initialize if needed, create key demo-admin if absent (printing its token once), then serve."""
+    check_bind_address(bind or settings.server.bind)  # before a token is shown for nothing
     initialize_home(settings)
     store = open_keystore(settings)
     try:
@@ -60,6 +78,4 @@ def demo_command(settings: Settings, bind: str | None) -> None:
         click.echo(f"  token: {token.reveal()}   (shown once; signserv does not store it)")
         click.echo(f"  SIGNSERVKEYS: [{signservkeys_entry(DEMO_KEY, token)}]")
     store.close()
-    address = bind or settings.server.bind
-    click.echo(f"serving on http://{address}  (export TKE_SIGNSERV_URL=http://{address})")
-    serve(settings, bind, None)
+    serve(settings, bind, on_listening=announce_url(settings, bind))

@@ -7,13 +7,19 @@ service with a clear message instead of a crash loop.
 
 from __future__ import annotations
 
+import errno
+import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
+from gunicorn.util import parse_address
+
+from signserv.errors import SignservError
+from signserv.gunicorn_application import FlaskGunicorn
 from signserv.host.config import Settings
 from signserv.host.home import open_keystore
 from signserv.server.app import create_app
-from signserv.server.gunicorn_application import FlaskGunicorn
 from signserv.server.metrics import forget_worker, prepare_multiprocess_directory
 
 # No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
@@ -60,9 +66,62 @@ def gunicorn_options(settings: Settings, bind: str | None, workers: int | None) 
     }
 
 
-def serve(settings: Settings, bind: str | None = None, workers: int | None = None) -> None:
-    """Check the keystore, then run gunicorn in the foreground until it is stopped."""
+class BindError(SignservError):
+    """The address to serve on cannot be listened on (in use, not ours, not a valid address)."""
+
+
+def _bind_refused(bind: str, reason: str) -> BindError:
+    return BindError(
+        f"cannot listen on {bind}: {reason}; choose another address with --bind HOST:PORT "
+        "(or server.bind in the config file)"
+    )
+
+
+def check_bind_address(bind: str) -> None:
+    """Raise :class:`BindError` unless a TCP listener could bind ``bind`` right now.
+
+    Left to itself, gunicorn retries a busy port for five seconds and exits with only its own
+    log lines; this names the problem and the option that fixes it before anything starts.
+    Unix sockets and inherited descriptors are left to gunicorn.
+    """
+    try:
+        address = parse_address(bind)
+    except RuntimeError as exc:
+        raise _bind_refused(bind, str(exc)) from None
+    if not isinstance(address, tuple):
+        return
+    host, port = address
+    try:
+        [(family, kind, protocol, _, sockaddr), *_] = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise _bind_refused(bind, f"unknown host {host!r} ({exc.strerror})") from None
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn's own socket
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _bind_refused(bind, "the address is already in use") from None
+            raise _bind_refused(bind, str(exc.strerror).lower()) from None
+
+
+def serve(
+    settings: Settings,
+    bind: str | None = None,
+    workers: int | None = None,
+    on_listening: Callable[[], None] = lambda: None,
+) -> None:
+    """Check the keystore and the address, then run gunicorn in the foreground until stopped.
+
+    ``on_listening`` is called once gunicorn listens, before its workers start.
+    """
     open_keystore(settings).close()
+    options = gunicorn_options(settings, bind, workers)
+    for address in options["bind"]:
+        check_bind_address(address)
     prepare_multiprocess_directory(settings.home / "metrics")
+    options["when_ready"] = lambda _arbiter: on_listening()
     # Each worker builds its own app (own SQLite connections).
-    FlaskGunicorn(lambda: create_app(settings), gunicorn_options(settings, bind, workers)).run()
+    FlaskGunicorn(lambda: create_app(settings), options).run()

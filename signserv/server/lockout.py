@@ -3,13 +3,14 @@
 After ``pair_threshold`` consecutive failures from one address on one key, that pair is locked
 with exponential backoff (1 s, 2 s, 4 s, … up to ``pair_max_seconds``). Failures on one key from
 all addresses past ``key_threshold`` lock the key, for at most ``key_max_seconds`` at a time, for
-every address that has itself failed on it: a distributed attack then gets one guess per
-address per lock, while an address with no failures (the owner's) is never locked out by other
-addresses' failures, however long the attack lasts. A locked request is refused before argon2id
-runs; a success clears its pair.
+every address that has itself failed on it within ``window_seconds``: a distributed attack then
+gets one guess per address per lock, while an address with no recent failures (the owner's) is
+never locked out by other addresses' failures, however long the attack lasts. Failures older
+than ``window_seconds`` are forgotten.
 
-Storage counts, this module decides: a counter's lock ends ``lock_seconds(failures)`` after its
-last failure, computed here when a request is checked.
+Every cold-path attempt is reserved before argon2id runs: the reservation counts it as a
+failure, atomically with the lock check, and a correct token takes it back. However many
+requests arrive at once, no more tokens are checked than the schedule allows.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import math
 import time
 from collections.abc import Callable
 
-from keystore import FailureCount, FailureCounterStore
+from keystore import AttemptRules, FailureCounterStore, LockSchedule
 from signserv.errors import SignservError
 from signserv.host.config import LockoutSettings
 
-PRUNE_EVERY_FAILURES = 256
+PRUNE_EVERY_ATTEMPTS = 256
 
 
 class LockedOut(SignservError):
@@ -31,6 +32,15 @@ class LockedOut(SignservError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed authentications; retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+def attempt_rules(settings: LockoutSettings) -> AttemptRules:
+    """The lock schedules and window the settings describe."""
+    return AttemptRules(
+        pair=LockSchedule(settings.pair_threshold, settings.pair_max_seconds),
+        key=LockSchedule(settings.key_threshold, settings.key_max_seconds),
+        window_seconds=settings.window_seconds,
+    )
 
 
 class LockoutGuard:
@@ -43,50 +53,21 @@ class LockoutGuard:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._settings = settings
+        self._rules = attempt_rules(settings)
         self._clock = clock
-        self._failures_since_prune = 0
+        self._attempts_since_prune = 0
 
-    def lock_seconds(self, failures: int, key_wide: bool) -> float:
-        """How long a count of ``failures`` locks: 0 below the threshold, then doubling, bounded."""
-        threshold = self._settings.key_threshold if key_wide else self._settings.pair_threshold
-        bound = self._settings.key_max_seconds if key_wide else self._settings.pair_max_seconds
-        if failures < threshold:
-            return 0.0
-        exponent = min(failures - threshold, 32)
-        return float(min(2**exponent, bound))
-
-    def _locked_until(self, count: FailureCount, key_wide: bool) -> float:
-        return count.last_failure + self.lock_seconds(count.failures, key_wide)
-
-    def check(self, key_name: str, address: str) -> bool:
-        """Raise :class:`LockedOut` if the pair is locked, or the key and this address has failed on it.
-
-        Returns True if the pair has failed before.
-        """
-        state = self._store.state(key_name, address)
-        if state.pair is None:
-            return False  # the key-wide lock does not reach an address that never failed
-        ends = [self._locked_until(state.pair, key_wide=False)]
-        if state.key is not None:
-            ends.append(self._locked_until(state.key, key_wide=True))
-        longest = max(ends) - self._clock()
-        if longest > 0:
-            raise LockedOut(retry_after=max(1, math.ceil(longest)))
-        return True
-
-    def failed(self, key_name: str, address: str) -> None:
-        """Count a failed authentication."""
+    def reserve(self, key_name: str, address: str) -> None:
+        """Count an attempt as failed before its token is checked, or raise :class:`LockedOut`."""
         now = self._clock()
-        self._store.record_failure(
-            key_name, address, now, forget_before=now - self._settings.window_seconds
-        )
-        self._failures_since_prune += 1
-        if self._failures_since_prune >= PRUNE_EVERY_FAILURES:
-            self._failures_since_prune = 0
-            self._store.forget_older_than(now - self._settings.window_seconds)
+        reservation = self._store.reserve_attempt(key_name, address, now, self._rules)
+        if not reservation.granted:
+            raise LockedOut(retry_after=max(1, math.ceil(reservation.locked_until - now)))
+        self._attempts_since_prune += 1
+        if self._attempts_since_prune >= PRUNE_EVERY_ATTEMPTS:
+            self._attempts_since_prune = 0
+            self._store.forget_older_than(now - self._rules.window_seconds)
 
-    def succeeded(self, key_name: str, address: str, had_failures: bool) -> None:
-        """A correct token clears its pair's count (no write when there was nothing to clear)."""
-        if had_failures:
-            self._store.clear_pair(key_name, address)
+    def succeeded(self, key_name: str, address: str) -> None:
+        """The reserved attempt proved its token: it was no failure, and the pair starts over."""
+        self._store.release_attempt(key_name, address)

@@ -1,7 +1,7 @@
-"""The OpenAPI 3 description of the service, served at /openapi.json (DESIGN §1).
+"""The OpenAPI 3 description of the service, served at /openapi.json (docs/protocol.md).
 
-It documents every status each endpoint may answer, so a schema-driven fuzzer can hold the
-service to it.
+It documents every route the app serves and every status each may answer, so a schema-driven
+fuzzer can hold the service to it; a test compares its paths with the app's URL map.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _sign_request_schema() -> dict[str, Any]:
         ),
         "properties": {
             "hash_algorithm": {"type": "string", "enum": [HASH_ALGORITHM]},
-            "input": {"type": "string", "format": "byte", "minLength": 4},
+            "input": {"type": "string", "format": "byte"},
         },
     }
 
@@ -149,6 +149,28 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json_body("status", "Ready"),
                         **_answers(503),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, summed over every worker",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This OpenAPI document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
                     },
                 }
             },

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keystore import KeyDisabled, KeyNotFound, KeyStore, KeystoreError, SigningKey, TokenRejected
+from keystore import KeyNotFound, KeyStore, KeystoreError, SigningKey, TokenRejected
 from signserv.contract import PublicPoint, encode_public_key
 from signserv.secret import Secret
 from signserv.server.lockout import LockoutGuard
@@ -87,17 +87,17 @@ class SigningService:
         return self._cache.get(name, token.reveal(), status.version)
 
     def _unlock_cold(self, name: str, token: Secret[str], address: str) -> CachedKey:
-        """Lockout check, argon2id and unseal; counts a failure, caches a success."""
-        had_failures = self._guard.check(name, address)
+        """Reserve an attempt, run argon2id and unseal; a proven token releases the attempt."""
+        self._guard.reserve(name, address)
         try:
             unlocked = self._keystore.unlock(name, token.reveal())
         except (KeyNotFound, TokenRejected):
-            self._guard.failed(name, address)
+            raise  # the reserved attempt stays counted: it was a failure
+        except KeystoreError:
+            # A disabled key, or a storage fault: the token was proven, or never checked.
+            self._guard.succeeded(name, address)
             raise
-        except KeyDisabled:
-            self._guard.succeeded(name, address, had_failures)
-            raise
-        self._guard.succeeded(name, address, had_failures)
+        self._guard.succeeded(name, address)
         encoded = public_key_der(unlocked.signing_key)
         self._cache.put(name, token.reveal(), unlocked.signing_key, encoded, unlocked.version)
         self._stamp_last_used(name)

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from keystore import KeyStore, MasterKey, RecordsChanged, crypto
-from keystore.records import NewKeyRecord
+from keystore.records import SOFTWARE_KIND, NewKeyRecord
 
 from .conftest import OTHER_TOKEN, TOKEN
 
@@ -27,6 +27,7 @@ def test_insert_refuses_a_record_sealed_before_a_rotation(store: KeyStore, argon
             MasterKey.generate(),
             argon2,
         ),
+        kind=SOFTWARE_KIND,
     )
     with pytest.raises(RecordsChanged):
         store.records.insert_key(record, expected_master_key_check=stale_check)

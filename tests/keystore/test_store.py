@@ -260,25 +260,56 @@ def test_bit_flips_anywhere_never_yield_a_wrong_key_or_a_crash(
     assert refused > 0, "some flips must land in live data and be refused"
 
 
+class RecordingArgon2(Argon2Runner):
+    """A real argon2id runner that records the cost of every run."""
+
+    def __init__(self, parameters: Argon2Parameters) -> None:
+        super().__init__(parameters, max_concurrent=1)
+        self.used: list[Argon2Parameters] = []
+
+    def derive(self, token: str, salt: bytes, parameters: Argon2Parameters) -> bytes:
+        self.used.append(parameters)
+        return super().derive(token, salt, parameters)
+
+
+def reopened_at_a_higher_cost(
+    store_path: Path, master_key: MasterKey, argon2: Argon2Runner, first_key: str
+) -> tuple[KeyStore, RecordingArgon2]:
+    """A store with ``first_key`` sealed at ``argon2``'s cost, reopened with a costlier one."""
+    store = create_sqlite_keystore(store_path, master_key, argon2)
+    store.create_key(first_key, TOKEN)
+    store.close()
+    costlier = RecordingArgon2(Argon2Parameters(2, 16384, 1))
+    return open_sqlite_keystore(store_path, master_key, costlier), costlier
+
+
 def test_unknown_key_costs_the_stored_records_argon2_cost_after_a_config_change(
     store_path, master_key, argon2
 ) -> None:
     """Raising the configured cost must not make unknown names slower than real keys."""
     sealed_with = argon2.parameters
-    store = create_sqlite_keystore(store_path, master_key, argon2)
-    store.create_key("k", TOKEN)
-    store.close()
-    used: list[Argon2Parameters] = []
-
-    class RecordingArgon2(Argon2Runner):
-        def derive(self, token: str, salt: bytes, parameters: Argon2Parameters) -> bytes:
-            used.append(parameters)
-            return super().derive(token, salt, parameters)
-
-    costlier = RecordingArgon2(Argon2Parameters(2, 16384, 1), max_concurrent=1)
-    reopened = open_sqlite_keystore(store_path, master_key, costlier)
+    reopened, costlier = reopened_at_a_higher_cost(store_path, master_key, argon2, "k")
+    used = costlier.used
     with pytest.raises(TokenRejected):
         reopened.unlock("k", OTHER_TOKEN)
     with pytest.raises(KeyNotFound):
         reopened.unlock("no-such-key", OTHER_TOKEN)
     assert used == [sealed_with, sealed_with]
+
+
+def test_keys_sealed_at_two_costs_and_unknown_names_all_cost_both(
+    store_path, master_key, argon2
+) -> None:
+    """Hostile (issue 17): a key sealed at a minority cost is not told apart by timing."""
+    reopened, costlier = reopened_at_a_higher_cost(store_path, master_key, argon2, "old-cost")
+    used = costlier.used
+    reopened.create_key("new-cost-1", TOKEN)
+    reopened.create_key("new-cost-2", TOKEN)
+    spent = {}
+    for name in ("old-cost", "new-cost-1", "no-such-key"):
+        used.clear()
+        with pytest.raises((TokenRejected, KeyNotFound)):
+            reopened.unlock(name, OTHER_TOKEN)
+        spent[name] = sorted(used, key=lambda parameters: parameters.time_cost)
+    assert spent["old-cost"] == spent["new-cost-1"] == spent["no-such-key"]
+    assert spent["no-such-key"] == [argon2.parameters, costlier.parameters]

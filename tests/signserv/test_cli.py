@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -148,6 +153,78 @@ def test_commands_on_a_missing_master_key_explain_what_to_do(home: SignservHome)
     result = home.run("keys", "list", check=False)
     assert result.returncode == 1
     assert "no master key file" in result.stderr and "SIGNSERV_MASTER_KEY_FILE" in result.stderr
+    assert "restore that file from your backup" in result.stderr
+    assert "run `signserv init`" not in result.stderr, "init would refuse: it is no next step"
+
+
+def test_a_master_key_without_keystore_points_to_restore_and_init(home: SignservHome) -> None:
+    (home.home / "keystore.db").unlink()
+    result = home.run("serve", check=False)
+    assert result.returncode == 1
+    assert f"no keystore at {home.home / 'keystore.db'}" in result.stderr
+    assert "`signserv restore BACKUP`" in result.stderr and "`signserv init`" in result.stderr
+
+
+def test_the_relative_default_home_says_where_it_looked(tmp_path) -> None:
+    """Run outside the directory `init` ran in, the default home is a different, missing one."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSERV_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "signserv", "keys", "list"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"error: no signserv home in this directory: {tmp_path / 'var/signserv'}" in (
+        result.stderr
+    )
+    assert "relative to the current directory" in result.stderr and "--home" in result.stderr
+    assert not (tmp_path / "var").exists(), "looking must not create a second home"
+
+
+def test_a_named_home_that_does_not_exist_is_named(tmp_path) -> None:
+    missing = SignservHome(home=tmp_path / "nowhere", config=make_home(tmp_path).config)
+    result = missing.run("keys", "list", check=False)
+    assert result.returncode == 1
+    assert f"no signserv home at {tmp_path / 'nowhere'}" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version", "-h", "--help"])
+def test_both_tools_answer_version_and_both_help_flags(home: SignservHome, flag: str) -> None:
+    for tool in ("signserv", "signserv-tke"):
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / tool), flag],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        expected = f"{tool}, version {version('signserv')}" if flag == "--version" else "Usage:"
+        assert expected in result.stdout
+
+
+def test_serve_help_shows_the_workers_and_bind_defaults(home: SignservHome) -> None:
+    shown = " ".join(home.run("serve", "--help").stdout.split())
+    assert "[default: server.workers in the config, else 2]" in shown
+    assert "[default: server.bind in the config, else 127.0.0.1:8080]" in shown
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("keys", "create"), "error: Missing argument 'NAME'."),
+        (("serve", "--workers", "0"), "error: Invalid value for '--workers'"),
+        (("nonsense",), "error: No such command 'nonsense'."),
+    ],
+)
+def test_usage_errors_print_error_and_exit_2(home: SignservHome, arguments, message) -> None:
+    result = home.run(*arguments, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert "Error:" not in result.stderr
 
 
 def test_help_shows_no_secret(home: SignservHome) -> None:
@@ -171,3 +248,60 @@ def test_export_public_key_in_both_formats_matches_the_ski(home: SignservHome, t
     pem = home.run("keys", "export-public", "k", "--format", "spki-pem").stdout
     numbers = load_pem_public_key(pem.encode()).public_numbers()
     assert (numbers.x, numbers.y) == (point.x, point.y)
+
+
+def test_signservkeys_creates_the_keys_and_a_private_file_of_their_tokens(
+    home: SignservHome, tmp_path
+) -> None:
+    file = tmp_path / "tke-files" / "SIGNSERVKEYS"
+    output = home.run("keys", "signservkeys", str(file), "admin1", "admin2").stdout
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    entries = json.loads(file.read_text())
+    assert [entry["key"] for entry in entries] == ["admin1", "admin2"]
+    for entry in entries:
+        assert entry["token"] not in output, "the file is the only copy of each token"
+        shown = json.loads(home.run("keys", "show", entry["key"], "--json").stdout)
+        assert f"created key {entry['key']} (SKI {shown['ski']})" in output
+
+
+@pytest.mark.parametrize(
+    ("names", "status", "message"),
+    [
+        (("admin2", "admin1"), 1, "key 'admin1' already exists"),
+        (("admin2", "admin2"), 2, "key name given twice: admin2"),
+        (("admin2", "bad name"), 2, "'bad name': a key name may contain only"),
+    ],
+)
+def test_signservkeys_refuses_loudly_and_leaves_nothing_behind(
+    home: SignservHome, tmp_path, names, status, message
+) -> None:
+    """The README ceremony's failure mode: an existing admin1 must not silently drop out."""
+    home.create_key("admin1")
+    file = tmp_path / "SIGNSERVKEYS"
+    result = home.run("keys", "signservkeys", str(file), *names, check=False)
+    assert result.returncode == status
+    assert result.stderr.startswith(f"error: {message}")
+    assert not file.exists()
+    listed = json.loads(home.run("keys", "list", "--json").stdout)
+    assert [key["name"] for key in listed] == ["admin1"]
+
+
+def test_signservkeys_never_replaces_an_existing_file(home: SignservHome, tmp_path) -> None:
+    file = tmp_path / "SIGNSERVKEYS"
+    file.write_text('[{"key": "earlier", "token": "the only copy of this token"}]')
+    result = home.run("keys", "signservkeys", str(file), "admin1", check=False)
+    assert result.returncode == 2 and "refusing to replace it" in result.stderr
+    assert "the only copy" in file.read_text()
+    assert json.loads(home.run("keys", "list", "--json").stdout) == []
+
+
+def test_signservkeys_deletes_its_keys_when_the_file_cannot_be_written(
+    home: SignservHome, tmp_path
+) -> None:
+    """A dangling symlink passes the existence check, so the keys are made before the write fails."""
+    file = tmp_path / "SIGNSERVKEYS"
+    file.symlink_to(tmp_path / "nowhere")
+    result = home.run("keys", "signservkeys", str(file), "admin1", "admin2", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot write {file}: ")
+    assert json.loads(home.run("keys", "list", "--json").stdout) == []

@@ -40,6 +40,7 @@ def _with_target_options(group: click.Group) -> click.Group:
 
 @_with_target_options
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signserv", prog_name="signserv-tke")
 @click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--signserv-url",

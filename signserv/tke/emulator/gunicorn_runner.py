@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signserv.server.gunicorn_application import FlaskGunicorn
+from signserv.gunicorn_application import FlaskGunicorn
 from signserv.tke.emulator.http_api import EmulatorServerSettings, create_emulator_app
 
 # No headers and no %(u)s: access lines never carry the access token.

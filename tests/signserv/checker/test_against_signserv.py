@@ -21,3 +21,5 @@ def test_our_own_service_passes_every_check(signserv_server: Any) -> None:
     )
     outcomes = {result.outcome for result in report.results}
     assert outcomes <= {Outcome.PASS, Outcome.INFO}, render_text(report)
+    [empty_input] = [result for result in report.results if result.check == "sign.empty-input"]
+    assert "signed correctly" in empty_input.evidence  # signed, not refused

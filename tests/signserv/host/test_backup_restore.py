@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import stat
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -110,6 +112,19 @@ def test_restore_of_a_deleted_keystore_uses_the_homes_master_key(
     for leftover in keyed_settings.home.glob("keystore.db*"):
         leftover.unlink()
     assert invoke(restore_command, keyed_settings, str(backup_file)).exit_code == 0
+    assert (described_keys(keyed_settings), scalars(keyed_settings)) == before
+
+
+def test_a_backup_made_before_records_had_a_kind_restores_as_software_keys(
+    keyed_settings: Settings, backup_file: Path
+) -> None:
+    """Schema 1 backups stay restorable; the restored file is migrated when opened."""
+    before = (described_keys(keyed_settings), scalars(keyed_settings))
+    with closing(sqlite3.connect(backup_file)) as database:
+        database.execute("ALTER TABLE keys DROP COLUMN kind")
+        database.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+        database.commit()
+    assert invoke(restore_command, keyed_settings, str(backup_file), "--force").exit_code == 0
     assert (described_keys(keyed_settings), scalars(keyed_settings)) == before
 
 

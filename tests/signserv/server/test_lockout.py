@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -11,7 +14,7 @@ from signserv import contract
 from signserv.host.config import Settings, load_settings
 from signserv.host.home import initialize_home, open_failure_counters, open_keystore
 from signserv.server.app import create_app
-from signserv.server.lockout import LockedOut, LockoutGuard, LockoutSettings
+from signserv.server.lockout import LockedOut, LockoutGuard, LockoutSettings, attempt_rules
 
 from ...conftest import FAST_CONFIG, make_home
 
@@ -32,60 +35,78 @@ def clock() -> Clock:
     return Clock()
 
 
+POLICY = LockoutSettings(pair_threshold=3, key_threshold=5, pair_max_seconds=8, key_max_seconds=2)
+
+
 @pytest.fixture
 def guard(settings: Settings, clock: Clock) -> LockoutGuard:
-    policy = LockoutSettings(
-        pair_threshold=3, key_threshold=5, pair_max_seconds=8, key_max_seconds=2
-    )
-    return LockoutGuard(open_failure_counters(settings), policy, clock)
+    return LockoutGuard(open_failure_counters(settings), POLICY, clock)
 
 
-def test_lock_time_doubles_from_the_threshold_and_is_bounded(guard: LockoutGuard) -> None:
-    assert [guard.lock_seconds(n, key_wide=False) for n in range(1, 9)] == [0, 0, 1, 2, 4, 8, 8, 8]
-    assert [guard.lock_seconds(n, key_wide=True) for n in range(4, 9)] == [0, 1, 2, 2, 2]
-    assert guard.lock_seconds(10**6, key_wide=False) == 8
+def test_lock_time_doubles_from_the_threshold_and_is_bounded() -> None:
+    rules = attempt_rules(POLICY)
+    assert [rules.pair.lock_seconds(n) for n in range(1, 9)] == [0, 0, 1, 2, 4, 8, 8, 8]
+    assert [rules.key.lock_seconds(n) for n in range(4, 9)] == [0, 1, 2, 2, 2]
+    assert rules.pair.lock_seconds(10**6) == 8
 
 
 def test_pair_is_locked_after_the_threshold_and_unlocks_after_retry_after(guard, clock) -> None:
     for _ in range(3):
-        guard.check("k", "10.0.0.9")
-        guard.failed("k", "10.0.0.9")
+        guard.reserve("k", "10.0.0.9")
     with pytest.raises(LockedOut) as locked:
-        guard.check("k", "10.0.0.9")
+        guard.reserve("k", "10.0.0.9")
     assert locked.value.retry_after == 1
-    assert guard.check("k", "10.0.0.1") is False, "another address is not locked"
+    guard.reserve("k", "10.0.0.1")  # another address is not locked
     clock.now += 1
-    assert guard.check("k", "10.0.0.9") is True
+    guard.reserve("k", "10.0.0.9")
 
 
 def test_key_wide_lock_reaches_failing_addresses_briefly_and_never_a_clean_one(guard, clock):
     """Many attacking addresses lock the key for addresses that failed, never for the owner."""
     for index in range(12):
-        guard.failed("k", f"10.1.0.{index}")
-    guard.failed("k", "10.2.0.1")  # one failure only: its pair alone is far from locked
+        guard.reserve("k", f"10.1.0.{index}")
     with pytest.raises(LockedOut) as locked:
-        guard.check("k", "10.2.0.1")
+        guard.reserve("k", "10.1.0.1")
     assert locked.value.retry_after <= 2
-    assert guard.check("k", "192.0.2.1") is False, "the owner's clean address is not locked"
+    guard.reserve("k", "192.0.2.1")  # the owner's clean address is not locked
+    guard.succeeded("k", "192.0.2.1")
     clock.now += 2
-    guard.check("k", "10.2.0.1")
+    guard.reserve("k", "10.1.0.1")
 
 
 def test_a_slow_distributed_attack_never_locks_the_owner_out(guard, clock) -> None:
     """One failure a minute from rotating addresses, for a day: the owner is never refused."""
     for minute in range(24 * 60):
         clock.now += 60
-        guard.failed("k", f"10.3.{minute // 250}.{minute % 250}")
-        guard.check("k", "192.0.2.1")
+        guard.reserve("k", f"10.3.{minute // 250}.{minute % 250}")
+        guard.reserve("k", "192.0.2.1")
+        guard.succeeded("k", "192.0.2.1")
+
+
+def test_an_owner_typo_older_than_the_window_does_not_let_an_attack_lock_the_owner(
+    guard, clock
+) -> None:
+    """Hostile (issue 17): one old typo, then 8 addresses at one request a second for 90 s."""
+    guard.reserve("k", "192.0.2.1")  # the owner's typo, counted as a failure
+    clock.now += POLICY.window_seconds + 1
+    for second in range(90):
+        clock.now += 1
+        for attacker in range(8):
+            with contextlib.suppress(LockedOut):
+                guard.reserve("k", f"10.4.0.{attacker}")
+        if second % 10 == 0:
+            guard.reserve("k", "192.0.2.1")
+            guard.succeeded("k", "192.0.2.1")
 
 
 def test_success_resets_the_pair(guard, clock) -> None:
-    guard.failed("k", "a")
-    guard.failed("k", "a")
-    guard.succeeded("k", "a", had_failures=guard.check("k", "a"))
-    guard.failed("k", "a")
-    guard.failed("k", "a")
-    guard.check("k", "a")
+    guard.reserve("k", "a")
+    guard.reserve("k", "a")
+    guard.reserve("k", "a")
+    guard.succeeded("k", "a")
+    guard.reserve("k", "a")
+    guard.reserve("k", "a")
+    guard.reserve("k", "a")
 
 
 @pytest.fixture
@@ -171,3 +192,27 @@ def test_fifty_wrong_tokens_from_127_0_0_2_lock_it_out_while_the_owner_signs(
     for _ in range(4):
         status, _, body = http_from("127.0.0.1", service.url, "POST", "/sign/admin", token, BODY)
         assert status == 200, body
+
+
+def test_64_concurrent_wrong_tokens_check_no_more_tokens_than_the_threshold(
+    start_signserv, tmp_path
+) -> None:
+    """Hostile (issue 17): 64 connections race the lock; only the threshold reaches argon2id.
+
+    A 401 means the token was checked (an argon2id run); a 429 means it was refused before.
+    """
+    home = make_home(tmp_path / "race")
+    token = home.create_key("admin")
+    service = start_signserv(home)
+    start = threading.Barrier(64)
+
+    def attack(_: int) -> int:
+        start.wait(timeout=30)
+        return http_from("127.0.0.3", service.url, "POST", "/sign/admin", WRONG, BODY)[0]
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        statuses = list(pool.map(attack, range(64)))
+    assert statuses.count(401) == 10, "the default pair threshold"
+    assert statuses.count(429) == 54
+    status, _, body = http_from("127.0.0.1", service.url, "POST", "/sign/admin", token, BODY)
+    assert status == 200, body

@@ -1,7 +1,8 @@
 """A gunicorn application whose workers each build their own Flask app from a factory.
 
-Shared by ``signserv serve`` and ``signserv-tke emulator serve``: each decides its own
-gunicorn settings; both need workers that open their own files and connections.
+Shared by ``signserv serve`` and ``signserv-tke emulator serve``, so it lives beside both servers
+rather than inside either: each decides its own gunicorn settings; both need workers that open
+their own files and connections.
 """
 
 from __future__ import annotations
