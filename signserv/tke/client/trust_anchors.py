@@ -33,6 +33,19 @@ IBM_ROOTS: dict[bytes, PublicPoint] = {
     for ski, (x, y) in _IBM_ROOTS.items()
 }
 
+# The CEX5 root has no SKI: the SDK uses it for a CEX5 chain whose last certificate's name
+# marks it as root-signed (§3.9).
+CEX5_ROOT = PublicPoint(
+    x=int(
+        "01CF9238348503B59D5FE207467DDA6ED13E6593BE42376523BF2CD65FC3772966FD90F210D4B96046927418037C85340D6E98D97551656E89F8650F9DEC54D57C2D",
+        16,
+    ),
+    y=int(
+        "00DDFC3D77761BD913C9165534534904C36835DCDADA6DD8C8FD6A226E7EE36398DF81EC4C534996993EBD6EF421410EFABB09286BB2212CEAD62CFA1D0E5D6F26E7",
+        16,
+    ),
+)
+
 
 class TrustAnchorFileError(TKEError, ValueError):
     """A trust-anchor file that cannot be read or does not hold an SKI and a P-521 point."""
