@@ -72,16 +72,15 @@ def read_trust_anchor(path: Path) -> tuple[bytes, PublicPoint]:
         raise TrustAnchorFileError(
             f"trust anchor {path} must hold hex members signer_ski and public_point"
         ) from None
-    coordinate = (len(point_bytes) - 1) // 2
-    if len(ski) != 32 or len(point_bytes) != 133 or point_bytes[0] != 0x04:
+    try:
+        if len(ski) != 32:
+            raise ValueError(ski)
+        point = PublicPoint.from_uncompressed(point_bytes)
+    except ValueError:
         raise TrustAnchorFileError(
             f"trust anchor {path}: signer_ski must be 32 bytes and public_point an "
             "uncompressed 133-byte P-521 point"
-        )
-    point = PublicPoint(
-        x=int.from_bytes(point_bytes[1 : 1 + coordinate]),
-        y=int.from_bytes(point_bytes[1 + coordinate :]),
-    )
+        ) from None
     try:
         point.verifying_key()
     except PointNotOnCurve:
