@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from typing import Any
 
+# _DEFER is gthread's own answer for "no data yet: park the connection in the poller".
 from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 
 TLS_SLOT_WAIT_SECONDS = 0.05
