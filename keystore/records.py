@@ -279,6 +279,10 @@ class AuditChainStore(Protocol):
         """Chain ``entry`` after the last record and make it durable, or raise
         :class:`keystore.errors.AuditWriteError` (the caller fails closed)."""
 
+    def check_writable(self) -> None:
+        """Raise :class:`keystore.errors.AuditWriteError` unless an append would land now
+        (storage reachable, the chain this writer knows still intact, room left); writes nothing."""
+
     def records(self) -> Iterator[bytes]:
         """The stored records, oldest first, in their stored encoding."""
 

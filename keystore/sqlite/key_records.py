@@ -317,6 +317,14 @@ class SqliteKeyRecords:
             ).fetchone()
         return bytes(sealed)
 
+    def replace_server_secret(self, purpose: str, sealed: bytes) -> None:
+        """Store ``sealed`` for ``purpose``, replacing any (a restore keeps the home's audit key)."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                (_SERVER_SECRET_PREFIX + purpose, sealed),
+            )
+
     def master_seals(self) -> MasterSeals:
         with self._database.transaction() as connection:
             return _read_master_seals(connection)

@@ -14,6 +14,7 @@ from keystore import (
     Argon2Runner,
     FailureCounterStore,
     KeyStore,
+    KeystoreError,
     KeystoreExists,
     MasterKey,
     MasterKeyMismatch,
@@ -35,6 +36,7 @@ from keystore.sqlite import (
     open_sqlite_keystore,
 )
 from keystore.sqlite.backup import restore_backup, write_backup
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings
 from signserv.host.key_backends import configured_key_backends
 
@@ -102,7 +104,11 @@ def initialize_home(settings: Settings) -> InitResult:
     if created_master_key:
         write_master_key(master_file, MasterKey.generate())
     master_key = read_master_key(master_file)
-    create_sqlite_keystore(store_file, master_key, _argon2(settings)).close()
+    store = create_sqlite_keystore(store_file, master_key, _argon2(settings))
+    # Made now, not at the first serve: a backup taken before it then carries the key the
+    # audit log will be written under.
+    store.server_secret(AUDIT_MAC_PURPOSE)
+    store.close()
     return InitResult(created_master_key=created_master_key, created_keystore=True)
 
 
@@ -154,7 +160,28 @@ def restore_keystore(
             home_master_key,
             argon2,
             overwrite=overwrite,
+            kept_server_secrets=_audit_key_to_keep(settings, home_master_key, argon2),
         )
         if not home_has_key:
             write_master_key(home_key_file, home_master_key)
+        restored = open_sqlite_keystore(settings.keystore.path, home_master_key, argon2)
+        restored.server_secret(AUDIT_MAC_PURPOSE)  # a backup from before init made one
+        restored.close()
     return count
+
+
+def _audit_key_to_keep(
+    settings: Settings, home_master_key: MasterKey, argon2: Argon2Runner
+) -> dict[str, bytes]:
+    """The audit key of the keystore a restore replaces: the home's audit log is chained under
+    it, so the restored keystore keeps it whatever the backup holds (or lacks)."""
+    if not settings.keystore.path.exists():
+        return {}
+    try:
+        replaced = open_sqlite_keystore(settings.keystore.path, home_master_key, argon2)
+    except KeystoreError:
+        return {}  # too damaged to read: the backup's audit key is all there is
+    try:
+        return {AUDIT_MAC_PURPOSE: replaced.server_secret(AUDIT_MAC_PURPOSE)}
+    finally:
+        replaced.close()
