@@ -7,6 +7,7 @@ settings. It is the one place that chooses the storage backend (SQLite, in the k
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from signserv.host.audit_log import AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings
 from signserv.host.key_backends import configured_key_backends
 
+_logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class InitResult:
@@ -56,14 +59,29 @@ def _argon2(settings: Settings) -> Argon2Runner:
 def _open_settled_keystore(settings: Settings) -> KeyStore:
     argon2 = _argon2(settings)
     settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
-    master_key_file = settings.keystore.master_key_file
     return open_sqlite_keystore(
         settings.keystore.path,
-        read_master_key(master_key_file),
+        read_master_key(settings.keystore.master_key_file),
         argon2,
-        reload_master_key=lambda: read_master_key(master_key_file),
+        reload_master_key=lambda: _settled_master_key(settings, argon2),
         key_backends=configured_key_backends(settings),
     )
+
+
+def _settled_master_key(settings: Settings, argon2: Argon2Runner) -> MasterKey:
+    """The master key file's key once any rotation has finished, for a running service.
+
+    A rotation still running is waited for (it holds the rotation lock), and one killed
+    between its commit and its promotion is finished here, so a service never answers 503
+    because of a rotation. Where the master key's directory is read-only, nothing can be
+    promoted (nor rotated), and the file is read as it is.
+    """
+    master_key_file = settings.keystore.master_key_file
+    try:
+        settle_interrupted_rotation(master_key_file, settings.keystore.path, argon2)
+    except OSError as exc:
+        _logger.warning("could not settle a master-key rotation: %s", exc.strerror)
+    return read_master_key(master_key_file)
 
 
 def open_keystore(settings: Settings) -> KeyStore:
