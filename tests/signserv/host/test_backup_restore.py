@@ -243,3 +243,18 @@ def test_a_restore_keeps_the_homes_audit_key_over_a_backup_without_one(
     assert invoke(restore_command, keyed_settings, str(backup_file), "--force").exit_code == 0
     audit_key = open_keystore(keyed_settings).server_secret(AUDIT_MAC_PURPOSE)
     assert verify_log(keyed_settings.audit.path, audit_key).records == 1
+
+
+def test_a_token_revoked_after_a_restore_does_not_sign_from_a_workers_cache(
+    keyed_settings: Settings, backup_file: Path
+) -> None:
+    """The restore brings generation 1 back; the next rotation must not match a cached generation 2."""
+    name, backup_token = next(iter(TOKENS.items()))
+    cached_token, current_token = "cached-token-0123456789ab", "current-token-0123456789ab"
+    client = create_app(keyed_settings).test_client()
+    open_keystore(keyed_settings).rotate_token(name, backup_token, cached_token)
+    assert client.get(f"/keys/{name}", headers={"Authorization": cached_token}).status_code == 200
+    assert invoke(restore_command, keyed_settings, str(backup_file), "--force").exit_code == 0
+    open_keystore(keyed_settings).rotate_token(name, backup_token, current_token)
+    assert client.get(f"/keys/{name}", headers={"Authorization": cached_token}).status_code == 401
+    assert client.get(f"/keys/{name}", headers={"Authorization": current_token}).status_code == 200
