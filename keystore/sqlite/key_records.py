@@ -119,6 +119,7 @@ class SqliteKeyRecords:
         self._database = database
         self.path = database.path
         self.location = str(database.path)
+        self._checked_whole = False
 
     @classmethod
     def create(cls, database: SqliteDatabase, master_key_check: bytes) -> SqliteKeyRecords:
@@ -141,7 +142,12 @@ class SqliteKeyRecords:
         return cls(database)
 
     def check_ready(self) -> None:
-        """Raise unless the file is an intact signserv keystore; migrate an older schema."""
+        """Raise unless the file is an intact signserv keystore; migrate an older schema.
+
+        The first check (when the keystore is opened) is SQLite's full ``integrity_check``,
+        which also compares every index with its table: a file cut short by one byte can pass
+        ``quick_check``. Later checks (each /readyz) are the cheaper ``quick_check``.
+        """
         # Only stat it. Opening and closing the file here would release every POSIX lock this
         # process holds on it through SQLite, so another process could delete the WAL under
         # our live connections (sqlite.org/howtocorrupt.html §2.2). SQLite itself refuses a
@@ -150,11 +156,13 @@ class SqliteKeyRecords:
             raise KeystoreUnavailable(f"no keystore at {self.path} (run `signserv init` first)")
         try:
             connection = self._database.connection()
-            (integrity,) = connection.execute("PRAGMA quick_check").fetchone()
+            check = "quick_check" if self._checked_whole else "integrity_check"
+            (integrity,) = connection.execute(f"PRAGMA {check}").fetchone()
             if integrity != "ok":
                 raise KeystoreCorrupt(f"the keystore {self.path} fails its integrity check")
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from None
+        self._checked_whole = True
         if self._schema_version() != SCHEMA_VERSION:
             self._migrate()
 
@@ -209,13 +217,16 @@ class SqliteKeyRecords:
 
     def status(self, name: str) -> KeyStatus | None:
         rows = self._database.query(
-            "SELECT enabled, generation, record_id FROM keys WHERE name = ?", (name,)
+            "SELECT enabled, generation, record_id, token_salt FROM keys WHERE name = ?", (name,)
         )
         if not rows:
             return None
-        enabled, generation, record_id = rows[0]
+        enabled, generation, record_id, token_salt = rows[0]
         return KeyStatus(
-            enabled=bool(enabled), generation=int(generation), record_id=bytes(record_id)
+            enabled=bool(enabled),
+            generation=int(generation),
+            record_id=bytes(record_id),
+            token_salt=bytes(token_salt),
         )
 
     def sealed(self, name: str) -> SealedRecord | None:
@@ -229,7 +240,10 @@ class SqliteKeyRecords:
         sealed = _sealed_key_from_row(rows[0][:6])
         enabled, generation, point, kind = rows[0][6:]
         status = KeyStatus(
-            enabled=bool(enabled), generation=int(generation), record_id=sealed.record_id
+            enabled=bool(enabled),
+            generation=int(generation),
+            record_id=sealed.record_id,
+            token_salt=sealed.token_salt,
         )
         return SealedRecord(sealed=sealed, status=status, public_point=bytes(point), kind=str(kind))
 
@@ -316,6 +330,14 @@ class SqliteKeyRecords:
                 "SELECT value FROM meta WHERE name = ?", (meta_name,)
             ).fetchone()
         return bytes(sealed)
+
+    def replace_server_secret(self, purpose: str, sealed: bytes) -> None:
+        """Store ``sealed`` for ``purpose``, replacing any (a restore keeps the home's audit key)."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                (_SERVER_SECRET_PREFIX + purpose, sealed),
+            )
 
     def master_seals(self) -> MasterSeals:
         with self._database.transaction() as connection:

@@ -7,6 +7,7 @@ settings. It is the one place that chooses the storage backend (SQLite, in the k
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from keystore import (
     Argon2Runner,
     FailureCounterStore,
     KeyStore,
+    KeystoreError,
     KeystoreExists,
     MasterKey,
     MasterKeyMismatch,
@@ -35,8 +37,11 @@ from keystore.sqlite import (
     open_sqlite_keystore,
 )
 from keystore.sqlite.backup import restore_backup, write_backup
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings
 from signserv.host.key_backends import configured_key_backends
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,14 +59,29 @@ def _argon2(settings: Settings) -> Argon2Runner:
 def _open_settled_keystore(settings: Settings) -> KeyStore:
     argon2 = _argon2(settings)
     settle_interrupted_rotation(settings.keystore.master_key_file, settings.keystore.path, argon2)
-    master_key_file = settings.keystore.master_key_file
     return open_sqlite_keystore(
         settings.keystore.path,
-        read_master_key(master_key_file),
+        read_master_key(settings.keystore.master_key_file),
         argon2,
-        reload_master_key=lambda: read_master_key(master_key_file),
+        reload_master_key=lambda: _settled_master_key(settings, argon2),
         key_backends=configured_key_backends(settings),
     )
+
+
+def _settled_master_key(settings: Settings, argon2: Argon2Runner) -> MasterKey:
+    """The master key file's key once any rotation has finished, for a running service.
+
+    A rotation still running is waited for (it holds the rotation lock), and one killed
+    between its commit and its promotion is finished here, so a service never answers 503
+    because of a rotation. Where the master key's directory is read-only, nothing can be
+    promoted (nor rotated), and the file is read as it is.
+    """
+    master_key_file = settings.keystore.master_key_file
+    try:
+        settle_interrupted_rotation(master_key_file, settings.keystore.path, argon2)
+    except OSError as exc:
+        _logger.warning("could not settle a master-key rotation: %s", exc.strerror)
+    return read_master_key(master_key_file)
 
 
 def open_keystore(settings: Settings) -> KeyStore:
@@ -102,7 +122,11 @@ def initialize_home(settings: Settings) -> InitResult:
     if created_master_key:
         write_master_key(master_file, MasterKey.generate())
     master_key = read_master_key(master_file)
-    create_sqlite_keystore(store_file, master_key, _argon2(settings)).close()
+    store = create_sqlite_keystore(store_file, master_key, _argon2(settings))
+    # Made now, not at the first serve: a backup taken before it then carries the key the
+    # audit log will be written under.
+    store.server_secret(AUDIT_MAC_PURPOSE)
+    store.close()
     return InitResult(created_master_key=created_master_key, created_keystore=True)
 
 
@@ -154,7 +178,28 @@ def restore_keystore(
             home_master_key,
             argon2,
             overwrite=overwrite,
+            kept_server_secrets=_audit_key_to_keep(settings, home_master_key, argon2),
         )
         if not home_has_key:
             write_master_key(home_key_file, home_master_key)
+        restored = open_sqlite_keystore(settings.keystore.path, home_master_key, argon2)
+        restored.server_secret(AUDIT_MAC_PURPOSE)  # a backup from before init made one
+        restored.close()
     return count
+
+
+def _audit_key_to_keep(
+    settings: Settings, home_master_key: MasterKey, argon2: Argon2Runner
+) -> dict[str, bytes]:
+    """The audit key of the keystore a restore replaces: the home's audit log is chained under
+    it, so the restored keystore keeps it whatever the backup holds (or lacks)."""
+    if not settings.keystore.path.exists():
+        return {}
+    try:
+        replaced = open_sqlite_keystore(settings.keystore.path, home_master_key, argon2)
+    except KeystoreError:
+        return {}  # too damaged to read: the backup's audit key is all there is
+    try:
+        return {AUDIT_MAC_PURPOSE: replaced.server_secret(AUDIT_MAC_PURPOSE)}
+    finally:
+        replaced.close()
