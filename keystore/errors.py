@@ -102,6 +102,10 @@ class AuditWriteError(AuditError):
     """A record could not be appended; the request it describes must fail."""
 
 
+class AuditLogReplaced(AuditWriteError):
+    """The log file was deleted, moved, shrunk or rolled back under a running writer."""
+
+
 class AuditChainBroken(AuditError):
     """Verification found the first record that is altered, missing, out of order or unreadable."""
 

@@ -12,6 +12,14 @@ Workers append under an exclusive ``flock`` on the log file, so several processe
 chain. A record is fsync'ed before its request is answered; the fsync runs after the lock is
 released, and threads of one worker share it (group commit), so appends do not queue on the
 disk. A record that cannot be written raises :class:`AuditWriteError`; callers fail closed.
+
+A writer keeps one descriptor open and knows the file it writes (device and inode), where its
+last record ended and that record's hash. It refuses to go on (:class:`AuditLogReplaced`) when
+the path names another file (deleted, moved, replaced by a copy), when the file is shorter than
+its known end, or when the record at that end is no longer the one it knew (rolled back); so a
+new chain never starts silently under a running service. A write that fails part-way (disk
+full, file size limit) is cut back to the previous end, so the next one succeeds once space
+returns.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from keystore.errors import AuditChainBroken, AuditError, AuditWriteError
+from keystore.errors import AuditChainBroken, AuditError, AuditLogReplaced, AuditWriteError
 from keystore.records import VerifiedChain
 
 GENESIS = "0" * 64
@@ -35,6 +43,8 @@ _HEAD_WINDOW = 4 * 1024
 _TAIL_WINDOW = 64 * 1024
 _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT
 _CHAIN_FIELDS = frozenset({"seq", "time", "prev", "mac"})
+MIN_FREE_BYTES = 1024 * 1024
+"""Below this much free space on the log's file system, the log reports itself not writable."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,16 @@ class _Written:
 
     inode: int
     count: int
+
+
+@dataclass(frozen=True)
+class _OpenLog:
+    """The descriptor this process appends through, the process that opened it, and its file."""
+
+    descriptor: int
+    pid: int
+    device: int
+    inode: int
 
 
 def line_hash(line: bytes) -> str:
@@ -81,6 +101,19 @@ def chained_record(entry: Mapping[str, object], seq: int, prev: str, mac_key: by
     return _signed_line(fields, mac_key)
 
 
+def _last_line(descriptor: int, end: int) -> bytes | None:
+    """The line that ends at byte ``end`` (without its newline); None when it is torn."""
+    # A record is about 500 bytes: a small read finds the last one; a long one needs more.
+    for window in (_HEAD_WINDOW, _TAIL_WINDOW):
+        start = max(0, end - window)
+        tail = os.pread(descriptor, end - start, start)
+        if start == 0 or b"\n" in tail[:-1]:
+            break
+    if not tail.endswith(b"\n"):
+        return None
+    return tail[:-1].rsplit(b"\n", 1)[-1]
+
+
 class FileAuditChain:
     """Appends records to one file shared by every worker."""
 
@@ -92,6 +125,7 @@ class FileAuditChain:
         self._sync_lock = threading.Lock()
         self._records_written = 0
         self._synced = _Written(inode=-1, count=0)
+        self._open_log: _OpenLog | None = None
         self._known_end = -1
         self._known_head = GENESIS
         self._known_seq = 0
@@ -100,45 +134,128 @@ class FileAuditChain:
         """Write one record at the end of the chain and make it durable, or raise :class:`AuditWriteError`."""
         refuse_chain_fields(entry)
         try:
-            descriptor = self._open()
-            try:
-                with self._lock:
-                    written = self._append_locked(descriptor, entry)
-                if self._fsync:
-                    self._sync_through(descriptor, written)
-            finally:
-                os.close(descriptor)
+            with self._lock:
+                log = self._opened()
+                written = self._append_locked(log, entry)
+            if self._fsync:
+                self._sync_through(log.descriptor, written)
         except (OSError, ValueError) as exc:
             raise AuditWriteError(f"cannot write the audit log {self.path}: {exc}") from None
 
-    def _open(self) -> int:
-        """Open the log for appending, creating it (0600) and its directory (0700) when missing."""
+    def check_writable(self) -> None:
+        """Raise :class:`AuditWriteError` unless the next append would find its file whole and room to land.
+
+        The same checks as an append (file identity, known end and head, a readable last
+        record) plus :data:`MIN_FREE_BYTES` free on the file system; nothing is written.
+        """
         try:
-            return os.open(self.path, _APPEND_FLAGS, 0o600)
+            with self._lock:
+                log = self._opened()
+                fcntl.flock(log.descriptor, fcntl.LOCK_EX)
+                try:
+                    self._follow_file(log)
+                finally:
+                    fcntl.flock(log.descriptor, fcntl.LOCK_UN)
+            space = os.fstatvfs(log.descriptor)
+        except OSError as exc:
+            raise AuditWriteError(f"cannot write the audit log {self.path}: {exc}") from None
+        if space.f_bavail * space.f_frsize < MIN_FREE_BYTES:
+            raise AuditWriteError(
+                f"the file system of the audit log {self.path} has less than "
+                f"{MIN_FREE_BYTES // 1024} KiB free"
+            )
+
+    def _opened(self) -> _OpenLog:
+        """This process's descriptor on the log (call with ``_lock`` held), opened on first use.
+
+        Opened once, not per record: the identity check in :meth:`_follow_file` is what notices
+        a replaced file. A forked child opens its own, so that ``flock`` tells processes apart.
+        """
+        if self._open_log is not None and self._open_log.pid == os.getpid():
+            return self._open_log
+        try:
+            descriptor = os.open(self.path, _APPEND_FLAGS, 0o600)
         except FileNotFoundError:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return os.open(self.path, _APPEND_FLAGS, 0o600)
+            descriptor = os.open(self.path, _APPEND_FLAGS, 0o600)
+        status = os.fstat(descriptor)
+        self._open_log = _OpenLog(descriptor, os.getpid(), status.st_dev, status.st_ino)
+        return self._open_log
 
-    def _append_locked(self, descriptor: int, entry: Mapping[str, object]) -> _Written:
+    def _append_locked(self, log: _OpenLog, entry: Mapping[str, object]) -> _Written:
         """Append under the file lock (so every worker keeps one chain); fsync comes after."""
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        fcntl.flock(log.descriptor, fcntl.LOCK_EX)
         try:
-            status = os.fstat(descriptor)
-            end = status.st_size
-            if end != self._known_end:
-                self._read_head(descriptor, end)
+            end = self._follow_file(log)
             line = chained_record(entry, self._known_seq + 1, self._known_head, self._mac_key)
-            record = line + b"\n"
-            if os.write(descriptor, record) != len(record):
-                # A short write (disk full, file size limit) left a torn record: fail closed.
-                raise AuditWriteError(f"the audit log {self.path} took only part of a record")
+            self._write_whole_or_nothing(log.descriptor, line + b"\n", end)
             self._known_end = end + len(line) + 1
             self._known_head = line_hash(line)
             self._known_seq += 1
             self._records_written += 1
-            return _Written(inode=status.st_ino, count=self._records_written)
+            return _Written(inode=log.inode, count=self._records_written)
         finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            fcntl.flock(log.descriptor, fcntl.LOCK_UN)
+
+    def _write_whole_or_nothing(self, descriptor: int, record: bytes, end: int) -> None:
+        """Append ``record``; if only part of it (or none) landed, cut the file back to ``end``."""
+        try:
+            written = os.write(descriptor, record)
+        except OSError as exc:
+            self._cut_back(descriptor, end)
+            raise AuditWriteError(
+                f"cannot write the audit log {self.path}: {exc.strerror}; nothing was kept"
+            ) from None
+        if written != len(record):
+            self._cut_back(descriptor, end)
+            raise AuditWriteError(
+                f"the audit log {self.path} took only part of a record (disk full or file size "
+                "limit); the part was cut off again"
+            )
+
+    def _cut_back(self, descriptor: int, end: int) -> None:
+        try:
+            os.ftruncate(descriptor, end)
+        except OSError as exc:
+            raise AuditWriteError(
+                f"the audit log {self.path} holds a torn record that cannot be cut off "
+                f"({exc.strerror}); run `signserv audit verify`"
+            ) from None
+
+    def _follow_file(self, log: _OpenLog) -> int:
+        """Check the log is still the file this process knows and learn what others appended.
+
+        Call under the file lock. Returns the file's end.
+        """
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            raise self._replaced("was deleted or moved") from None
+        if (named.st_dev, named.st_ino) != (log.device, log.inode):
+            raise self._replaced("was replaced by another file")
+        end = os.fstat(log.descriptor).st_size
+        if end < self._known_end:
+            raise self._replaced(f"shrank from {self._known_end} to {end} bytes")
+        if end != self._known_end:
+            self._require_known_head_at_known_end(log.descriptor)
+            self._read_head(log.descriptor, end)
+            self._known_end = end
+        return end
+
+    def _replaced(self, what_happened: str) -> AuditLogReplaced:
+        return AuditLogReplaced(
+            f"the audit log {self.path} {what_happened} while this service was writing it; "
+            "refusing every request until the service is restarted (check the log with "
+            "`signserv audit verify` first)"
+        )
+
+    def _require_known_head_at_known_end(self, descriptor: int) -> None:
+        """The record this process last knew must still end where it did (no rollback)."""
+        if self._known_end <= 0:
+            return
+        line = _last_line(descriptor, self._known_end)
+        if line is None or line_hash(line) != self._known_head:
+            raise self._replaced("was rolled back (its known last record changed)")
 
     def _sync_through(self, descriptor: int, written: _Written) -> None:
         """Return once an fsync that began after ``written`` landed has finished (group commit)."""
@@ -156,15 +273,9 @@ class FileAuditChain:
         if end == 0:
             self._known_head, self._known_seq = GENESIS, 0
             return
-        # A record is about 500 bytes: a small read finds the last one; a long one needs more.
-        for window in (_HEAD_WINDOW, _TAIL_WINDOW):
-            start = max(0, end - window)
-            tail = os.pread(descriptor, end - start, start)
-            if start == 0 or b"\n" in tail[:-1]:
-                break
-        last = tail[:-1].rsplit(b"\n", 1)[-1]
+        last = _last_line(descriptor, end)
         try:
-            if not tail.endswith(b"\n"):
+            if last is None:
                 raise ValueError("torn last line")
             self._known_seq = int(json.loads(last)["seq"])
         except (ValueError, KeyError, TypeError, RecursionError):

@@ -47,15 +47,23 @@ def sealed_record_from_row(row: Any) -> SealedRecord:
     sealed = sealed_key_from_row(row[:6])
     enabled, generation, point, kind = row[6:]
     status = KeyStatus(
-        enabled=bool(enabled), generation=int(generation), record_id=sealed.record_id
+        enabled=bool(enabled),
+        generation=int(generation),
+        record_id=sealed.record_id,
+        token_salt=sealed.token_salt,
     )
     return SealedRecord(sealed=sealed, status=status, public_point=bytes(point), kind=str(kind))
 
 
 def status_from_row(row: Any) -> KeyStatus:
-    """A :class:`KeyStatus` from ``enabled, generation, record_id``."""
-    enabled, generation, record_id = row
-    return KeyStatus(enabled=bool(enabled), generation=int(generation), record_id=bytes(record_id))
+    """A :class:`KeyStatus` from ``enabled, generation, record_id, token_salt``."""
+    enabled, generation, record_id, token_salt = row
+    return KeyStatus(
+        enabled=bool(enabled),
+        generation=int(generation),
+        record_id=bytes(record_id),
+        token_salt=bytes(token_salt),
+    )
 
 
 def master_seals_from_rows(check: bytes, keys: list[Any], secrets: list[Any]) -> MasterSeals:

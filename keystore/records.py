@@ -49,11 +49,18 @@ class KeyStatus:
     enabled: bool
     generation: int
     record_id: bytes
+    token_salt: bytes
+    """The salt of the record's token seal: random, and new with every token rotation."""
 
     @property
     def version(self) -> str:
-        """Changes with every change of the record, and differs for a re-created name."""
-        return f"{self.record_id.hex()}:{self.generation}"
+        """Changes with every change of the record, and differs for a re-created name.
+
+        The generation alone can repeat: a restored backup brings an older generation back, and
+        the next token rotation then reaches a number a worker may have cached for another
+        token. The token seal's salt never repeats, so neither does the version.
+        """
+        return f"{self.record_id.hex()}:{self.generation}:{self.token_salt.hex()}"
 
 
 @dataclass(frozen=True)
@@ -304,6 +311,10 @@ class AuditChainStore(Protocol):
     def append(self, entry: Mapping[str, object]) -> None:
         """Chain ``entry`` after the last record and make it durable, or raise
         :class:`keystore.errors.AuditWriteError` (the caller fails closed)."""
+
+    def check_writable(self) -> None:
+        """Raise :class:`keystore.errors.AuditWriteError` unless an append would land now
+        (storage reachable, the chain this writer knows still intact, room left); writes nothing."""
 
     def records(self) -> Iterator[bytes]:
         """The stored records, oldest first, in their stored encoding."""

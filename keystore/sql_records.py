@@ -122,7 +122,7 @@ class SqlKeyRecords:
 
     def status(self, name: str) -> KeyStatus | None:
         rows = self._database.query(
-            "SELECT enabled, generation, record_id FROM keys WHERE name = ?", (name,)
+            "SELECT enabled, generation, record_id, token_salt FROM keys WHERE name = ?", (name,)
         )
         return status_from_row(rows[0]) if rows else None
 
@@ -203,6 +203,15 @@ class SqlKeyRecords:
                 "SELECT value FROM meta WHERE name = ?", (meta_name,)
             ).fetchone()
         return bytes(sealed)
+
+    def replace_server_secret(self, purpose: str, sealed: bytes) -> None:
+        """Store ``sealed`` for ``purpose``, replacing any (a restore keeps the home's audit key)."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (SERVER_SECRET_PREFIX + purpose, sealed),
+            )
 
     def _read_master_seals(self, connection: SqlStatements) -> MasterSeals:
         check = _stored_check(connection, self._database.exclusive_row_lock)

@@ -138,6 +138,24 @@ class PublicPoint:
     x: int
     y: int
 
+    @classmethod
+    def of_key(cls, key: ec.EllipticCurvePublicKey) -> PublicPoint:
+        """The point of a ``cryptography`` P-521 public key."""
+        numbers = key.public_numbers()
+        return cls(numbers.x, numbers.y)
+
+    @classmethod
+    def from_uncompressed(cls, encoded: bytes) -> PublicPoint:
+        """Read ``04 || X || Y`` with 66-byte coordinates (the curve is checked by its users)."""
+        if len(encoded) != 1 + 2 * P521_COORDINATE_BYTES or encoded[0] != 0x04:
+            raise MalformedPublicKey(
+                "not an uncompressed P-521 point (04 || X || Y with 66-byte coordinates)"
+            )
+        y_start = 1 + P521_COORDINATE_BYTES
+        return cls(
+            x=int.from_bytes(encoded[1:y_start], "big"), y=int.from_bytes(encoded[y_start:], "big")
+        )
+
     def uncompressed(self) -> bytes:
         """``04 || X || Y``, each coordinate left-padded to 66 bytes: the SKI pre-image (§1.5)."""
         return (

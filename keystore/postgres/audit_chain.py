@@ -51,6 +51,21 @@ class PostgresAuditChain:
                 f"cannot write the audit chain in {self.location}: {exc}"
             ) from None
 
+    def check_writable(self) -> None:
+        """Raise :class:`AuditWriteError` unless the database takes writes now; writes nothing."""
+        try:
+            rows = self._database.query(
+                "SELECT current_setting('transaction_read_only'), "
+                "has_table_privilege('audit_records', 'INSERT')"
+            )
+        except KeystoreError as exc:
+            raise AuditWriteError(
+                f"cannot write the audit chain in {self.location}: {exc}"
+            ) from None
+        read_only, may_insert = rows[0]
+        if read_only != "off" or not may_insert:
+            raise AuditWriteError(f"the audit chain in {self.location} is read-only")
+
     def records(self) -> Iterator[bytes]:
         return stored_records(self._database)
 

@@ -28,8 +28,11 @@ __all__ = [
 def create_sqlite_keystore(
     path: Path, master_key: crypto.MasterKey, argon2: crypto.Argon2Runner
 ) -> KeyStore:
-    """Create an empty keystore file (0600, parent directory 0700) bound to ``master_key``."""
-    records = SqliteKeyRecords.create(SqliteDatabase(path), crypto.master_key_check(master_key))
+    """Create a keystore file (0600, parent directory 0700) bound to ``master_key``, with every
+    table: a backup made before the first serve then holds all the service will use."""
+    database = SqliteDatabase(path)
+    records = SqliteKeyRecords.create(database, crypto.master_key_check(master_key))
+    SqliteFailureCounters(database)
     return KeyStore(records, master_key, argon2)
 
 

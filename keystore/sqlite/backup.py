@@ -17,15 +17,19 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
+from types import MappingProxyType
 
 from foundation import fsync_path
-from keystore.crypto import Argon2Runner, MasterKey
+from keystore.crypto import Argon2Runner, MasterKey, seal_server_secret
 from keystore.errors import KeystoreCorrupt, KeystoreError, KeystoreUnavailable, MasterKeyMismatch
 from keystore.sqlite.database import SqliteDatabase
 from keystore.sqlite.key_records import READABLE_SCHEMA_VERSIONS, SqliteKeyRecords
 from keystore.store import KeyStore
+
+_NOTHING_KEPT: Mapping[str, bytes] = MappingProxyType({})
 
 
 class BackupError(KeystoreError):
@@ -94,8 +98,10 @@ def _stage_verified_copy(
     backup_master_key: MasterKey,
     home_master_key: MasterKey,
     argon2: Argon2Runner,
+    kept_server_secrets: Mapping[str, bytes],
 ) -> int:
-    """Copy ``source`` to ``staged``, verify it and re-seal it under the home's master key."""
+    """Copy ``source`` to ``staged``, verify it, re-seal it under the home's master key and
+    put ``kept_server_secrets`` in place of the backup's."""
     try:
         _create_private_file(staged)
         shutil.copyfile(source, staged)
@@ -119,6 +125,10 @@ def _stage_verified_copy(
         raise BackupUnusable(f"the backup {source} holds a damaged record: {exc}") from None
     finally:
         store.close()
+    records = SqliteKeyRecords(SqliteDatabase(staged))
+    for purpose, secret in kept_server_secrets.items():
+        records.replace_server_secret(purpose, seal_server_secret(home_master_key, purpose, secret))
+    records.close()
     fsync_path(staged)
     return count
 
@@ -153,8 +163,13 @@ def restore_backup(
     argon2: Argon2Runner,
     *,
     overwrite: bool,
+    kept_server_secrets: Mapping[str, bytes] = _NOTHING_KEPT,
 ) -> int:
-    """Replace the keystore at ``store_path`` with the verified backup ``source``; returns the key count."""
+    """Replace the keystore at ``store_path`` with the verified backup ``source``; returns the key count.
+
+    ``kept_server_secrets`` (by purpose) replace the backup's: secrets that belong to the host
+    rather than to the keys, such as the key of an audit log that outlives the restore.
+    """
     if store_path.exists() and not overwrite:
         raise RestoreWouldOverwrite(
             f"a keystore exists at {store_path}; restoring replaces every key in it, so pass "
@@ -163,6 +178,8 @@ def restore_backup(
     store_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=store_path.parent) as scratch:
         staged = Path(scratch) / store_path.name
-        count = _stage_verified_copy(source, staged, backup_master_key, home_master_key, argon2)
+        count = _stage_verified_copy(
+            source, staged, backup_master_key, home_master_key, argon2, kept_server_secrets
+        )
         _install(staged, store_path)
     return count

@@ -55,6 +55,7 @@ class SqliteKeyRecords(SqlKeyRecords):
         super().__init__(database)
         self._sqlite = database
         self.path = database.path
+        self._checked_whole = False
 
     @classmethod
     def create(cls, database: SqliteDatabase, master_key_check: bytes) -> SqliteKeyRecords:
@@ -77,7 +78,12 @@ class SqliteKeyRecords(SqlKeyRecords):
         return cls(database)
 
     def check_ready(self) -> None:
-        """Raise unless the file is an intact signserv keystore; migrate an older schema."""
+        """Raise unless the file is an intact signserv keystore; migrate an older schema.
+
+        The first check (when the keystore is opened) is SQLite's full ``integrity_check``,
+        which also compares every index with its table: a file cut short by one byte can pass
+        ``quick_check``. Later checks (each /readyz) are the cheaper ``quick_check``.
+        """
         # Only stat it. Opening and closing the file here would release every POSIX lock this
         # process holds on it through SQLite, so another process could delete the WAL under
         # our live connections (sqlite.org/howtocorrupt.html §2.2). SQLite itself refuses a
@@ -86,11 +92,13 @@ class SqliteKeyRecords(SqlKeyRecords):
             raise KeystoreUnavailable(f"no keystore at {self.path} (run `signserv init` first)")
         try:
             connection = self._sqlite.connection()
-            (integrity,) = connection.execute("PRAGMA quick_check").fetchone()
+            check = "quick_check" if self._checked_whole else "integrity_check"
+            (integrity,) = connection.execute(f"PRAGMA {check}").fetchone()
             if integrity != "ok":
                 raise KeystoreCorrupt(f"the keystore {self.path} fails its integrity check")
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from None
+        self._checked_whole = True
         if self._schema_version() != SCHEMA_VERSION:
             self._migrate()
 

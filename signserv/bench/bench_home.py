@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from keystore import PKCS11_KIND, SOFTWARE_KIND
 from keystore.postgres import erase_throwaway_keystore
 from signserv.errors import SignservError
 from signserv.host.config import KdfSettings, load_settings
@@ -32,21 +33,28 @@ class BenchHome:
     config_file: Path
     tokens: dict[str, Secret[str]]
 
-    def config_without_cache(self) -> Path:
-        """A second config for the same home with the unlocked-key cache off (every request cold)."""
-        path = self.config_file.with_name("config-no-cache.yaml")
+    def config_with_server(self, variant: str, **server: object) -> Path:
+        """A second config for the same home, named after ``variant``, with these ``server``
+        settings (e.g. the unlocked-key cache off, so that every request is cold)."""
+        path = self.config_file.with_name(f"config-{variant}.yaml")
         document = yaml.safe_load(self.config_file.read_text())
-        document["server"] = {"unlock_cache_seconds": 0}
+        document["server"] = server
         path.write_text(yaml.safe_dump(document))
         return path
 
 
 def make_bench_home(
-    directory: Path, kdf: KdfSettings, key_names: list[str], keystore: Mapping[str, str]
+    directory: Path,
+    kdf: KdfSettings,
+    key_names: list[str],
+    hsm: dict[str, str] | None = None,
+    hsm_key_names: tuple[str, ...] = (),
+    keystore: Mapping[str, str] | None = None,
 ) -> BenchHome:
-    """Initialize a home under ``directory`` with ``kdf`` and create ``key_names`` in it.
+    """Initialize a home under ``directory`` with ``kdf`` and create ``key_names`` in it; with
+    ``hsm`` (a ``pkcs11`` config section), ``hsm_key_names`` are created in that HSM.
 
-    ``keystore`` is the config's keystore section: empty for SQLite, or a PostgreSQL ``url``
+    ``keystore`` is the config's keystore section: none for SQLite, or a PostgreSQL ``url``
     (and ``password_file``) naming an empty database, which :func:`erase_bench_keystore` empties
     again.
     """
@@ -58,6 +66,8 @@ def make_bench_home(
         "max_concurrent": kdf.max_concurrent,
     }
     document: dict[str, object] = {"kdf": kdf_section}
+    if hsm is not None:
+        document["pkcs11"] = hsm
     if keystore:
         document["keystore"] = dict(keystore)
     config_file.write_text(yaml.safe_dump(document))
@@ -70,9 +80,12 @@ def make_bench_home(
     store = open_keystore(settings)
     tokens = {}
     try:
-        for name in key_names:
+        kinds = {name: SOFTWARE_KIND for name in key_names}
+        if hsm is not None:
+            kinds.update({name: PKCS11_KIND for name in hsm_key_names})
+        for name, kind in kinds.items():
             token = Secret(secrets.token_urlsafe(TOKEN_BYTES))
-            store.create_key(name, token.reveal())
+            store.create_key(name, token.reveal(), kind)
             tokens[name] = token
     finally:
         store.close()

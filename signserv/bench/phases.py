@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
-from signserv.bench.http_load import LoadPlan, RequestSource, run_load
+from signserv.bench.http_load import LoadPlan, LoadResult, RequestSource, run_load
 from signserv.bench.process_tree import tree_cpu_seconds
 from signserv.bench.rss_sampler import sampling_peak_rss
 from signserv.bench.service_process import ServiceProcess
 from signserv.bench.sign_requests import SIGN_BODY, SameRequest, sign_request
+from signserv.bench.slow_connections import SlowPlan, SlowResult, hold_slow_connections
 from signserv.bench.summary import LoadSummary, summarize
 from signserv.bench.wrk_driver import run_wrk
 from signserv.secret import Secret
 
 OK = (200,)
-# A wrong token is refused with 401 after an argon2id run, or 429 by the lockout before one.
-REFUSED = (401, 429)
-FLOOD_SOURCE_ADDRESSES = tuple(f"127.0.0.{host}" for host in range(2, 10))
+# A wrong token is refused with 401 after an argon2id run, or 429 by the lockout before one;
+# a cold request beyond the worker's cold slots gets 503 at once.
+REFUSED_OR_BUSY = (401, 429, 503)
+SLOW_SOURCE_ADDRESS = "127.0.0.2"
+FLOOD_SOURCE_ADDRESSES = tuple(f"127.0.0.{host}" for host in range(3, 11))
 FLOOD_CONNECTIONS_PER_ADDRESS = 2
 LEGITIMATE_PAUSE_SECONDS = 0.05
 MAX_REQUESTS_PER_PHASE = 2_000_000
@@ -112,23 +117,22 @@ def warm_up(service: ServiceProcess, tokens: dict[str, Secret[str]], seconds: in
     return summarize(run_load(plan), WARM_UP_CONNECTIONS, OK)
 
 
-def flood(
-    service: ServiceProcess,
-    attack: RequestSource,
-    legitimate: bytes,
-    seconds: int,
-) -> FloodSummary:
-    """Run ``attack`` from several loopback addresses for ``seconds`` while a client signs.
+_Plan = TypeVar("_Plan")
+_Background = TypeVar("_Background")
 
-    The attack runs in a child process so that its event loop does not delay the legitimate
-    client's, whose latency is measured here, one paced request after another.
+
+def _beside_legitimate_client(
+    service: ServiceProcess,
+    background: Callable[[_Plan], _Background],
+    plan: _Plan,
+    legitimate: bytes,
+    seconds: float,
+) -> tuple[_Background, LoadResult, float]:
+    """Run ``background(plan)`` in a child process while a client signs, one paced request after
+    another; its result, the client's, and the service's peak RSS in MiB meanwhile.
+
+    The child has its own event loop, so that it does not delay the legitimate client's.
     """
-    attack_plan = dataclasses.replace(
-        _plan(
-            service, attack, FLOOD_CONNECTIONS_PER_ADDRESS * len(FLOOD_SOURCE_ADDRESSES), seconds
-        ),
-        source_addresses=FLOOD_SOURCE_ADDRESSES,
-    )
     legitimate_plan = dataclasses.replace(
         _plan(service, SameRequest(legitimate), 1, seconds), pause_seconds=LEGITIMATE_PAUSE_SECONDS
     )
@@ -136,14 +140,59 @@ def flood(
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         pool.submit(int).result()  # start the child before the clock does
         with sampling_peak_rss(service.pid) as peak:
-            attack_run = pool.submit(run_load, attack_plan)
+            background_run = pool.submit(background, plan)
             legitimate_result = run_load(legitimate_plan)
-            attack_result = attack_run.result()
-    attack_summary = summarize(attack_result, attack_plan.connections, REFUSED)
+            background_result = background_run.result()
+    return background_result, legitimate_result, round(peak.peak_bytes / 2**20, 1)
+
+
+def flood(
+    service: ServiceProcess,
+    attack: RequestSource,
+    legitimate: bytes,
+    seconds: int,
+    connections_per_address: int = FLOOD_CONNECTIONS_PER_ADDRESS,
+) -> FloodSummary:
+    """Run ``attack`` from several loopback addresses for ``seconds`` while a client signs."""
+    attack_plan = dataclasses.replace(
+        _plan(service, attack, connections_per_address * len(FLOOD_SOURCE_ADDRESSES), seconds),
+        source_addresses=FLOOD_SOURCE_ADDRESSES,
+    )
+    attack_result, legitimate_result, peak_rss_mib = _beside_legitimate_client(
+        service, run_load, attack_plan, legitimate, seconds
+    )
     return FloodSummary(
-        attack=attack_summary,
+        attack=summarize(attack_result, attack_plan.connections, REFUSED_OR_BUSY),
         legitimate=summarize(legitimate_result, 1, OK),
-        peak_rss_mib=round(peak.peak_bytes / 2**20, 1),
+        peak_rss_mib=peak_rss_mib,
         argon2id_runs=attack_result.statuses[401],
-        refused_before_argon2id=attack_result.statuses[429],
+        refused_before_argon2id=attack_result.statuses[429] + attack_result.statuses[503],
+    )
+
+
+@dataclass(frozen=True)
+class SlowConnectionSummary:
+    """Idle and slow connections from one address, and a legitimate client meanwhile."""
+
+    count: int
+    source_address: str
+    held: SlowResult
+    legitimate: LoadSummary
+    peak_rss_mib: float
+
+
+def slow_connections(
+    service: ServiceProcess, count: int, legitimate: bytes, seconds: int
+) -> SlowConnectionSummary:
+    """Hold ``count`` idle or trickling connections from 127.0.0.2 while a client signs."""
+    plan = SlowPlan("127.0.0.1", service.port, SLOW_SOURCE_ADDRESS, count, seconds)
+    held, legitimate_result, peak_rss_mib = _beside_legitimate_client(
+        service, hold_slow_connections, plan, legitimate, seconds
+    )
+    return SlowConnectionSummary(
+        count=count,
+        source_address=SLOW_SOURCE_ADDRESS,
+        held=held,
+        legitimate=summarize(legitimate_result, 1, OK),
+        peak_rss_mib=peak_rss_mib,
     )

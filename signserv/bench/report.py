@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from signserv.bench.openssl_speed import SignRate
-from signserv.bench.phases import FloodSummary
+from signserv.bench.phases import FloodSummary, SlowConnectionSummary
 from signserv.bench.summary import LoadSummary
 
 
@@ -24,11 +24,15 @@ class BenchReport:
     backend: str
     openssl: SignRate
     warm: dict[str, LoadSummary]
+    hsm: LoadSummary | None
+    hsm_status: str
     cold_first: LoadSummary
     cold_steady: LoadSummary
+    warm_with_access_log: LoadSummary
     warm_up: LoadSummary
     wrong_token_flood: FloodSummary
     unknown_key_flood: FloodSummary
+    slow_connections: SlowConnectionSummary
 
     @property
     def best_warm(self) -> LoadSummary:
@@ -46,10 +50,19 @@ class BenchReport:
         named.update(
             {f"warm sign, {name} connections": summary for name, summary in self.warm.items()}
         )
+        if self.hsm is not None:
+            named[f"warm sign, HSM-backed key, {self.hsm.connections} connections"] = self.hsm
         named["cold first request per key"] = self.cold_first
         for flood_name, flood in self.floods().items():
             named[f"{flood_name}: attack"] = flood.attack
             named[f"{flood_name}: legitimate client"] = flood.legitimate
+        slow = self.slow_connections
+        named[
+            f"{slow.count} idle/slow connections from {slow.source_address}: legitimate client"
+        ] = slow.legitimate
+        named["warm sign, 8 connections, access log on (was the default)"] = (
+            self.warm_with_access_log
+        )
         named["cold steady (cache off)"] = self.cold_steady
         return named
 
@@ -57,7 +70,9 @@ class BenchReport:
         """The two floods by name."""
         return {
             "wrong-token flood": self.wrong_token_flood,
-            "unknown-key flood": self.unknown_key_flood,
+            f"unknown-key flood ({self.unknown_key_flood.attack.connections} connections)": (
+                self.unknown_key_flood
+            ),
         }
 
     @property
@@ -71,6 +86,7 @@ class BenchReport:
             "openssl_sign_per_s": self.openssl.per_second,
             "service_sign_per_s": self.best_warm.per_second,
             "ratio": self.ratio,
+            "hsm_sign_per_s": None if self.hsm is None else self.hsm.per_second,
             "errors": self.error_count,
             **dataclasses.asdict(self),
             "phases": {
@@ -88,6 +104,12 @@ def _cell(summary: LoadSummary) -> str:
     )
 
 
+def _hsm_rate(report: BenchReport) -> str:
+    if report.hsm is None:
+        return f"unavailable: SoftHSM2 {report.hsm_status}"
+    return f"{report.hsm.per_second:g}  (warm, {report.hsm.connections} connections, SoftHSM2)"
+
+
 def render_table(report: BenchReport) -> str:
     """A Markdown report: headline figures, then one row per phase, then the floods' memory."""
     best = report.best_warm
@@ -101,6 +123,7 @@ def render_table(report: BenchReport) -> str:
         f"openssl_sign_per_s  {report.openssl.per_second:g}  ({report.openssl.source})",
         f"service_sign_per_s  {best.per_second:g}  (warm, {best.connections} connections)",
         f"ratio               {report.ratio:g}",
+        f"hsm_sign_per_s      {_hsm_rate(report)}",
         f"errors              {report.error_count}",
         "",
         "| phase | requests | req/s | p50 ms | p99 ms | service CPU ms/req | errors | generator |",
@@ -112,8 +135,17 @@ def render_table(report: BenchReport) -> str:
         lines.append(
             f"{name}: peak service RSS {flood.peak_rss_mib:g} MiB; {flood.argon2id_runs} wrong "
             f"tokens ran argon2id (401), {flood.refused_before_argon2id} were refused before it "
-            f"(429); answers {flood.attack.statuses}"
+            f"(429, or 503 with the cold slots full); answers {flood.attack.statuses}"
         )
+    slow = report.slow_connections
+    quiet = report.warm["1"]
+    lines.append(
+        f"{slow.count} idle/slow connections from {slow.source_address}: legitimate client p50 "
+        f"{slow.legitimate.p50_ms:g} ms, p99 {slow.legitimate.p99_ms:g} ms (quiet p99 "
+        f"{quiet.p99_ms:g} ms at 1 connection); connections opened {slow.held.opened}, closed "
+        f"by the service {slow.held.closed_by_service}, refused {slow.held.failed_to_open}; "
+        f"peak service RSS {slow.peak_rss_mib:g} MiB"
+    )
     for name, summary in report.phases().items():
         if summary.errors:
             lines.append(f"errors in {name}: {summary.errors}")

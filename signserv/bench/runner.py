@@ -11,10 +11,19 @@ from pathlib import Path
 
 from signserv.bench.bench_home import SMOKE_KDF, BenchHome, erase_bench_keystore, make_bench_home
 from signserv.bench.openssl_speed import measure_sign_rate
-from signserv.bench.phases import FloodSummary, first_requests, flood, sign_load, warm_up
+from signserv.bench.phases import (
+    FloodSummary,
+    SlowConnectionSummary,
+    first_requests,
+    flood,
+    sign_load,
+    slow_connections,
+    warm_up,
+)
 from signserv.bench.report import BenchReport
 from signserv.bench.service_process import ServiceProcess, running_service
 from signserv.bench.sign_requests import SameRequest, UnknownKeyRequests, sign_request
+from signserv.bench.softhsm_token import softhsm_token
 from signserv.bench.summary import LoadSummary
 from signserv.bench.wrk_driver import wrk_path
 from signserv.errors import SignservError
@@ -22,8 +31,12 @@ from signserv.host.config import KdfSettings
 
 LATENCY_CONNECTIONS = (1, 8, 32)
 COLD_STEADY_CONNECTIONS = 4
+# Issue 17: 64 connections naming unknown keys (8 addresses, 8 each) once held every thread.
+COLD_FLOOD_CONNECTIONS_PER_ADDRESS = 8
 WARM_UP_SECONDS = 1
 WARM_KEY = "bench-warm"
+HSM_KEY = "bench-hsm"
+HSM_CONNECTIONS = 8
 FLOOD_KEY = "flood-target"
 
 
@@ -39,6 +52,7 @@ class BenchOptions:
     flood_seconds: int = 20
     openssl_seconds: int = 5
     cold_keys: int = 5
+    slow_connections: int = 1000
     workers: int = 2
     load_generator: str = "auto"
     kdf: KdfSettings = field(default_factory=KdfSettings)
@@ -49,7 +63,13 @@ class BenchOptions:
 
 
 SMOKE_OPTIONS = BenchOptions(
-    phase_seconds=1, flood_seconds=1, openssl_seconds=1, cold_keys=2, kdf=SMOKE_KDF, smoke=True
+    phase_seconds=1,
+    flood_seconds=1,
+    openssl_seconds=1,
+    cold_keys=2,
+    slow_connections=32,
+    kdf=SMOKE_KDF,
+    smoke=True,
 )
 
 
@@ -66,29 +86,40 @@ def _wrk_for(load_generator: str) -> str | None:
 
 def _warm_phases(
     service: ServiceProcess, home: BenchHome, options: BenchOptions, wrk: str | None
-) -> tuple[LoadSummary, dict[str, LoadSummary]]:
-    """The warm-up, then warm signing at each connection count."""
-    signing_keys = {name: home.tokens[name] for name in (WARM_KEY, FLOOD_KEY)}
+) -> tuple[LoadSummary, dict[str, LoadSummary], LoadSummary | None]:
+    """The warm-up, then warm signing at each connection count, then with the HSM-backed key
+    (None without an HSM)."""
+    signing_keys = {name: home.tokens[name] for name in (WARM_KEY, FLOOD_KEY, HSM_KEY)}
     warmed = warm_up(service, signing_keys, WARM_UP_SECONDS)
     warm = {}
     for connections in LATENCY_CONNECTIONS:
         warm[str(connections)] = sign_load(
             service, WARM_KEY, home.tokens[WARM_KEY], connections, options.phase_seconds, wrk
         )
-    return warmed, warm
+    hsm = (
+        sign_load(
+            service, HSM_KEY, home.tokens[HSM_KEY], HSM_CONNECTIONS, options.phase_seconds, wrk
+        )
+        if HSM_KEY in home.tokens
+        else None
+    )
+    return warmed, warm, hsm
 
 
-def _floods(
-    service: ServiceProcess, home: BenchHome, seconds: int
-) -> tuple[FloodSummary, FloodSummary]:
-    """Wrong tokens on the flood key, then unknown key names, each with a legitimate client."""
+def _hostile_phases(
+    service: ServiceProcess, home: BenchHome, options: BenchOptions
+) -> tuple[FloodSummary, FloodSummary, SlowConnectionSummary]:
+    """Wrong tokens on the flood key, unknown key names over 64 connections, then idle and slow
+    connections from one address, each with a legitimate client signing meanwhile."""
+    seconds = options.flood_seconds
     wrong_token = secrets.token_urlsafe(32)
     legitimate = sign_request(service.host, FLOOD_KEY, home.tokens[FLOOD_KEY].reveal())
     wrong_tokens = SameRequest(sign_request(service.host, FLOOD_KEY, wrong_token))
     unknown_keys = UnknownKeyRequests(service.host, "no-such-key", wrong_token)
     return (
         flood(service, wrong_tokens, legitimate, seconds),
-        flood(service, unknown_keys, legitimate, seconds),
+        flood(service, unknown_keys, legitimate, seconds, COLD_FLOOD_CONNECTIONS_PER_ADDRESS),
+        slow_connections(service, options.slow_connections, legitimate, seconds),
     )
 
 
@@ -100,13 +131,51 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
     progress(f"openssl: P-521 signing on {cores} cores for {options.openssl_seconds} s")
     openssl = measure_sign_rate(options.openssl_seconds, cores)
     cold_names = [f"cold-{number}" for number in range(options.cold_keys)]
-    with tempfile.TemporaryDirectory(prefix="signserv-bench-") as directory:
-        progress("creating a throwaway home and its keys")
+    with (
+        tempfile.TemporaryDirectory(prefix="signserv-bench-") as directory,
+        softhsm_token(Path(directory)) as hsm_token,
+    ):
+        progress(f"creating a throwaway home and its keys; SoftHSM2 {hsm_token.status}")
         home = make_bench_home(
-            Path(directory), options.kdf, [WARM_KEY, FLOOD_KEY, *cold_names], options.keystore
+            Path(directory),
+            options.kdf,
+            [WARM_KEY, FLOOD_KEY, *cold_names],
+            hsm_token.section,
+            (HSM_KEY,),
+            options.keystore,
         )
         try:
-            figures = _service_phases(home, Path(directory), options, wrk, progress)
+            log = Path(directory) / "serve.log"
+            with running_service(home.home, home.config_file, options.workers, log) as service:
+                progress("warm-up, then warm signing at 1, 8 and 32 connections, then HSM-backed")
+                warmed, warm, hsm = _warm_phases(service, home, options, wrk)
+                progress(f"first request with each of {options.cold_keys} fresh keys")
+                cold_first = first_requests(
+                    service, {name: home.tokens[name] for name in cold_names}
+                )
+                progress(
+                    f"floods of wrong tokens, then unknown key names, then {options.slow_connections} "
+                    f"idle and slow connections, {options.flood_seconds} s each"
+                )
+                wrong_token_flood, unknown_key_flood, slow = _hostile_phases(service, home, options)
+            logged_config = home.config_with_server("access-log", access_log=True)
+            with running_service(home.home, logged_config, options.workers, log) as logged:
+                progress("warm signing at 8 connections with gunicorn's access log on, to compare")
+                warm_up(logged, {WARM_KEY: home.tokens[WARM_KEY]}, WARM_UP_SECONDS)
+                access_logged = sign_load(
+                    logged, WARM_KEY, home.tokens[WARM_KEY], 8, options.phase_seconds, wrk
+                )
+            uncached_config = home.config_with_server("no-cache", unlock_cache_seconds=0)
+            with running_service(home.home, uncached_config, options.workers, log) as uncached:
+                progress("steady signing with the unlocked-key cache off")
+                cold_steady = sign_load(
+                    uncached,
+                    WARM_KEY,
+                    home.tokens[WARM_KEY],
+                    COLD_STEADY_CONNECTIONS,
+                    options.phase_seconds,
+                    wrk,
+                )
         finally:
             erase_bench_keystore(home)
     return BenchReport(
@@ -118,60 +187,14 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None]) -> Ben
         smoke=options.smoke,
         backend=options.backend,
         openssl=openssl,
-        warm_up=figures.warm_up,
-        warm=figures.warm,
-        cold_first=figures.cold_first,
-        wrong_token_flood=figures.wrong_token_flood,
-        unknown_key_flood=figures.unknown_key_flood,
-        cold_steady=figures.cold_steady,
-    )
-
-
-@dataclass(frozen=True)
-class _ServiceFigures:
-    """What the phases against the service measured."""
-
-    warm_up: LoadSummary
-    warm: dict[str, LoadSummary]
-    cold_first: LoadSummary
-    wrong_token_flood: FloodSummary
-    unknown_key_flood: FloodSummary
-    cold_steady: LoadSummary
-
-
-def _service_phases(
-    home: BenchHome,
-    directory: Path,
-    options: BenchOptions,
-    wrk: str | None,
-    progress: Callable[[str], None],
-) -> _ServiceFigures:
-    """Every phase against a service over ``home``: cached, then with the unlock cache off."""
-    cold_names = [name for name in home.tokens if name.startswith("cold-")]
-    log = directory / "serve.log"
-    with running_service(home.home, home.config_file, options.workers, log) as service:
-        progress("warm-up, then warm signing at 1, 8 and 32 connections")
-        warmed, warm = _warm_phases(service, home, options, wrk)
-        progress(f"first request with each of {options.cold_keys} fresh keys")
-        cold_first = first_requests(service, {name: home.tokens[name] for name in cold_names})
-        progress(f"floods of wrong tokens, then unknown key names, {options.flood_seconds} s each")
-        wrong_token_flood, unknown_key_flood = _floods(service, home, options.flood_seconds)
-    uncached_config = home.config_without_cache()
-    with running_service(home.home, uncached_config, options.workers, log) as uncached:
-        progress("steady signing with the unlocked-key cache off")
-        cold_steady = sign_load(
-            uncached,
-            WARM_KEY,
-            home.tokens[WARM_KEY],
-            COLD_STEADY_CONNECTIONS,
-            options.phase_seconds,
-            wrk,
-        )
-    return _ServiceFigures(
         warm_up=warmed,
         warm=warm,
+        hsm=hsm,
+        hsm_status=hsm_token.status,
         cold_first=cold_first,
         wrong_token_flood=wrong_token_flood,
         unknown_key_flood=unknown_key_flood,
+        slow_connections=slow,
         cold_steady=cold_steady,
+        warm_with_access_log=access_logged,
     )

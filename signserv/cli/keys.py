@@ -30,11 +30,7 @@ def generate_token() -> Secret[str]:
 
 def public_point(info: KeyInfo) -> PublicPoint:
     """The TKE client's view of a stored key's public point."""
-    coordinate = (len(info.public_point) - 1) // 2
-    return PublicPoint(
-        x=int.from_bytes(info.public_point[1 : 1 + coordinate], "big"),
-        y=int.from_bytes(info.public_point[1 + coordinate :], "big"),
-    )
+    return PublicPoint.from_uncompressed(info.public_point)
 
 
 def describe(info: KeyInfo) -> dict[str, object]:

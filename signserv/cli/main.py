@@ -19,6 +19,7 @@ from signserv.cli.service import demo_command, init_command, serve_command
 from signserv.command_line import run_command_line
 from signserv.errors import SignservError
 from signserv.host.config import CONFIG_ENV, HOME_ENV, load_settings
+from signserv.host.core_dumps import forbid_core_dumps
 
 
 @dataclass
@@ -47,6 +48,7 @@ class ErrorReporting:
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, config_file: Path | None, verbose: bool) -> None:
     """signserv: a signing service for the IBM HPCS TKE CLI and Terraform."""
+    forbid_core_dumps()  # before any command reads a token, a key or the master key
     if isinstance(ctx.obj, ErrorReporting):  # run through main(), not a test's CliRunner
         ctx.obj.verbose = verbose
     ctx.obj = load_settings(home, config_file)

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from keystore.errors import AuditChainBroken, AuditError, AuditWriteError
+from keystore.errors import AuditChainBroken, AuditError, AuditLogReplaced, AuditWriteError
 from keystore.file_audit_chain import FileAuditChain, read_lines
 from keystore.file_audit_chain import verify_chain as verify_log
 from keystore.records import AuditChainStore, VerifiedChain
@@ -22,6 +22,7 @@ __all__ = [
     "AuditError",
     "AuditEvent",
     "AuditLog",
+    "AuditLogReplaced",
     "AuditWriteError",
     "VerifiedChain",
     "read_lines",
@@ -60,3 +61,7 @@ class AuditLog:
     def append(self, event: AuditEvent) -> None:
         """Chain one record and make it durable, or raise :class:`AuditWriteError`."""
         self._chain.append(dataclasses.asdict(event))
+
+    def check_writable(self) -> None:
+        """Raise :class:`AuditWriteError` unless a record could be written now (for /readyz)."""
+        self._chain.check_writable()

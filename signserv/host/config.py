@@ -7,6 +7,7 @@ against the home directory. A wrong key or type is an error naming the key and t
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,8 +101,23 @@ class ServerSettings:
     rate_limit_per_second: int = at_least(0, default=0)
     rate_limit_burst: int = at_least(1, default=20)
     request_read_seconds: int = at_least(1, default=10)
-    requests_read_per_address: int = at_least(0, default=0)
+    requests_read_per_address: int = at_least(0, default=8)
     cold_request_slots: int = at_least(1, default=6)
+    forwarded_allow_ips: str = ""
+    access_log: bool = False
+
+    def __post_init__(self) -> None:
+        for entry in self.trusted_proxies():
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"'server.forwarded_allow_ips': {entry!r} is not an IP address or network"
+                ) from None
+
+    def trusted_proxies(self) -> list[str]:
+        """The addresses and networks in ``forwarded_allow_ips``."""
+        return [entry.strip() for entry in self.forwarded_allow_ips.split(",") if entry.strip()]
 
 
 @dataclass(frozen=True)

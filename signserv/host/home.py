@@ -10,6 +10,7 @@ SQLite file for both backends, so a backup of either restores into either.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from keystore import (
     AuditChainStore,
     FailureCounterStore,
     KeyStore,
+    KeystoreError,
     KeystoreExists,
     KeystoreUnavailable,
     MasterKey,
@@ -53,8 +55,11 @@ from keystore.sqlite import (
     create_sqlite_keystore,
 )
 from keystore.sqlite.backup import restore_backup, write_backup
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings
 from signserv.host.key_backends import configured_key_backends
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,9 +107,27 @@ def _open_settled_keystore(settings: Settings) -> KeyStore:
     return location.open(
         read_master_key(master_key_file),
         argon2,
-        reload_master_key=lambda: read_master_key(master_key_file),
+        reload_master_key=lambda: _settled_master_key(settings, location, argon2),
         key_backends=configured_key_backends(settings),
     )
+
+
+def _settled_master_key(
+    settings: Settings, location: KeystoreLocation, argon2: Argon2Runner
+) -> MasterKey:
+    """The master key file's key once any rotation has finished, for a running service.
+
+    A rotation still running is waited for (it holds the rotation lock), and one killed
+    between its commit and its promotion is finished here, so a service never answers 503
+    because of a rotation. Where the master key's directory is read-only, nothing can be
+    promoted (nor rotated), and the file is read as it is.
+    """
+    master_key_file = settings.keystore.master_key_file
+    try:
+        settle_interrupted_rotation(master_key_file, location, argon2)
+    except OSError as exc:
+        _logger.warning("could not settle a master-key rotation: %s", exc.strerror)
+    return read_master_key(master_key_file)
 
 
 def open_keystore(settings: Settings) -> KeyStore:
@@ -169,8 +192,11 @@ def _initialize_postgres(settings: Settings, database: PostgresDatabase) -> Init
     created_master_key = not master_file.exists()
     if created_master_key:
         write_master_key(master_file, MasterKey.generate())
-    check = crypto.master_key_check(read_master_key(master_file))
-    PostgresKeyRecords.create(database, check).close()
+    master_key = read_master_key(master_file)
+    records = PostgresKeyRecords.create(database, crypto.master_key_check(master_key))
+    store = KeyStore(records, master_key, _argon2(settings))
+    store.server_secret(AUDIT_MAC_PURPOSE)  # now, so a first backup carries the audit key
+    store.close()
     return InitResult(created_master_key, True, database.location)
 
 
@@ -198,7 +224,11 @@ def initialize_home(settings: Settings) -> InitResult:
     if created_master_key:
         write_master_key(master_file, MasterKey.generate())
     master_key = read_master_key(master_file)
-    create_sqlite_keystore(store_file, master_key, _argon2(settings)).close()
+    store = create_sqlite_keystore(store_file, master_key, _argon2(settings))
+    # Made now, not at the first serve: a backup taken before it then carries the key the
+    # audit log will be written under.
+    store.server_secret(AUDIT_MAC_PURPOSE)
+    store.close()
     return InitResult(created_master_key, True, str(store_file))
 
 
@@ -261,6 +291,7 @@ def restore_keystore(
         home_has_key = home_key_file.exists()
         backup_master_key = read_master_key(backup_master_key_file or home_key_file)
         home_master_key = read_master_key(home_key_file) if home_has_key else backup_master_key
+        kept = _audit_key_to_keep(location, home_master_key, argon2)
         if database is None:
             count = restore_backup(
                 source,
@@ -269,13 +300,23 @@ def restore_keystore(
                 home_master_key,
                 argon2,
                 overwrite=overwrite,
+                kept_server_secrets=kept,
             )
         else:
             count = _restore_into_postgres(
-                source, database, backup_master_key, home_master_key, argon2, overwrite=overwrite
+                source,
+                database,
+                backup_master_key,
+                home_master_key,
+                argon2,
+                overwrite=overwrite,
+                kept_server_secrets=kept,
             )
         if not home_has_key:
             write_master_key(home_key_file, home_master_key)
+        restored = location.open(home_master_key, argon2)
+        restored.server_secret(AUDIT_MAC_PURPOSE)  # a backup from before init made one
+        restored.close()
     return count
 
 
@@ -287,6 +328,7 @@ def _restore_into_postgres(
     argon2: Argon2Runner,
     *,
     overwrite: bool,
+    kept_server_secrets: dict[str, bytes],
 ) -> int:
     """Verify and re-seal ``source`` in a private scratch copy, then load it in one transaction."""
     records = PostgresKeyRecords(database)
@@ -296,7 +338,13 @@ def _restore_into_postgres(
     with tempfile.TemporaryDirectory(prefix=".restore-") as scratch:
         staged = Path(scratch) / "keystore.db"
         count = restore_backup(
-            source, staged, backup_master_key, home_master_key, argon2, overwrite=False
+            source,
+            staged,
+            backup_master_key,
+            home_master_key,
+            argon2,
+            overwrite=False,
+            kept_server_secrets=kept_server_secrets,
         )
         copy = SqliteKeyRecords(SqliteDatabase(staged))
         try:
@@ -311,3 +359,20 @@ def _restore_into_postgres(
             "key in it, so pass --force if that is what you want"
         ) from None
     return count
+
+
+def _audit_key_to_keep(
+    location: KeystoreLocation, home_master_key: MasterKey, argon2: Argon2Runner
+) -> dict[str, bytes]:
+    """The audit key of the keystore a restore replaces: the home's audit log is chained under
+    it, so the restored keystore keeps it whatever the backup holds (or lacks)."""
+    if not location.exists():
+        return {}
+    try:
+        replaced = location.open(home_master_key, argon2)
+    except KeystoreError:
+        return {}  # too damaged to read: the backup's audit key is all there is
+    try:
+        return {AUDIT_MAC_PURPOSE: replaced.server_secret(AUDIT_MAC_PURPOSE)}
+    finally:
+        replaced.close()

@@ -78,8 +78,7 @@ def tke_key_encryption_key(password: Secret[str], salt: bytes) -> bytes:
 
 def ski_of(private_key: ec.EllipticCurvePrivateKey) -> str:
     """The lowercase hex SKI the crypto units know the key by (TKE-REFERENCE §2.1)."""
-    numbers = private_key.public_key().public_numbers()
-    return PublicPoint(numbers.x, numbers.y).ski_hex()
+    return PublicPoint.of_key(private_key.public_key()).ski_hex()
 
 
 def _string_members(content: bytes) -> dict[str, str]:

@@ -60,9 +60,9 @@ def create_app(
         if server.rate_limit_per_second > 0
         else None
     )
-    app.register_blueprint(contract_blueprint(signing, rate_limiter))
-    app.register_blueprint(operations_blueprint(store, metrics))
     audit_log = AuditLog(open_audit_chain(settings, store.server_secret(AUDIT_MAC_PURPOSE)))
+    app.register_blueprint(contract_blueprint(signing, rate_limiter))
+    app.register_blueprint(operations_blueprint(store, audit_log, metrics))
     install_request_hooks(app, metrics, audit_log, tls=settings.tls.enabled)
     install_error_handlers(app, metrics)
     app.wsgi_app = CollapseLeadingSlashes(  # type: ignore[method-assign]

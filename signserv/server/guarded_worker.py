@@ -6,15 +6,21 @@ first byte arrives the thread reads the rest with blocking reads and no deadline
 clients trickling their headers or body, or a few hundred idle connections, hold every thread
 and nothing is answered. This worker bounds what one client can hold:
 
+- a new connection that has sent nothing yet holds no thread: it goes straight back to
+  gunicorn's poller (and is closed there after the keep-alive timeout), so idle connections
+  cost a file descriptor each, not a thread;
 - a request must arrive whole (head and body) within ``request_read_seconds`` of a thread
   taking it up, or its connection is shut down, which frees the thread at once;
-- one client address may have at most ``requests_read_per_address`` threads of a worker
-  waiting for its requests to arrive; beyond that, a connection whose request head is not
-  already complete in the socket buffer (within :data:`HEAD_GRACE_SECONDS`) is closed when a
-  thread takes it up. An ordinary client sends its request at once, so a burst from one
-  address is served whole; only slow or idle connections meet the bound. Over TLS the head
-  cannot be inspected before the handshake, so there every connection beyond the bound is
-  closed.
+- one client address may have at most ``requests_read_per_address`` requests of a worker
+  partly arrived at once. Only requests being read count: a client's kept-alive connections
+  idle between requests, and requests being answered, do not. A connection beyond the bound is
+  served anyway when its whole request already waits in the socket buffer (an ordinary client
+  sends it at once), and closed at once otherwise, holding the thread for microseconds. So a
+  burst from one legitimate client is served whole; a slow sender's connections beyond the
+  bound are closed. Over TLS the request cannot be inspected before the handshake, so there a
+  connection beyond the bound waits up to :data:`TLS_SLOT_WAIT_SECONDS` for one of its
+  address's requests to finish arriving (a handshake takes milliseconds), and is closed if none
+  does.
 
 The application says when a request has arrived (:meth:`ReadDeadlines.arrived`, called once
 its body is read); the worker's main loop, which wakes at least once a second, shuts down the
@@ -24,17 +30,20 @@ connections past their deadline.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
 from collections import Counter
 from typing import Any
 
-from gunicorn.workers.gthread import TConn, ThreadWorker
+# _DEFER is gthread's own answer for "no data yet: park the connection in the poller".
+from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 
-HEAD_GRACE_SECONDS = 0.1
+TLS_SLOT_WAIT_SECONDS = 0.05
 _HEAD_END = b"\r\n\r\n"
 _PEEK_BYTES = 16384
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)")
 
 
 class ReadDeadlines:
@@ -44,20 +53,31 @@ class ReadDeadlines:
         self.seconds = seconds
         self.per_address = per_address
         self._lock = threading.Lock()
+        self._one_arrived = threading.Condition(self._lock)
         self._reading: dict[int, tuple[socket.socket, str, float]] = {}
         self._by_address: Counter[str] = Counter()
 
-    def at_bound(self, address: str) -> bool:
-        """True when ``address`` already has as many requests arriving as it may."""
+    def start(
+        self,
+        connection: socket.socket,
+        address: str,
+        wait_seconds: float = 0.0,
+        beyond_bound: bool = False,
+    ) -> bool:
+        """Count ``connection``'s request as arriving, if ``address`` is (or, within
+        ``wait_seconds``, gets) below its bound; ``beyond_bound`` counts it regardless."""
         with self._lock:
-            return bool(self.per_address) and self._by_address[address] >= self.per_address
-
-    def started(self, connection: socket.socket, address: str) -> None:
-        """A thread takes up ``connection``."""
-        with self._lock:
+            if not beyond_bound and not self._one_arrived.wait_for(
+                lambda: self._below_bound(address), timeout=wait_seconds
+            ):
+                return False
             deadline = time.monotonic() + self.seconds
             self._reading[connection.fileno()] = (connection, address, deadline)
             self._by_address[address] += 1
+            return True
+
+    def _below_bound(self, address: str) -> bool:
+        return not self.per_address or self._by_address[address] < self.per_address
 
     def arrived(self, connection: socket.socket) -> None:
         """The request on ``connection`` has arrived whole (or its thread let go of it)."""
@@ -72,6 +92,7 @@ class ReadDeadlines:
         self._by_address[address] -= 1
         if self._by_address[address] <= 0:
             del self._by_address[address]
+        self._one_arrived.notify_all()
         return connection
 
     def shut_down_late(self) -> int:
@@ -87,6 +108,30 @@ class ReadDeadlines:
         return len(connections)
 
 
+def whole_request(waiting: bytes) -> bool:
+    """True when ``waiting`` holds a complete HTTP/1.1 request: head and declared body."""
+    head_end = waiting.find(_HEAD_END)
+    if head_end < 0:
+        return False
+    head = waiting[:head_end].lower()
+    if b"\r\ntransfer-encoding:" in head:
+        return waiting.endswith(b"0\r\n\r\n")  # the last chunk, with no trailers
+    declared = _CONTENT_LENGTH.search(head)
+    body_bytes = int(declared.group(1)) if declared else 0
+    return len(waiting) >= head_end + len(_HEAD_END) + body_bytes
+
+
+def _peek(connection: socket.socket) -> bytes | None:
+    """What waits unread in ``connection``'s buffer; None at end of stream or on error."""
+    try:
+        waiting = connection.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return b""
+    except OSError:
+        return None
+    return waiting or None
+
+
 class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
     """``gthread`` with a read deadline and a per-address bound on requests being read.
 
@@ -97,36 +142,36 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def handle(self, connection: TConn) -> Any:
         """Serve one request, under the read deadline until the application says it arrived."""
+        if not connection.initialized and _peek(connection.sock) == b"":
+            return _DEFER  # nothing sent yet: wait in gunicorn's poller, holding no thread
         address = str(connection.client[0]) if isinstance(connection.client, tuple) else ""
-        if self.deadlines.at_bound(address) and not self._head_complete(connection):
+        if not self._admit(connection, address):
             # Shut down first: gunicorn's graceful close would otherwise wait up to 2 s for
             # this client, in the worker's main loop.
             with contextlib.suppress(OSError):
                 connection.sock.shutdown(socket.SHUT_RDWR)
             return False
-        self.deadlines.started(connection.sock, address)
         try:
             return super().handle(connection)
         finally:
             self.deadlines.arrived(connection.sock)
 
-    def _head_complete(self, connection: TConn) -> bool:
-        """True when a whole request head waits in the buffer of a plain-text connection."""
-        if connection.initialized and connection.parser.unreader.buf.getvalue():
-            return True  # read ahead with the previous request on this kept-alive connection
+    def _admit(self, connection: TConn, address: str) -> bool:
+        """Count this connection's request against its address's bound, or refuse it."""
+        if self.deadlines.start(connection.sock, address):
+            return True
         if self.cfg.is_ssl:
-            return False
-        ready = time.monotonic() + HEAD_GRACE_SECONDS
-        while True:
-            try:
-                waiting = connection.sock.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                waiting = b""
-            except OSError:
-                return False
-            if _HEAD_END in waiting or time.monotonic() >= ready:
-                return _HEAD_END in waiting
-            time.sleep(HEAD_GRACE_SECONDS / 5)
+            return self.deadlines.start(
+                connection.sock, address, wait_seconds=TLS_SLOT_WAIT_SECONDS
+            )
+        if self._whole_request_waiting(connection):
+            return self.deadlines.start(connection.sock, address, beyond_bound=True)
+        return False
+
+    def _whole_request_waiting(self, connection: TConn) -> bool:
+        """True when a whole request waits, read ahead or in the (plain-text) socket's buffer."""
+        read_ahead = connection.parser.unreader.buf.getvalue() if connection.initialized else b""
+        return whole_request(read_ahead + (_peek(connection.sock) or b""))
 
     def murder_pending(self) -> None:
         """The main loop's periodic sweep: expired pending connections, then late requests."""

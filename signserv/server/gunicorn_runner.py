@@ -8,6 +8,7 @@ service with a clear message instead of a crash loop.
 from __future__ import annotations
 
 import errno
+import resource
 import socket
 import ssl
 from collections.abc import Callable
@@ -23,14 +24,20 @@ from signserv.server.app import create_app
 from signserv.server.guarded_worker import ReadDeadlines, guarded_worker_class
 from signserv.server.metrics import forget_worker, prepare_multiprocess_directory
 
-# No %(u)s (it would show a Basic credential) and no headers: access lines carry no secrets.
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms rid=%({x-request-id}o)s'
+# Off unless server.access_log: the audit log already records every request that names a key.
+# No query string (a token sent as ?token= must not land in a log), no %(u)s (it would show a
+# Basic credential) and no headers: access lines carry no secrets.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)sB %(M)sms rid=%({x-request-id}o)s'
 # Chosen by `signserv bench` (README, Performance): gthread workers keep connections alive, where
 # sync workers close every one, and serve warm requests on free threads while others wait for
 # argon2id, so a flood of wrong tokens no longer queues every client behind it. argon2id runs
 # stay bounded by kdf.max_concurrent per worker whatever the thread count.
 WORKER_THREADS = 16
 KEEPALIVE_SECONDS = 5
+# Open connections per worker (gunicorn's default is 1,000). Idle ones hold a descriptor, not a
+# thread (signserv.server.guarded_worker), so 1,000 idle connections from one address must not
+# make a worker stop accepting.
+WORKER_CONNECTIONS = 4096
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
@@ -54,15 +61,20 @@ def gunicorn_options(
         "workers": workers or settings.server.workers,
         "worker_class": guarded_worker_class(deadlines),
         "threads": WORKER_THREADS,
+        "worker_connections": WORKER_CONNECTIONS,
         "keepalive": KEEPALIVE_SECONDS,
         "timeout": settings.server.timeout_seconds,
         "graceful_timeout": settings.server.timeout_seconds,
-        "accesslog": "-",
+        "accesslog": "-" if settings.server.access_log else None,
         "errorlog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "preload_app": False,
         "proc_name": "signserv",
         "limit_request_field_size": 8190,
+        # Trust no peer's forwarding headers unless configured (gunicorn trusts loopback), and
+        # let none remap paths: a SCRIPT_NAME or PATH_INFO header is dropped from every peer.
+        "forwarded_allow_ips": ",".join(settings.server.trusted_proxies()),
+        "forwarder_headers": "",
         # gunicorn 27's runtime control socket is a management surface we do not offer.
         "control_socket_disable": True,
         "child_exit": lambda _server, worker: forget_worker(worker.pid),
@@ -110,6 +122,13 @@ def check_bind_address(bind: str) -> None:
             raise _bind_refused(bind, str(exc.strerror).lower()) from None
 
 
+def allow_descriptors_up_to_the_hard_limit() -> None:
+    """Idle connections cost a descriptor each (not a thread): let the workers hold as many as
+    the system allows, rather than fail to accept at the common soft limit of 1024."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(
     settings: Settings,
     bind: str | None = None,
@@ -121,6 +140,7 @@ def serve(
     ``on_listening`` is called once gunicorn listens, before its workers start.
     """
     open_keystore(settings).close()
+    allow_descriptors_up_to_the_hard_limit()
     deadlines = ReadDeadlines(
         settings.server.request_read_seconds, settings.server.requests_read_per_address
     )

@@ -22,8 +22,17 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SIGN_LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+PRIVATE_UMASK = 0o077
+
+
 def prepare_multiprocess_directory(directory: Path) -> None:
-    """Start a serve run with an empty samples directory (0700) and point workers at it."""
+    """Start a serve run with an empty samples directory (0700) and point workers at it.
+
+    prometheus-client creates its sample files with the process umask, so this process (the
+    gunicorn master, before its workers fork) takes umask 077: the files are 0600 whatever
+    umask the service was started with.
+    """
+    os.umask(PRIVATE_UMASK)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(mode=0o700, parents=True)
     os.environ[MULTIPROCESS_ENV] = str(directory)

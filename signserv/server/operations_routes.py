@@ -8,6 +8,7 @@ import logging
 from flask import Blueprint, Response
 
 from keystore import KeyStore, KeystoreError
+from signserv.host.audit_log import AuditLog
 from signserv.server.api_errors import APIError
 from signserv.server.json_response import json_response
 from signserv.server.metrics import Metrics
@@ -16,7 +17,7 @@ from signserv.server.openapi import openapi_document
 _logger = logging.getLogger(__name__)
 
 
-def operations_blueprint(store: KeyStore, metrics: Metrics) -> Blueprint:
+def operations_blueprint(store: KeyStore, audit_log: AuditLog, metrics: Metrics) -> Blueprint:
     """Liveness, readiness, metrics and the API description."""
     blueprint = Blueprint("operations", __name__)
     openapi_body = json.dumps(openapi_document(), separators=(",", ":"))
@@ -25,15 +26,20 @@ def operations_blueprint(store: KeyStore, metrics: Metrics) -> Blueprint:
     def healthz() -> Response:
         return json_response(200, {"status": "ok"})
 
+    # The audit log counts: while it cannot be written, every request naming a key is a 503.
+    readiness_checks = (
+        (store.check_ready, "the keystore is not usable"),
+        (audit_log.check_writable, "the audit log cannot be written"),
+    )
+
     @blueprint.get("/readyz")
     def readyz() -> Response:
-        try:
-            store.check_ready()
-        except KeystoreError as exc:
-            _logger.error("not ready: %s", exc)
-            raise APIError(
-                503, "not_ready", "the keystore is not usable; see the server log"
-            ) from None
+        for check, problem in readiness_checks:
+            try:
+                check()
+            except KeystoreError as exc:
+                _logger.error("not ready: %s", exc)
+                raise APIError(503, "not_ready", f"{problem}; see the server log") from None
         return json_response(200, {"status": "ready"})
 
     @blueprint.get("/metrics")

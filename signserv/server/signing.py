@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from keystore import KeyNotFound, KeyStore, KeystoreError, SigningKey, TokenRejected
 from signserv.contract import PublicPoint, encode_public_key
 from signserv.errors import SignservError
@@ -42,11 +40,7 @@ class ColdPathBusy(SignservError):
 
 def public_key_der(signing_key: SigningKey) -> bytes:
     """The contract's DER ``SEQUENCE{X, Y}`` for a signing key's public point."""
-    public_key = ec.EllipticCurvePublicKey.from_encoded_point(
-        ec.SECP521R1(), signing_key.public_point
-    )
-    numbers = public_key.public_numbers()
-    return encode_public_key(PublicPoint(numbers.x, numbers.y))
+    return encode_public_key(PublicPoint.from_uncompressed(signing_key.public_point))
 
 
 class SigningService:

@@ -2,12 +2,14 @@
 
 DESIGN §3. Entries are keyed by the key name and an HMAC of the token under a random per-process
 key, so the cache never holds a token and a different token never hits. Each entry remembers the
-record version it was unlocked at (record id and generation): a token rotation, disable or
-enable bumps the generation and a deleted and re-created name has a new record id, so the next
-request never uses a stale entry (a master-key rotation changes neither: the private keys do not
-change). A request that finds its key disabled or deleted drops the name's entries at once, and
-every access sweeps out expired entries, so no key stays in memory long past its age limit
-while the worker serves requests. Bounded by size (least recently used goes first) and by age.
+record version it was unlocked at (record id, generation, token seal's salt): a token rotation,
+disable or enable bumps the generation, a token rotation also draws a new salt (so a restored
+backup, whose generations start lower again, never reaches a cached version), and a deleted and
+re-created name has a new record id, so the next request never uses a stale entry (a master-key
+rotation changes none of them: the private keys do not change). A request that finds its key
+disabled or deleted drops the name's entries at once, and every access sweeps out expired
+entries, so no key stays in memory long past its age limit while the worker serves requests.
+Bounded by size (least recently used goes first) and by age.
 """
 
 from __future__ import annotations

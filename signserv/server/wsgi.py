@@ -9,9 +9,11 @@ from __future__ import annotations
 from flask import Flask
 
 from signserv.host.config import load_settings
+from signserv.host.core_dumps import forbid_core_dumps
 from signserv.server.app import create_app
 
 
 def create_wsgi_app() -> Flask:
-    """The application for the environment's settings."""
+    """The application for the environment's settings, in a process that dumps no core."""
+    forbid_core_dumps()
     return create_app(load_settings())

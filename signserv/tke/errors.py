@@ -34,12 +34,29 @@ class InvalidLocation(MalformedTKEMessage):
 
 
 class HTPResponseError(TKEError):
-    """The HTP layer reported an error (ERRINFO type other than ``00``, §3.5)."""
+    """The HTP layer reported an error (ERRINFO type other than ``00``, §3.5).
 
-    def __init__(self, error_type: str, return_code: str, reason_code: str, text: str) -> None:
+    The text is the SDK's: ``HTPResponse error.`` and the ERRINFO columns, with ``message``
+    the SDK's reading of the type/return/reason triple.
+    """
+
+    def __init__(
+        self,
+        error_type: str,
+        return_code: str,
+        reason_code: str,
+        text: str,
+        *,
+        message: str,
+        program_id: str = "",
+        location: str = "",
+    ) -> None:
         super().__init__(
-            f"HTPResponse error {error_type.strip()}-{return_code.strip()}-{reason_code.strip()}: "
-            f"{text.strip() or 'no error text'}"
+            "HTPResponse error."
+            f"\nError message:  {message}"
+            f"\nProgram ID:     {program_id.rstrip()}"
+            f"\nError location: {location.rstrip()}"
+            f"\nError text:     {text.rstrip()}"
         )
         self.error_type = error_type
         self.return_code = return_code

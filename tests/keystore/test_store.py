@@ -9,6 +9,7 @@ import os
 import sqlite3
 import stat
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,29 @@ def test_truncated_database_is_refused_cleanly(store, store_path, master_key, ar
         sidecar.unlink()
     with pytest.raises(KeystoreCorrupt):
         open_sqlite_keystore(store_path, master_key, argon2).list_keys()
+
+
+def test_a_keystore_whose_name_index_lost_its_last_byte_is_refused_on_open(
+    store, store_path, master_key, argon2
+) -> None:
+    """What a one-byte truncation does when the file's last page is this index: SQLite's
+    ``quick_check`` passes it, only the full ``integrity_check`` finds the missing row."""
+    for number in range(3):
+        store.create_key(f"k{number}", TOKEN)
+    store.close()
+    with closing(sqlite3.connect(store_path)) as database:
+        database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (page_size,) = database.execute("PRAGMA page_size").fetchone()
+        (index_page,) = database.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_keys_1'"
+        ).fetchone()
+    with store_path.open("r+b") as handle:
+        handle.seek(index_page * page_size - 1)
+        handle.write(b"\0")  # the page's last byte, as a short read pads it
+    with closing(sqlite3.connect(store_path)) as database:
+        assert database.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    with pytest.raises(KeystoreCorrupt, match="fails its integrity check"):
+        open_sqlite_keystore(store_path, master_key, argon2)
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, not a database", os.urandom(4096)])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 
+from signserv.bench import softhsm_token
 from signserv.bench.http_load import LoadResult, _read_response
 from signserv.bench.summary import percentile_ms, summarize
 
@@ -42,6 +43,14 @@ def test_smoke_run_measures_every_phase_and_reports_no_error(tmp_path: Path) -> 
     for flood in ("wrong_token_flood", "unknown_key_flood"):
         assert report[flood]["peak_rss_mib"] > 0
     assert report["unknown_key_flood"]["argon2id_runs"] > 0
+    assert report["unknown_key_flood"]["attack"]["connections"] == 64
+    slow = report["slow_connections"]
+    assert slow["count"] == 32 and slow["held"]["opened"] >= 32
+    assert slow["legitimate"]["requests"] > 0 and slow["legitimate"]["errors"] == {}
+    if softhsm_token.missing_parts():
+        assert report["hsm_sign_per_s"] is None and "unavailable" in report["hsm_status"]
+    else:
+        assert report["hsm_sign_per_s"] > 0
     assert not (tmp_path / "unused-home").exists()
 
 

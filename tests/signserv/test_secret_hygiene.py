@@ -75,7 +75,9 @@ def stored_text(home: SignservHome) -> str:
 
 def test_no_secret_leaks_after_a_full_workload(start_signserv, tmp_path, backend_config) -> None:
     """On each backend; with PostgreSQL the database's rows and its password are searched too."""
-    home = make_home(tmp_path / "hygiene", backend_config)
+    home = make_home(
+        tmp_path / "hygiene", backend_config + "server:\n  access_log: true\n"
+    )  # log everything
     generated = home.create_key("generated")
     token_file = tmp_path / "token"
     token_file.write_text(USER_TOKEN)

@@ -64,11 +64,6 @@ class HsmConfig:
     revocation_threshold: int
     admins: tuple[AdminEntry, ...]
 
-    @property
-    def names(self) -> list[str]:
-        """The administrator names in file order."""
-        return [admin.name for admin in self.admins]
-
 
 def _unknown_members(members: Iterable[object], known: frozenset[str], where: str) -> None:
     unknown = [str(member) for member in members if member not in known]

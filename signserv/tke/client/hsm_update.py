@@ -26,7 +26,6 @@ from signserv.tke.client.transition import (
     PlannedCommand,
     UnitState,
     input_problems,
-    key_problems,
     plan_admin_changes,
     state_problems,
 )
@@ -97,15 +96,14 @@ def check_configuration(
     resolve_admins: Callable[[], Sequence[ConfiguredAdmin]],
     sessions: Sequence[CryptoUnitSession],
 ) -> CheckedConfiguration:
-    """§7.3: input checks, then key checks, then state checks; the first group with problems wins.
+    """§7.3: input and key checks together, then state checks if those found nothing.
 
-    Tokens are resolved (maybe asked for) only once the input checks pass.
+    Every key is probed even when a threshold or a name is already wrong, so one run
+    reports every input problem, as the SDK's CheckTransition does.
     """
-    problems = input_problems(config.signature_threshold, config.revocation_threshold, config.names)
-    if problems:
-        return CheckedConfiguration(problems, [], [])
     admins = list(resolve_admins())
-    problems = key_problems([(admin.name, _usable_ski(admin.signer)) for admin in admins])
+    probed = [(admin.name, _usable_ski(admin.signer)) for admin in admins]
+    problems = input_problems(config.signature_threshold, config.revocation_threshold, probed)
     if problems:
         return CheckedConfiguration(problems, admins, [])
     units = query_units(sessions)

@@ -21,6 +21,7 @@ from signserv.contract import (
     decode_signature,
 )
 from signserv.tke.client.transport import CryptoUnitTransport
+from signserv.tke.client.trust_anchors import CEX5_ROOT
 from signserv.tke.errors import (
     CryptoUnitRefused,
     MalformedSignerInfo,
@@ -45,7 +46,12 @@ from signserv.tke.wire.cprb import Cprb
 from signserv.tke.wire.fields import encode_u32
 from signserv.tke.wire.htp import HTPRequest, decode_htp_response
 from signserv.tke.wire.location import Location, parse_location
-from signserv.tke.wire.oa_certificate import OACertificate, parse_oa2_certificate
+from signserv.tke.wire.oa_certificate import (
+    OACertificate,
+    OAFormat,
+    oa_format,
+    parse_oa_certificate,
+)
 from signserv.tke.wire.return_codes import Reason, ReturnCode, refusal
 from signserv.tke.wire.signer_info import SignerInfo, encode_signer_infos, parse_signer_infos
 from signserv.tke.wire.xcp_info import (
@@ -194,6 +200,18 @@ def read_admin_reply(
     return block
 
 
+def _end_of_chain(refused: CryptoUnitRefused, certificate: OACertificate) -> bool:
+    """Whether a refused read of the next certificate means ``certificate`` is the last one.
+
+    OA2 and OA3: rc 96 with reason 60. CEX5: rc 96, if the certificate is root-signed.
+    """
+    if refused.return_code != ReturnCode.KEY_NOT_FOUND:
+        return False
+    if certificate.format is OAFormat.CEX5:
+        return certificate.cex5_root_signed
+    return refused.reason == Reason.CERTIFICATE_NOT_FOUND
+
+
 class CryptoUnitSession:
     """Queries and signed commands for one crypto unit, every answer OA-authenticated."""
 
@@ -212,34 +230,36 @@ class CryptoUnitSession:
             self._oa_key = self._authenticate()
         return self._oa_key
 
-    def _device_certificate(self, index: int, oa_key: PublicPoint | None) -> OACertificate:
+    def _device_certificate_bytes(self, index: int, oa_key: PublicPoint | None) -> bytes:
         block = AdminBlock(
             command=CommandId.QUERY_DEVICE_CERT,
             domain_id=_DEVICE_CERTIFICATE_DOMAIN_ID,
             command_input=encode_u32(index),
         )
-        return parse_oa2_certificate(self._send_admin(block, oa_key=oa_key).output)
+        return self._send_admin(block, oa_key=oa_key).output
 
     def _authenticate(self) -> PublicPoint:
         """Check the OA certificate chain up to a trust anchor; return the epoch key (§3.9).
 
-        Certificate 0 holds the epoch key; certificate i must verify with certificate i+1
-        until the unit answers 96/60, and the last one's signer must be a trust anchor.
+        Certificate 0 holds the epoch key and fixes the chain's format; certificate i must
+        verify with certificate i+1 until the unit has no further certificate, and the last
+        one must verify with a root: a trust anchor by signer SKI (OA2, OA3), or IBM's CEX5
+        root for a CEX5 certificate whose name marks it as root-signed.
         """
-        epoch = certificate = self._device_certificate(0, None)
+        first = self._device_certificate_bytes(0, None)
+        layout = oa_format(first)
+        epoch = certificate = parse_oa_certificate(first, layout)
         for index in range(1, MAX_OA_CHAIN_LENGTH + 1):
-            if certificate.subject_ski == certificate.signer_ski:
+            if certificate.subject_id == certificate.signer_id:
                 raise UnauthenticatedCryptoUnit(f"OA certificate {index - 1} is self-signed")
             try:
-                parent = self._device_certificate(index, epoch.point)
+                parent_bytes = self._device_certificate_bytes(index, epoch.point)
             except CryptoUnitRefused as refused:
-                if (refused.return_code, refused.reason) != (
-                    ReturnCode.KEY_NOT_FOUND,
-                    Reason.CERTIFICATE_NOT_FOUND,
-                ):
+                if not _end_of_chain(refused, certificate):
                     raise
                 break
-            if parent.subject_ski != certificate.signer_ski:
+            parent = parse_oa_certificate(parent_bytes, layout)
+            if layout is not OAFormat.CEX5 and parent.subject_id != certificate.signer_id:
                 raise UnauthenticatedCryptoUnit(
                     "Incorrect parent certificate fetched in OA certificate chain"
                 )
@@ -254,16 +274,25 @@ class CryptoUnitSession:
             raise UnauthenticatedCryptoUnit(
                 f"OA certificate chain is longer than {MAX_OA_CHAIN_LENGTH}"
             )
-        anchor = self._trust_anchors.get(certificate.signer_ski)
+        _require_oa_signature(
+            self._root_of(certificate),
+            certificate.signature,
+            certificate.body,
+            what="the root OA certificate",
+        )
+        return epoch.point
+
+    def _root_of(self, certificate: OACertificate) -> PublicPoint:
+        """The root key the last certificate of a chain must verify with."""
+        if certificate.format is OAFormat.CEX5:
+            return CEX5_ROOT
+        anchor = self._trust_anchors.get(certificate.signer_id)
         if anchor is None:
             raise UnauthenticatedCryptoUnit(
                 f"crypto unit {self.unit.location_text}: its OA chain ends at signer "
-                f"{certificate.signer_ski.hex()}, which is not a trusted root"
+                f"{certificate.signer_id.hex()}, which is not a trusted root"
             )
-        _require_oa_signature(
-            anchor, certificate.signature, certificate.body, what="the root OA certificate"
-        )
-        return epoch.point
+        return anchor
 
     def _exchange(self, payload: bytes) -> str:
         request = HTPRequest(

@@ -94,30 +94,34 @@ class PlannedCommand:
     command_input: bytes = b""
 
 
-def input_problems(signature: int, revocation: int, names: Sequence[str]) -> list[str]:
-    """§7.3 A1-A6: thresholds, administrator count and name lengths; no unit is asked."""
+def input_problems(
+    signature: int, revocation: int, admins: Sequence[tuple[str, bytes | None]]
+) -> list[str]:
+    """§7.3 A1-A8 together, in the SDK's order: (name, SKI or None if its key is unusable).
+
+    Thresholds and the administrator count first; then, per admin, a name too long and a
+    key that cannot be used; the uniqueness of the keys only once every key works.
+    """
     problems = []
     if not 1 <= signature <= MAX_THRESHOLD:
         problems.append(SIGNATURE_THRESHOLD_RANGE)
     if not 1 <= revocation <= MAX_THRESHOLD:
         problems.append(REVOCATION_THRESHOLD_RANGE)
-    if len(names) < signature:
+    if len(admins) < signature:
         problems.append(TOO_FEW_FOR_SIGNATURE)
-    if len(names) < revocation:
+    if len(admins) < revocation:
         problems.append(TOO_FEW_FOR_REVOCATION)
-    if len(names) > MAX_ADMINISTRATORS:
+    if len(admins) > MAX_ADMINISTRATORS:
         problems.append(TOO_MANY_ADMINS)
-    problems.extend(NAME_TOO_LONG for name in names if len(name.encode("utf-8")) > MAX_NAME_BYTES)
-    return problems
-
-
-def key_problems(admins: Sequence[tuple[str, bytes | None]]) -> list[str]:
-    """§7.3 A7-A8: (name, SKI or None when the key could not be used) for every admin."""
-    unusable = [KEY_NOT_ACCESSIBLE.format(name=name) for name, ski in admins if ski is None]
-    if unusable:
-        return unusable
+    for name, ski in admins:
+        if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+            problems.append(NAME_TOO_LONG)
+        if ski is None:
+            problems.append(KEY_NOT_ACCESSIBLE.format(name=name))
     skis = [ski for _, ski in admins]
-    return [KEYS_NOT_UNIQUE] if len(set(skis)) != len(skis) else []
+    if None not in skis and len(set(skis)) != len(skis):
+        problems.append(KEYS_NOT_UNIQUE)
+    return problems
 
 
 def as_if_zeroized(unit: UnitState) -> UnitState:
@@ -170,10 +174,13 @@ def _master_key_problems(units: Sequence[UnitState]) -> list[str]:
 def state_problems(
     units: Sequence[UnitState], admins: Sequence[BlockAdmin], revocation: int
 ) -> list[str]:
-    """§7.3 B1-B5 over every unit; messages may repeat, one per unit."""
-    if not any(unit.status.unit_type == RECOVERY for unit in units):
-        return [NO_RECOVERY_UNIT]
+    """§7.3 B1-B5 over every unit; messages may repeat, one per unit.
+
+    A missing recovery unit is one problem among the others: checking goes on, as in the SDK.
+    """
     problems = []
+    if not any(unit.status.unit_type == RECOVERY for unit in units):
+        problems.append(NO_RECOVERY_UNIT)
     for unit in units:
         problems.extend(_unit_problems(as_if_zeroized(unit), admins, revocation))
     return problems + _master_key_problems(units)

@@ -33,6 +33,19 @@ IBM_ROOTS: dict[bytes, PublicPoint] = {
     for ski, (x, y) in _IBM_ROOTS.items()
 }
 
+# The CEX5 root has no SKI: the SDK uses it for a CEX5 chain whose last certificate's name
+# marks it as root-signed (§3.9).
+CEX5_ROOT = PublicPoint(
+    x=int(
+        "01CF9238348503B59D5FE207467DDA6ED13E6593BE42376523BF2CD65FC3772966FD90F210D4B96046927418037C85340D6E98D97551656E89F8650F9DEC54D57C2D",
+        16,
+    ),
+    y=int(
+        "00DDFC3D77761BD913C9165534534904C36835DCDADA6DD8C8FD6A226E7EE36398DF81EC4C534996993EBD6EF421410EFABB09286BB2212CEAD62CFA1D0E5D6F26E7",
+        16,
+    ),
+)
+
 
 class TrustAnchorFileError(TKEError, ValueError):
     """A trust-anchor file that cannot be read or does not hold an SKI and a P-521 point."""
@@ -59,16 +72,15 @@ def read_trust_anchor(path: Path) -> tuple[bytes, PublicPoint]:
         raise TrustAnchorFileError(
             f"trust anchor {path} must hold hex members signer_ski and public_point"
         ) from None
-    coordinate = (len(point_bytes) - 1) // 2
-    if len(ski) != 32 or len(point_bytes) != 133 or point_bytes[0] != 0x04:
+    try:
+        if len(ski) != 32:
+            raise ValueError(ski)
+        point = PublicPoint.from_uncompressed(point_bytes)
+    except ValueError:
         raise TrustAnchorFileError(
             f"trust anchor {path}: signer_ski must be 32 bytes and public_point an "
             "uncompressed 133-byte P-521 point"
-        )
-    point = PublicPoint(
-        x=int.from_bytes(point_bytes[1 : 1 + coordinate]),
-        y=int.from_bytes(point_bytes[1 + coordinate :]),
-    )
+        ) from None
     try:
         point.verifying_key()
     except PointNotOnCurve:

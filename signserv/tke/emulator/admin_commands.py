@@ -21,9 +21,10 @@ def add_admin(domain: DomainState, certificate: bytes) -> None:
         parsed = parse_admin_certificate(certificate)
         parsed.point.verifying_key()
     except (MalformedAdminCertificate, PointNotOnCurve):
-        raise refusal(ReturnCode.BAD_COMMAND_INPUT) from None
+        # rc 32 without a reason: the SDK reads "The format or value of the data is incorrect."
+        raise refusal(ReturnCode.DATA_INVALID) from None
     if parsed.ski_extension != parsed.ski:
-        raise refusal(ReturnCode.ADMIN_NOT_FOUND, Reason.ADMIN_NOT_FOUND)
+        raise refusal(ReturnCode.DATA_INVALID, Reason.ADMIN_NOT_FOUND)
     if parsed.ski in domain.admins:
         raise refusal(ReturnCode.ADMIN_EXISTS, Reason.ADMIN_EXISTS)
     if len(domain.admins) >= MAX_ADMINS:
@@ -36,7 +37,7 @@ def remove_admin(domain: DomainState, ski: bytes) -> None:
     if len(ski) != SKI_BYTES:
         raise refusal(ReturnCode.BAD_COMMAND_INPUT)
     if ski not in domain.admins:
-        raise refusal(ReturnCode.ADMIN_NOT_FOUND, Reason.ADMIN_NOT_FOUND)
+        raise refusal(ReturnCode.DATA_INVALID, Reason.ADMIN_NOT_FOUND)
     remaining = len(domain.admins) - 1
     too_few = remaining < max(domain.signature_threshold, domain.revocation_threshold)
     if not domain.in_imprint_mode and too_few:

@@ -22,7 +22,7 @@ def _admins(domain: DomainState, command_input: bytes) -> bytes:
         raise refusal(ReturnCode.BAD_COMMAND_INPUT)
     certificate = domain.admins.get(command_input)
     if certificate is None:
-        raise refusal(ReturnCode.ADMIN_NOT_FOUND, Reason.ADMIN_NOT_FOUND)
+        raise refusal(ReturnCode.DATA_INVALID, Reason.ADMIN_NOT_FOUND)
     return certificate
 
 

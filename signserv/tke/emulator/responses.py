@@ -29,7 +29,7 @@ def signed_admin_response(
         return_code=return_code,
         output=output,
     ).encode()
-    epoch_ski = parse_oa2_certificate(unit.oa_certificates[0]).subject_ski
+    epoch_ski = parse_oa2_certificate(unit.oa_certificates[0]).subject_id
     signature = encode_signature(*sign_sha512(unit.epoch_key, block))
     return AdminResponse(
         domain=unit.domain.index,

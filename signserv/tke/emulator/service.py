@@ -27,8 +27,10 @@ _LISTING_KEYS = {
     UnitType.FAILOVER: "failover_hsms",
 }
 DEFAULT_STATE_FILENAME = "signserv-tke-emulator.json"
-# An HTP-level error for a request that reached the wrong crypto module (§3.5 columns).
-_WRONG_MODULE = HTPError(" 8", "       8", "      72", text="crypto module index does not match")
+# An HTP-level error for a request that reached the wrong crypto module (§3.5 columns): the
+# triple 9-2-0 the SDK's message table reads as "Crypto Module index is not within the
+# allowed range."
+_WRONG_MODULE = HTPError(" 9", "       2", "       0", text="crypto module index does not match")
 
 
 def _answer_xcp_info(unit: CryptoUnitState, request: XcpInfoRequest) -> bytes:

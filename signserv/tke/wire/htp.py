@@ -13,6 +13,14 @@ _REQUEST_SEPARATOR = ";        ;"
 _REQUEST = re.compile(r"(\d+);PCI request;XPNUM   ;(\d+);        ;([0-9A-Fa-f]*)")
 ERRINFO_LENGTH = 156
 SUCCESS_ERROR_TYPE = "00"
+# The SDK's texts for HTP-level errors about where a request is addressed, by trimmed
+# "<type>-<return code>-<reason code>" (type 9: TKEHTP syntax errors).
+_HTP_MESSAGES = {
+    "9-1-0": "Crypto Module index is not an integer.",
+    "9-2-0": "Crypto Module index is not within the allowed range.",
+    "9-4-0": "Domain index is not an integer.",
+    "9-5-0": "Domain index is not within the allowed range.",
+}
 
 
 @dataclass(frozen=True)
@@ -84,14 +92,38 @@ def encode_htp_response(cprb: Cprb, error: HTPError | None = None) -> str:
     return f"{len(body)}{body}"
 
 
+def htp_error_message(error_type: str, return_code: str, reason_code: str) -> str:
+    """The SDK's message for an ERRINFO triple, or its generic text naming the three codes."""
+    codes = (error_type.strip(), return_code.strip(), reason_code.strip())
+    known = _HTP_MESSAGES.get("-".join(codes))
+    if known is not None:
+        return known
+    return "Error type: {}, return code: {}, reason code: {}".format(*codes)
+
+
 def decode_htp_response(text: str) -> Cprb:
-    """The CPRB of a successful HTPResponse; an HTP-level error raises :class:`HTPResponseError`."""
+    """The CPRB of a successful HTPResponse; an HTP-level error raises :class:`HTPResponseError`.
+
+    An error answer may stop after ERRINFO (``<L>;<ERRINFO>``): it is read like the SDK does,
+    as an HTP error, not as a malformed response.
+    """
     fields = text.split(";")
-    if len(fields) < 3:
-        raise MalformedHTPMessage("an HTPResponse has three ';'-separated fields")
+    if len(fields) < 2:
+        raise MalformedHTPMessage("an HTPResponse has no ';'-separated error information")
     errinfo = fields[1]
     if len(errinfo) < ERRINFO_LENGTH:
         raise MalformedHTPMessage(f"HTPResponse ERRINFO is {len(errinfo)} characters, not 156")
-    if errinfo[0:2] != SUCCESS_ERROR_TYPE:
-        raise HTPResponseError(errinfo[0:2], errinfo[2:10], errinfo[10:18], errinfo[56:156])
+    error_type, return_code, reason_code = errinfo[0:2], errinfo[2:10], errinfo[10:18]
+    if error_type != SUCCESS_ERROR_TYPE:
+        raise HTPResponseError(
+            error_type,
+            return_code,
+            reason_code,
+            errinfo[56:156],
+            message=htp_error_message(error_type, return_code, reason_code),
+            program_id=errinfo[18:26],
+            location=errinfo[26:56],
+        )
+    if len(fields) < 3:
+        raise MalformedHTPMessage("a successful HTPResponse has no CPRB field")
     return decode_cprb(_decode_hex(fields[2], what="HTPResponse CPRB"))

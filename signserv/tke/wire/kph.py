@@ -24,9 +24,6 @@ def parse_kph_certificate(certificate: bytes) -> PublicPoint:
         raise MalformedTKEMessage(f"KPH certificate is {len(certificate)} bytes, not 309")
     if certificate[_HEADER_OFFSET:_POINT_OFFSET] != _HEADER or certificate[_POINT_OFFSET] != 0x04:
         raise MalformedTKEMessage("KPH certificate header is not a P-521 key holder")
-    x_start = _POINT_OFFSET + 1
-    y_start = x_start + P521_COORDINATE_BYTES
-    return PublicPoint(
-        x=int.from_bytes(certificate[x_start:y_start], "big"),
-        y=int.from_bytes(certificate[y_start : y_start + P521_COORDINATE_BYTES], "big"),
+    return PublicPoint.from_uncompressed(
+        certificate[_POINT_OFFSET : _POINT_OFFSET + 1 + 2 * P521_COORDINATE_BYTES]
     )

@@ -24,8 +24,7 @@ def generate_private_scalar() -> int:
 
 def public_point_of(private_scalar: int) -> PublicPoint:
     """The public point belonging to a private scalar."""
-    numbers = ec.derive_private_key(private_scalar, _CURVE).public_key().public_numbers()
-    return PublicPoint(x=numbers.x, y=numbers.y)
+    return PublicPoint.of_key(ec.derive_private_key(private_scalar, _CURVE).public_key())
 
 
 def sign_sha512(private_scalar: int, data: bytes) -> tuple[int, int]:

@@ -8,12 +8,12 @@ from signserv.tke.errors import CryptoUnitRefused
 
 
 class ReturnCode(IntEnum):
-    """Inner return codes of an xcpAdminRspBlk."""
+    """Inner return codes of an xcpAdminRspBlk (32 is EP11's CKR_DATA_INVALID)."""
 
     OK = 0
     INVALID_DOMAIN = 3
     BAD_ARGUMENTS = 7
-    ADMIN_NOT_FOUND = 32
+    DATA_INVALID = 32
     BAD_COMMAND_INPUT = 33
     PERMISSION_DENIED = 80
     KEY_NOT_FOUND = 96
@@ -87,7 +87,7 @@ _BY_REASON: dict[tuple[int, int], str] = {
 _BY_RETURN_CODE: dict[int, str] = {
     3: "The request names the wrong domain, instance or module.",
     7: "The request has bad arguments.",
-    32: "The administrator is not installed in the crypto unit.",
+    32: "Invalid data was provided for the command.  The format or value of the data is incorrect.",
     33: "The command input is missing or unexpected.",
     80: "The domain permissions do not allow this operation.",
     96: "The requested key or certificate does not exist.",

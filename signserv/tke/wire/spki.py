@@ -39,7 +39,4 @@ def point_from_bit_string(content: bytes) -> PublicPoint:
     """The point in a key BIT STRING's content: ``00 04 X Y``, exactly 134 bytes."""
     if len(content) != _BIT_STRING_BYTES or content[:2] != b"\x00\x04":
         raise MalformedTKEMessage("key BIT STRING is not 00 04 X Y with 66-byte coordinates")
-    x_end = 2 + P521_COORDINATE_BYTES
-    return PublicPoint(
-        x=int.from_bytes(content[2:x_end], "big"), y=int.from_bytes(content[x_end:], "big")
-    )
+    return PublicPoint.from_uncompressed(content[1:])

@@ -18,9 +18,11 @@ from keystore.sqlite.backup import BackupExists, BackupUnusable, RestoreWouldOve
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.client import SigningServiceClient
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE, verify_log
 from signserv.host.config import Settings, load_settings
 from signserv.host.home import open_keystore
 from signserv.secret import Secret
+from signserv.server.app import create_app
 
 from ...conftest import RunningService, SignservHome, make_home
 
@@ -210,3 +212,49 @@ def test_backup_and_restore_through_the_installed_command(tmp_path: Path) -> Non
     assert "restored 1 key from" in home.run("restore", str(backup), "--force").stdout
     settings = load_settings(home.home, home.config)
     open_keystore(settings).unlock("admin", token)
+
+
+def _sign_once(settings: Settings) -> None:
+    """One audited request through the application, as a first `serve` would write."""
+    client = create_app(settings).test_client()
+    name, token = next(iter(TOKENS.items()))
+    response = client.get(f"/keys/{name}", headers={"Authorization": token})
+    assert response.status_code == 200
+
+
+def test_a_backup_made_before_the_first_serve_leaves_the_audit_log_verifiable(
+    keyed_settings: Settings, backup_file: Path
+) -> None:
+    """The audit key exists from `init` on, so the backup carries the key the log is chained under."""
+    _sign_once(keyed_settings)
+    assert invoke(restore_command, keyed_settings, str(backup_file), "--force").exit_code == 0
+    _sign_once(keyed_settings)
+    audit_key = open_keystore(keyed_settings).server_secret(AUDIT_MAC_PURPOSE)
+    assert verify_log(keyed_settings.audit.path, audit_key).records == 2
+
+
+def test_a_restore_keeps_the_homes_audit_key_over_a_backup_without_one(
+    keyed_settings: Settings, backup_file: Path
+) -> None:
+    """A backup written by an earlier version, before its first serve, holds no audit key."""
+    with closing(sqlite3.connect(backup_file)) as database, database:
+        database.execute("DELETE FROM meta WHERE name LIKE 'server_secret:%'")
+    _sign_once(keyed_settings)
+    assert invoke(restore_command, keyed_settings, str(backup_file), "--force").exit_code == 0
+    audit_key = open_keystore(keyed_settings).server_secret(AUDIT_MAC_PURPOSE)
+    assert verify_log(keyed_settings.audit.path, audit_key).records == 1
+
+
+def test_a_token_revoked_after_a_restore_does_not_sign_from_a_workers_cache(
+    keyed_settings: Settings, backup_file: Path
+) -> None:
+    """The restore brings generation 1 back; the next rotation must not match a cached generation 2."""
+    name, backup_token = next(iter(TOKENS.items()))
+    cached_token, current_token = "cached-token-0123456789ab", "current-token-0123456789ab"
+    client = create_app(keyed_settings).test_client()
+    open_keystore(keyed_settings).rotate_token(name, backup_token, cached_token)
+    assert client.get(f"/keys/{name}", headers={"Authorization": cached_token}).status_code == 200
+    assert invoke(restore_command, keyed_settings, str(backup_file), "--force").exit_code == 0
+    open_keystore(keyed_settings).rotate_token(name, backup_token, current_token)
+    assert client.get(f"/keys/{name}", headers={"Authorization": cached_token}).status_code == 401
+    assert client.get(f"/keys/{name}", headers={"Authorization": current_token}).status_code == 200

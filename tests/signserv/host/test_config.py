@@ -83,6 +83,8 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         ),
         ("keystore:\n  url: postgresql://u@db/s?password=hunter2\n", "must not hold a password"),
         ("keystore:\n  password_file: pw\n", "'keystore.password_file' needs 'keystore.url'"),
+        ("server:\n  forwarded_allow_ips: '*'\n", "'*' is not an IP address or network"),
+        ("server:\n  access_log: 1\n", "'server.access_log' must be true or false"),
     ],
 )
 def test_bad_config_names_the_key_and_the_file(tmp_path: Path, yaml_text: str, named: str) -> None:
@@ -130,3 +132,10 @@ def test_a_database_url_selects_postgres_and_its_password_file_resolves_under_ho
     settings = load_settings(tmp_path / "home", config)
     assert settings.keystore.url == "postgresql://signserv@db/signserv"
     assert settings.keystore.password_file == tmp_path / "home" / "pw"
+
+
+def test_trusted_proxies_are_listed_from_a_comma_separated_setting(tmp_path: Path) -> None:
+    config = tmp_path / "proxies.yaml"
+    config.write_text("server:\n  forwarded_allow_ips: '10.0.0.0/8, 192.0.2.7'\n")
+    assert load_settings(tmp_path, config).server.trusted_proxies() == ["10.0.0.0/8", "192.0.2.7"]
+    assert load_settings(tmp_path).server.trusted_proxies() == []

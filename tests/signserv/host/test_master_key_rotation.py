@@ -9,25 +9,34 @@ running service does; it is killed at the end, so the last check reads a recover
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
 
-from keystore import Argon2Runner, MasterKey, MasterKeyMismatch
+from keystore import (
+    Argon2Runner,
+    MasterKey,
+    MasterKeyMismatch,
+    read_master_key,
+    write_master_key,
+)
 from keystore.rotation import RotationFiles
 from keystore.sqlite import open_sqlite_keystore
 from signserv import contract
 from signserv.cli.maintenance import master_key_group
 from signserv.host.config import Settings
 from signserv.host.home import open_keystore
+from signserv.server.app import create_app
 
 from ...conftest import make_home
 
@@ -192,3 +201,78 @@ def test_running_service_follows_a_rotation_without_restart(start_signserv, tmp_
     assert sign("warm", cached_token) == 200
     assert requests.get(f"{service.url}/readyz", timeout=10).status_code == 200
     assert "verified" in home.run("audit", "verify").stdout
+
+
+def commit_a_rotation_without_promoting_it(settings: Settings) -> str:
+    """Leave the files exactly as a rotation killed between its commit and its promotion does."""
+    files = RotationFiles(settings.keystore.master_key_file)
+    store = open_keystore(settings)
+    write_master_key(files.next, MasterKey.generate())
+    new_master_key = read_master_key(files.next)
+    store.reseal_master_shares(new_master_key)
+    store.close()
+    return files.next.read_text()
+
+
+def test_a_running_service_finishes_a_rotation_killed_before_its_promotion(
+    keyed_settings: Settings,
+) -> None:
+    """Cold unlocks and /readyz are served at once, with no CLI run and no restart."""
+    client = create_app(keyed_settings).test_client()
+    new_master_key_text = commit_a_rotation_without_promoting_it(keyed_settings)
+    assert client.get("/readyz").status_code == 200
+    response = client.get("/keys/key-00", headers={"Authorization": token_of(0)})
+    assert response.status_code == 200
+    files = RotationFiles(keyed_settings.keystore.master_key_file)
+    assert files.current.read_text() == new_master_key_text
+    assert files.previous.exists() and not files.next.exists()
+
+
+ROTATE_REPEATEDLY_IN_CHILD = """
+import sys, time
+from pathlib import Path
+from keystore.rotation import RotationFiles
+from signserv.host.config import load_settings
+from signserv.host.home import rotate_home_master_key
+settings = load_settings(Path(sys.argv[1]), Path(sys.argv[2]))
+for _ in range(int(sys.argv[3])):
+    rotate_home_master_key(settings)
+    RotationFiles(settings.keystore.master_key_file).previous.unlink()
+    time.sleep(0.1)  # one rotation at a time, as an operator runs them
+"""
+
+
+def test_no_request_fails_while_rotations_run_under_load(
+    keyed_settings: Settings, tmp_path: Path
+) -> None:
+    """Readiness checks and cold unlocks from 4 threads during 10 rotations in another process."""
+    without_cache = dataclasses.replace(
+        keyed_settings, server=dataclasses.replace(keyed_settings.server, unlock_cache_seconds=0)
+    )
+    app = create_app(without_cache)
+    rotations = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            ROTATE_REPEATEDLY_IN_CHILD,
+            str(keyed_settings.home),
+            str(tmp_path / "config.yaml"),
+            "10",
+        ]
+    )
+    statuses: Counter[int] = Counter()
+
+    def load(number: int) -> None:
+        client = app.test_client()
+        index = number % KEY_COUNT
+        while rotations.poll() is None:
+            statuses[client.get("/readyz").status_code] += 1
+            answer = client.get(
+                f"/keys/key-{index:02d}", headers={"Authorization": token_of(index)}
+            )
+            statuses[answer.status_code] += 1
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(load, range(4)))
+    assert rotations.wait(timeout=60) == 0
+    assert set(statuses) == {200}, dict(statuses)

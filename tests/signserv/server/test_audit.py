@@ -192,8 +192,10 @@ def test_busy_multi_worker_run_verifies_and_cli_names_a_deleted_record(start_sig
     assert len(tail) == 3 and json.loads(tail[-1])["seq"] == 240
 
 
-def test_short_write_fails_the_append_and_every_later_one(tmp_path, monkeypatch) -> None:
-    """Disk full mid-record: this request fails, and so does the next (torn tail)."""
+def test_short_write_fails_the_append_and_is_cut_back_so_the_next_one_lands(
+    tmp_path, monkeypatch
+) -> None:
+    """Disk full mid-record: this request fails, the torn part is removed, the next one works."""
     path = tmp_path / "audit.log"
     log = AuditLog.in_file(path, MAC_KEY)
     log.append(event(1))
@@ -202,5 +204,30 @@ def test_short_write_fails_the_append_and_every_later_one(tmp_path, monkeypatch)
     with pytest.raises(AuditWriteError, match="only part of a record"):
         log.append(event(2))
     monkeypatch.setattr(os, "write", real_write)
-    with pytest.raises(AuditWriteError, match="unreadable"):
-        log.append(event(3))
+    log.append(event(3))
+    assert verify_log(path, MAC_KEY).records == 2
+
+
+def test_readyz_is_not_ready_while_the_audit_log_cannot_be_written(settings) -> None:
+    """Every request naming a key would be a 503, so the service must not report ready."""
+    client = create_app(settings).test_client()
+    assert client.get("/readyz").status_code == 200
+    settings.audit.path.unlink()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "audit log" in response.json["message"]
+
+
+def test_readyz_is_not_ready_when_the_audit_file_system_is_nearly_full(
+    settings, monkeypatch
+) -> None:
+    client = create_app(settings).test_client()
+    real_fstatvfs = os.fstatvfs
+
+    def nearly_full(descriptor: int) -> os.statvfs_result:
+        real = real_fstatvfs(descriptor)
+        return os.statvfs_result((*real[:4], 1, *real[5:]))  # one free block left
+
+    monkeypatch.setattr(os, "fstatvfs", nearly_full)
+    response = client.get("/readyz")
+    assert response.status_code == 503

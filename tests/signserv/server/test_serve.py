@@ -184,7 +184,10 @@ def test_serve_refuses_to_start_on_a_damaged_keystore(tmp_path) -> None:
 
 
 def test_server_log_holds_no_token(start_signserv, tmp_path, backend_config) -> None:
-    home: SignservHome = make_home(tmp_path / "log", backend_config)
+    """With the access log on (it is off by default), it names the request but not the token."""
+    home: SignservHome = make_home(
+        tmp_path / "log", backend_config + "server:\n  access_log: true\n"
+    )
     token = home.create_key("k")
     service = start_signserv(home)
     service.tokens["k"] = token

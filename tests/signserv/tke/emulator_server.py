@@ -40,14 +40,18 @@ class RunningEmulatorServer:
 
 def start_emulator_server(
     state: Path,
-    iam_url: str,
+    iam_url: str | None,
     *,
+    access_token_file: Path | None = None,
     tls: tuple[Path, Path] | None = None,
     ca_bundle: Path | None = None,
     workers: int = 2,
     timeout: float = 30.0,
 ) -> RunningEmulatorServer:
-    """Serve ``state`` on a free port, tokens checked against ``iam_url``; wait until it answers."""
+    """Serve ``state`` on a free port; wait until it answers.
+
+    Tokens are checked against ``iam_url``, or must equal the one in ``access_token_file``.
+    """
     port = free_port()
     instance_id = str(uuid.uuid4())
     oa_root = state.with_name(f"oa-root-{port}.json")
@@ -64,11 +68,13 @@ def start_emulator_server(
         str(workers),
         "--instance-id",
         instance_id,
-        "--iam-endpoint",
-        iam_url,
         "--export-oa-root",
         str(oa_root),
     ]
+    if access_token_file is not None:
+        arguments += ["--access-token-file", str(access_token_file)]
+    elif iam_url is not None:
+        arguments += ["--iam-endpoint", iam_url]
     if tls is not None:
         arguments += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
     with log.open("wb") as output:

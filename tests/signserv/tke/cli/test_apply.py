@@ -177,11 +177,13 @@ def test_input_problems(
     assert refused(run, configure(*thresholds, *roles), state_file) == expected
 
 
-def test_more_than_eight_admins_and_long_names(
+def test_input_problems_and_unusable_keys_are_reported_together(
     run: Any, workstation: Path, state_file: Path
 ) -> None:
-    """Nine admins and a 31-byte name are input problems, found before any key is used."""
-    admins = [{"name": "x" * (31 if i == 0 else 5), "key": f"k{i}"} for i in range(9)]
+    """Nine admins, a 31-byte name and keys the service lacks: one list, as the SDK's
+    CheckTransition gives it; nothing is sent to any unit."""
+    names = ["x" * 31] + [f"admin {i}" for i in range(1, 9)]
+    admins = [{"name": name, "key": f"k{i}", "token": "t"} for i, name in enumerate(names)]
     path = workstation / "nine.yaml"
     path.write_text(
         yaml.safe_dump({"signature_threshold": 1, "revocation_threshold": 1, "admins": admins})
@@ -189,6 +191,7 @@ def test_more_than_eight_admins_and_long_names(
     assert refused(run, str(path), state_file) == [
         transition.TOO_MANY_ADMINS,
         transition.NAME_TOO_LONG,
+        *(transition.KEY_NOT_ACCESSIBLE.format(name=name) for name in names),
     ]
 
 

@@ -17,7 +17,6 @@ from signserv.tke.client.transition import (
     choose_strategy,
     configured_permissions,
     input_problems,
-    key_problems,
     plan_admin_changes,
     state_problems,
     transfer_steps,
@@ -169,6 +168,17 @@ def test_state_problems() -> None:
     assert state_problems([unit(0, 0)], block(A), 1) == [transition.NO_RECOVERY_UNIT]
 
 
+def test_missing_recovery_unit_is_one_problem_and_checking_goes_on() -> None:
+    """As the SDK: no recovery unit, and each unit's own problems are still reported."""
+    operational = unit(2, 2, A, B, current_vp=KEY_VP)
+    assert state_problems([operational, operational], block(A, C), 2) == [
+        transition.NO_RECOVERY_UNIT,
+        transition.SHORT_OF_SIGNATURE_KEYS,
+        transition.SHORT_OF_SIGNATURE_KEYS,
+        transition.CURRENT_KEY_ONLY_OPERATIONAL,
+    ]
+
+
 def test_master_key_problems() -> None:
     """§7.3 B5: a key only in operational units; keys that differ."""
     recovery = unit(0, 0, unit_type="recovery")
@@ -184,16 +194,31 @@ def test_master_key_problems() -> None:
 
 def test_input_problems_count_name_bytes() -> None:
     """Vector 10: 15 times 'é' is 30 bytes and fits; 16 times does not."""
-    assert input_problems(1, 1, ["é" * 15]) == []
-    assert input_problems(1, 1, ["é" * 16]) == [transition.NAME_TOO_LONG]
+    assert input_problems(1, 1, [("é" * 15, A)]) == []
+    assert input_problems(1, 1, [("é" * 16, A)]) == [transition.NAME_TOO_LONG]
 
 
 def test_key_problems() -> None:
     """An unusable key is named; the uniqueness check waits until every key works."""
-    assert key_problems([("alice", None), ("bob", A)]) == [
+    assert input_problems(1, 1, [("alice", None), ("bob", A)]) == [
         transition.KEY_NOT_ACCESSIBLE.format(name="alice")
     ]
-    assert key_problems([("alice", A), ("bob", A)]) == [transition.KEYS_NOT_UNIQUE]
+    assert input_problems(1, 1, [("alice", None), ("bob", None)]) == [
+        transition.KEY_NOT_ACCESSIBLE.format(name="alice"),
+        transition.KEY_NOT_ACCESSIBLE.format(name="bob"),
+    ]
+    assert input_problems(1, 1, [("alice", A), ("bob", A)]) == [transition.KEYS_NOT_UNIQUE]
+
+
+def test_input_and_key_problems_are_reported_together() -> None:
+    """As the SDK's checkInputs: thresholds, then per admin its long name and unusable key."""
+    long_name = "x" * 31
+    assert input_problems(0, 3, [(long_name, None), ("bob", B)]) == [
+        transition.SIGNATURE_THRESHOLD_RANGE,
+        transition.TOO_FEW_FOR_REVOCATION,
+        transition.NAME_TOO_LONG,
+        transition.KEY_NOT_ACCESSIBLE.format(name=long_name),
+    ]
 
 
 def registers(current: bytes | None, pending: bytes | None, committed: bool = False) -> DomainInfo:

@@ -123,6 +123,22 @@ def test_request_for_another_crypto_module_is_an_htp_error(
         decode_htp_response(emulator.send(unit.hsm_id, request))
 
 
+def test_wrong_module_htp_error_uses_a_triple_the_sdk_message_table_knows(
+    emulator: CryptoUnitEmulator, unit: UnitDriver
+) -> None:
+    """9-2-0, trimmed as the SDK trims, reads "Crypto Module index is not within ..."."""
+    request = HTPRequest(7, Cprb(15, XcpInfoRequest(15, 3).encode())).encode()
+    with pytest.raises(HTPResponseError) as raised:
+        decode_htp_response(emulator.send(unit.hsm_id, request))
+    error = raised.value
+    assert (error.error_type, error.return_code.strip(), error.reason_code.strip()) == (
+        " 9",
+        "2",
+        "0",
+    )
+    assert "Error message:  Crypto Module index is not within the allowed range." in str(error)
+
+
 def test_zeroize_in_imprint_mode_needs_no_signature(
     unit: UnitDriver, admins: list[Administrator]
 ) -> None:

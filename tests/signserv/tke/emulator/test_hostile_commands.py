@@ -215,6 +215,15 @@ def test_certificate_whose_ski_extension_lies(
     assert_refused_unchanged(lambda: unit.command(CommandId.ADD_ADMIN, bytes(certificate)), 32, 32)
 
 
+def test_malformed_admin_certificate_gets_rc_32_format_or_value_incorrect(
+    unit: UnitDriver, admins: list[Administrator], assert_refused_unchanged: Refusal
+) -> None:
+    """Bytes that are no certificate: rc 32 and no reason, which the SDK's table reads as
+    "The format or value of the data is incorrect."."""
+    truncated = admins[0].certificate()[:100]
+    assert_refused_unchanged(lambda: unit.command(CommandId.ADD_ADMIN, truncated), 32)
+
+
 def test_signed_command_for_another_instance(
     governed_unit: UnitDriver, admins: list[Administrator], assert_refused_unchanged: Refusal
 ) -> None:

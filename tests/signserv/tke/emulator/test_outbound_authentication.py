@@ -43,10 +43,10 @@ def test_chain_verifies_up_to_the_emulator_root(
     """Cert 0 verifies with cert 1's key; cert 1's signer is the trust anchor (§3.9)."""
     epoch = parse_oa2_certificate(device_certificate(unit, 0))
     module = parse_oa2_certificate(device_certificate(unit, 1))
-    assert epoch.signer_ski == module.subject_ski != epoch.subject_ski
+    assert epoch.signer_id == module.subject_id != epoch.subject_id
     verify(module.point, epoch.signature, epoch.body)
     root_ski, root_point = emulator.oa_trust_anchor()
-    assert module.signer_ski == root_ski
+    assert module.signer_id == root_ski
     verify(root_point, module.signature, module.body)
 
 
@@ -57,7 +57,7 @@ def test_response_is_signed_by_the_epoch_key(unit: UnitDriver) -> None:
     response = decode_admin_response(unit.exchange(AdminRequest(15, block).encode()))
     assert response.block is not None
     (signer_info,) = parse_signer_infos(response.oa_signer_infos)
-    assert signer_info.ski == epoch.subject_ski
+    assert signer_info.ski == epoch.subject_id
     verify(epoch.point, decode_signature(signer_info.signature), response.block)
     with pytest.raises(InvalidSignature):
         verify(epoch.point, decode_signature(signer_info.signature), response.block + b"\x00")

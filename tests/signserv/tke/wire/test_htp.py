@@ -113,8 +113,36 @@ def test_htp_error_is_raised_with_its_codes() -> None:
     response = encode_htp_response(
         Cprb(15, b""), HTPError(" 9", "       8", "      72", text="no such module")
     )
-    with pytest.raises(HTPResponseError, match="9-8-72: no such module"):
+    with pytest.raises(HTPResponseError) as raised:
         decode_htp_response(response)
+    assert str(raised.value).splitlines() == [
+        "HTPResponse error.",
+        "Error message:  Error type: 9, return code: 8, reason code: 72",
+        "Program ID:     ",
+        "Error location: ",
+        "Error text:     no such module",
+    ]
+
+
+def test_htp_error_response_with_only_two_fields_is_an_htp_error() -> None:
+    """§3.5: `<L>;<ERRINFO>` without a CPRB is read as the SDK does: "HTPResponse error."."""
+    errinfo = HTPError(" 9", "       2", "       0", "TKEHTP", "XPNUM", "bad module").encode()
+    with pytest.raises(HTPResponseError) as raised:
+        decode_htp_response(f"{len(errinfo) + 1};{errinfo}")
+    assert str(raised.value).splitlines() == [
+        "HTPResponse error.",
+        "Error message:  Crypto Module index is not within the allowed range.",
+        "Program ID:     TKEHTP",
+        "Error location: XPNUM",
+        "Error text:     bad module",
+    ]
+
+
+def test_successful_response_without_cprb_is_malformed() -> None:
+    """Error type 00 but no CPRB field: nothing to read (the SDK would panic)."""
+    errinfo = HTPError().encode()
+    with pytest.raises(MalformedHTPMessage, match="no CPRB"):
+        decode_htp_response(f"{len(errinfo) + 1};{errinfo}")
 
 
 def test_response_cprb_is_request_header_echoed_with_flags_00() -> None:

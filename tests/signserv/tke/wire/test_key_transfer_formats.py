@@ -133,7 +133,7 @@ def test_oa2_certificate_round_trips(
     """Any point, SKIs and signature come back out of an OA2 certificate."""
     certificate = build_oa2_certificate(point, subject, signer, lambda body: (r, s))
     parsed = parse_oa2_certificate(certificate)
-    assert (parsed.point, parsed.subject_ski, parsed.signer_ski, parsed.signature) == (
+    assert (parsed.point, parsed.subject_id, parsed.signer_id, parsed.signature) == (
         point,
         subject,
         signer,

@@ -21,3 +21,11 @@ def test_refusal_carries_codes_and_message() -> None:
     assert isinstance(error, CryptoUnitRefused)
     assert (error.return_code, error.reason) == (261, 39)
     assert str(error).endswith("(rc 261, reason 39)")
+
+
+def test_generic_text_for_return_code_32_matches_the_sdk() -> None:
+    """rc 32 is EP11's "data invalid"; 32 with reason 32 stays "administrator not found"."""
+    assert describe_refusal(32, None) == (
+        "Invalid data was provided for the command.  The format or value of the data is incorrect."
+    )
+    assert describe_refusal(32, 32) != describe_refusal(32, None)
