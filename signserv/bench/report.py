@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from signserv.bench.openssl_speed import SignRate
 from signserv.bench.phases import FloodSummary, SlowConnectionSummary
@@ -152,23 +154,31 @@ def render_table(report: BenchReport) -> str:
     return "\n".join(lines)
 
 
-def render_comparison(reports: list[BenchReport]) -> str:
-    """The backends side by side: each phase's rate and latency under each, then each report."""
-    names = [report.backend for report in reports]
+def render_comparison(documents: Mapping[str, Mapping[str, Any]]) -> str:
+    """Backends side by side, from each run's JSON report: headline figures, then every phase's
+    rate and latency under each."""
+    names = list(documents)
     lines = [
         "signserv bench: " + " vs ".join(names),
         "",
-        "| phase | "
-        + " | ".join(f"{name} req/s | {name} p50 ms | {name} p99 ms" for name in names)
-        + " |",
+        "| figure | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for figure in ("openssl_sign_per_s", "service_sign_per_s", "ratio", "errors"):
+        lines.append(f"| {figure} | " + " | ".join(str(documents[n][figure]) for n in names) + " |")
+    lines += [
+        "",
+        "| phase | " + " | ".join(f"{n} req/s | {n} p50 ms | {n} p99 ms" for n in names) + " |",
         "|---|" + "---|---|---|" * len(names),
     ]
-    phases = [report.phases() for report in reports]
-    for phase in phases[0]:
-        cells = " | ".join(
-            f"{named[phase].per_second:g} | {named[phase].p50_ms:g} | {named[phase].p99_ms:g}"
-            for named in phases
-        )
-        lines.append(f"| {phase} | {cells} |")
-    lines.append("")
-    return "\n".join(lines + [render_table(report) + "\n" for report in reports])
+    for phase in documents[names[0]]["phases"]:
+        cells = []
+        for name in names:
+            summary = documents[name]["phases"].get(phase)
+            cells.append(
+                "— | — | —"
+                if summary is None
+                else f"{summary['per_second']:g} | {summary['p50_ms']:g} | {summary['p99_ms']:g}"
+            )
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

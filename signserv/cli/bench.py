@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -87,24 +89,43 @@ def bench_command(
         workers=workers or base.workers,
         load_generator=load_generator,
     )
-    reports = [
-        run_benchmark(
-            dataclasses.replace(options, backend=name, keystore=keystore),
-            progress=_progress(name),
+    chosen = _backends(backend, postgres_url, postgres_password_file)
+    if len(chosen) == 1:
+        name, keystore = chosen[0]
+        report = run_benchmark(
+            dataclasses.replace(options, backend=name, keystore=keystore), _progress(name)
         )
-        for name, keystore in _backends(backend, postgres_url, postgres_password_file)
-    ]
-    if as_json:
-        documents = {report.backend: json.loads(report.as_json()) for report in reports}
-        click.echo(reports[0].as_json() if len(reports) == 1 else json.dumps(documents, indent=2))
-    else:
-        click.echo(render_table(reports[0]) if len(reports) == 1 else render_comparison(reports))
-    if any(report.error_count for report in reports):
+        click.echo(report.as_json() if as_json else render_table(report))
+        sys.exit(1 if report.error_count else 0)
+    # One process per backend: a PKCS#11 library, once loaded, keeps its first token directory.
+    documents = {name: _bench_in_child(name, click.get_current_context()) for name, _ in chosen}
+    click.echo(json.dumps(documents, indent=2) if as_json else render_comparison(documents))
+    if any(document["errors"] for document in documents.values()):
         sys.exit(1)
 
 
 def _progress(backend: str) -> Callable[[str], None]:
     return lambda step: click.echo(f"bench ({backend}): {step}", err=True)
+
+
+def _bench_in_child(backend: str, context: click.Context) -> dict[str, Any]:
+    """Run this command for one ``backend`` in a child process; its JSON report."""
+    arguments = ["--json", "--backend", backend]
+    for name, value in context.params.items():
+        if name in ("as_json", "backend") or value in (None, False):
+            continue
+        option = "--" + name.replace("_", "-")
+        arguments += [option] if value is True else [option, str(value)]
+    child = subprocess.run(  # noqa: S603 (this command, with its own parsed options)
+        [sys.executable, "-m", "signserv", "bench", *arguments],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if child.returncode not in (0, 1) or not child.stdout.strip():
+        raise click.ClickException(f"the {backend} benchmark failed (exit {child.returncode})")
+    document: dict[str, Any] = json.loads(child.stdout)
+    return document
 
 
 def _backends(

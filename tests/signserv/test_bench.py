@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from signserv.bench import softhsm_token
+from signserv.bench import render_comparison, softhsm_token
 from signserv.bench.http_load import LoadResult, _read_response
 from signserv.bench.summary import percentile_ms, summarize
 
@@ -65,7 +65,7 @@ def test_smoke_run_on_both_backends_reports_them_side_by_side_and_leaves_no_keys
     result = subprocess.run(
         [
             sys.executable, "-m", "signserv", "bench", "--smoke", "--load-generator", "builtin",
-            "--backend", "both", "--postgres-url", postgres_database.url,
+            "--json", "--backend", "both", "--postgres-url", postgres_database.url,
             "--postgres-password-file", str(postgres_database.password_file),
         ],
         capture_output=True, text=True, env=environment, timeout=600, check=False,
@@ -73,11 +73,17 @@ def test_smoke_run_on_both_backends_reports_them_side_by_side_and_leaves_no_keys
     # Floods may be shed with 503 "busy" on a loaded machine (counted as errors, exit 1);
     # every other phase must be clean on both backends.
     assert result.returncode in (0, 1), result.stdout + result.stderr
-    errors = [line for line in result.stdout.splitlines() if line.startswith("errors in ")]
-    assert all("flood: attack: {'status 503'" in line for line in errors), errors
-    assert "signserv bench: sqlite vs postgres" in result.stdout
-    assert "| warm sign, 8 connections |" in result.stdout
-    assert "keystore postgres" in result.stdout and "keystore sqlite" in result.stdout
+    documents = json.loads(result.stdout)
+    assert list(documents) == ["sqlite", "postgres"]
+    for backend, document in documents.items():
+        assert document["backend"] == backend
+        for name, phase in document["phases"].items():
+            assert phase["requests"] > 0, (backend, name)
+            assert "flood" in name or phase["errors"] == {}, (backend, name, phase["errors"])
+    table = render_comparison(documents)
+    assert table.startswith("signserv bench: sqlite vs postgres")
+    assert "| figure | sqlite | postgres |" in table
+    assert "| warm sign, 8 connections |" in table
     password = postgres_database.password_file.read_text().strip()
     with psycopg.connect(postgres_database.url, password=password) as connection:
         tables = connection.execute(
