@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from cryptography.exceptions import InvalidTag
@@ -95,17 +97,49 @@ class SealedKey:
         return f"SealedKey(record_id={self.record_id.hex()}, kdf={self.kdf.as_record()})"
 
 
+# Cold runs yield the CPU to warm requests: niceness 19 weighs a thread at 1.5 % of a default one.
+ARGON2_NICENESS = 19
+
+
+def _yield_cpu_to_warm_requests() -> None:
+    """Lower this thread's CPU priority; argon2id's lane threads inherit it (Linux nice is per thread)."""
+    with contextlib.suppress(OSError, AttributeError):  # other kernels: leave the priority as it is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ARGON2_NICENESS)
+
+
 class Argon2Runner:
-    """Runs argon2id with a bound on concurrent runs, so a flood cannot exhaust memory."""
+    """Runs argon2id on at most ``max_concurrent`` threads of low CPU priority.
+
+    The bound keeps a flood from exhausting memory (each run holds ``memory_cost_kib``); the
+    priority keeps a flood of cold requests from starving warm ones of the CPU, since a run with
+    p lanes is p busy threads. The pool is made on first use in the process that uses it, so a
+    runner created before gunicorn forks its workers never waits on a parent's threads.
+    """
 
     def __init__(self, parameters: Argon2Parameters, max_concurrent: int) -> None:
         self.parameters = parameters
-        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._max_concurrent = max_concurrent
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
+
+    def _threads(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._max_concurrent,
+                    thread_name_prefix="argon2id",
+                    initializer=_yield_cpu_to_warm_requests,
+                )
+                self._pool_pid = os.getpid()
+            return self._pool
 
     def derive(self, token: str, salt: bytes, parameters: Argon2Parameters) -> bytes:
         """The 32-byte token key for ``token`` under ``salt``."""
-        with self._slots:
-            return derive_key(token.encode("utf-8"), salt, parameters, length=KEY_BYTES)
+        run = self._threads().submit(
+            derive_key, token.encode("utf-8"), salt, parameters, length=KEY_BYTES
+        )
+        return run.result()
 
     def spend_like_a_lookup(self, token: str, parameters: Argon2Parameters) -> None:
         """Cost an unknown-key request the argon2id run a stored key costs (no enumeration)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import threading
 import time
 
@@ -178,3 +180,20 @@ def test_argon2_runs_are_bounded_by_max_concurrent(monkeypatch) -> None:
     for thread in threads:
         thread.join()
     assert peak == 2
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is a Linux feature")
+def test_argon2_runs_at_low_cpu_priority_so_warm_requests_keep_the_cpu(monkeypatch) -> None:
+    """A cold flood's argon2id threads run at niceness 19; the caller's own priority is unchanged."""
+    seen: list[int] = []
+
+    def recording_hash(*_: object, **__: object) -> bytes:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return bytes(32)
+
+    monkeypatch.setattr(crypto, "derive_key", recording_hash)
+    caller_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    runner = crypto.Argon2Runner(Argon2Parameters(1, 8192, 1), max_concurrent=2)
+    runner.derive("token", b"s" * 16, runner.parameters)
+    assert seen == [crypto.ARGON2_NICENESS]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller_priority
