@@ -252,7 +252,15 @@ class KeyStore:
         return backend.signing_key(found.sealed.record_id, wrapped_key, found.public_point)
 
     def _with_current_master_key(self, unseal: Callable[[], _Unsealed]) -> _Unsealed:
-        """``unseal()``, once more after adopting a master key rotated by another process."""
+        """``unseal()`` under the master key the records are sealed with now.
+
+        A key rotated by another process is adopted before unsealing (one read, no argon2id),
+        so the first cold unlock after a rotation runs argon2id once; the retry covers only a
+        rotation that commits between that check and the unseal.
+        """
+        check = self.records.master_key_check()
+        if not crypto.matches_master_key_check(self._master_key, check):
+            self._adopt_rotated_master_key(check)
         try:
             return unseal()
         except MasterShareMismatch:

@@ -424,3 +424,17 @@ def test_a_key_created_after_another_process_rotated_is_sealed_under_the_new_key
     write_master_key(key_file, new_master)
     early.create_key("late", TOKEN)
     assert open_sqlite_keystore(store_path, new_master, argon2).unlock("late", TOKEN).name == "late"
+
+
+def test_a_rotation_adopted_at_unlock_costs_one_argon2id_run(
+    store: KeyStore, store_path: Path, key_file: Path, master_key: MasterKey, argon2: CountingArgon2
+) -> None:
+    """A worker meeting a master key rotated by another process adopts it without a second argon2id run."""
+    worker = open_sqlite_keystore(
+        store_path, master_key, argon2, reload_master_key=lambda: read_master_key(key_file)
+    )
+    worker.create_key("adopted", TOKEN)
+    rotate_master_key(key_file, SqliteLocation(store_path), argon2)
+    argon2.runs = 0
+    worker.unlock("adopted", TOKEN)
+    assert argon2.runs == 1
