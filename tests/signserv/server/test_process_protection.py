@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -35,9 +36,17 @@ def core_size_limit(pid: int) -> str:
     raise AssertionError(f"no core limit for {pid}")
 
 
-def worker_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(pid) for pid in children]
+def worker_pids(master: int, expected: int) -> list[int]:
+    """The master's children, once all ``expected`` workers have forked (within 30 s).
+
+    The first answer proves only that one worker serves; its sibling may still be booting.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if len(children) >= expected or time.monotonic() > deadline:
+            return [int(pid) for pid in children]
+        time.sleep(0.1)
 
 
 def test_a_service_started_under_umask_000_dumps_no_core_and_keeps_metrics_private(
@@ -55,7 +64,7 @@ def test_a_service_started_under_umask_000_dumps_no_core_and_keeps_metrics_priva
     )
     assert response.status_code == 200
     master = service.process.pid
-    workers = worker_pids(master)
+    workers = worker_pids(master, expected=2)
     assert len(workers) == 2
     assert {core_size_limit(pid) for pid in [master, *workers]} == {"0 0"}
     samples = list((home.home / "metrics").glob("*.db"))
