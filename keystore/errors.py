@@ -112,3 +112,25 @@ class AuditChainBroken(AuditError):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(f"line {line}: {message}")
         self.line = line
+
+
+class CheckpointUnreadable(AuditError, ValueError):
+    """Text that is not a signed audit checkpoint (garbled, cut short, not a C2SP signed note)."""
+
+
+class CheckpointSignatureInvalid(AuditError):
+    """A checkpoint without a valid signature by the checkpoint key: forged, altered or another key's."""
+
+
+class VerifierKeyInvalid(AuditError, ValueError):
+    """A checkpoint verifier key that is not an Ed25519 signed-note vkey line."""
+
+
+class AuditChainTruncated(AuditError):
+    """The chain holds fewer records than a checkpoint signed: its tail was cut off, or it was
+    rolled back to an older copy."""
+
+
+class AuditChainDiverged(AuditError):
+    """The chain's hash after record N differs from a checkpoint's head at N: records were
+    rewritten (with the audit MAC key), or an older copy was restored and written on."""

@@ -30,13 +30,14 @@ import hmac
 import json
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from keystore.errors import AuditChainBroken, AuditError, AuditLogReplaced, AuditWriteError
-from keystore.records import VerifiedChain
+from keystore.records import ChainHead, VerifiedChain
 
 GENESIS = "0" * 64
 _HEAD_WINDOW = 4 * 1024
@@ -290,6 +291,22 @@ class FileAuditChain:
         """The raw lines of the log, without their newlines."""
         return read_lines(self.path)
 
+    def head(self) -> ChainHead:
+        """The count and hash of the last record in the file (its MAC checked), read from the tail."""
+        try:
+            with self.path.open("rb") as handle:
+                # Shared: no writer is half-way through a record while the tail is read.
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+                end = os.fstat(handle.fileno()).st_size
+                last = _last_line(handle.fileno(), end) if end else b""
+        except FileNotFoundError:
+            return ChainHead(records=0, head=GENESIS)
+        except OSError as exc:
+            raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+        if last is None:
+            raise AuditChainBroken(0, f"the last record of {self.path} is torn")
+        return head_of_last_record(last, self._mac_key) if end else ChainHead(0, GENESIS)
+
     def verify(self) -> VerifiedChain:
         """Check every record's seq, chain link and MAC (see :func:`verify_chain`)."""
         return verify_chain(self.path, self._mac_key)
@@ -313,8 +330,19 @@ def verify_chain(path: Path, mac_key: bytes) -> VerifiedChain:
 
 def verify_records(lines: Iterable[bytes], mac_key: bytes) -> VerifiedChain:
     """Check each stored record, oldest first (``line`` numbers count from 1 in that order)."""
+    last = deque(chain_heads(lines, mac_key), maxlen=1)
+    end = last[0] if last else ChainHead(records=0, head=GENESIS)
+    return VerifiedChain(records=end.records, head=end.head)
+
+
+def chain_heads(lines: Iterable[bytes], mac_key: bytes | None) -> Iterator[ChainHead]:
+    """Where the chain ends after each record, oldest first, checking seq and link as it goes.
+
+    Each MAC is checked too when ``mac_key`` is given; without it (a verifier holding only the
+    checkpoint key) the hash links alone tie every record to a signed checkpoint's head.
+    Raises :class:`AuditChainBroken` at the first fault.
+    """
     previous_hash = GENESIS
-    count = 0
     for number, line in enumerate(lines, start=1):
         try:
             fields = json.loads(line)
@@ -323,23 +351,41 @@ def verify_records(lines: Iterable[bytes], mac_key: bytes) -> VerifiedChain:
             prev = fields["prev"]
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise AuditChainBroken(number, "not a complete audit record (torn or edited)") from None
-        expected = _mac(mac_key, _encode(fields)).encode("ascii")
-        if not hmac.compare_digest(str(mac).encode("utf-8"), expected):
+        if mac_key is not None and not _mac_matches(mac_key, fields, mac):
             raise AuditChainBroken(
                 number, f"record {seq} was altered or forged: its MAC does not match"
             )
-        if seq != count + 1:
+        if seq != number:
             raise AuditChainBroken(
                 number,
-                f"holds record {seq} where record {count + 1} belongs "
+                f"holds record {seq} where record {number} belongs "
                 + (
                     "(a record is missing)"
-                    if isinstance(seq, int) and seq > count + 1
+                    if isinstance(seq, int) and seq > number
                     else "(records reordered)"
                 ),
             )
         if prev != previous_hash:
             raise AuditChainBroken(number, f"record {seq} does not follow the record before it")
         previous_hash = line_hash(line)
-        count += 1
-    return VerifiedChain(records=count, head=previous_hash)
+        yield ChainHead(records=number, head=previous_hash)
+
+
+def _mac_matches(mac_key: bytes, fields: dict[str, object], mac: object) -> bool:
+    expected = _mac(mac_key, _encode(fields)).encode("ascii")
+    return hmac.compare_digest(str(mac).encode("utf-8"), expected)
+
+
+def head_of_last_record(line: bytes, mac_key: bytes) -> ChainHead:
+    """The chain's head when ``line`` is its last record, once that record's MAC checks out."""
+    try:
+        fields = json.loads(line)
+        mac = fields.pop("mac")
+        seq = fields["seq"]
+        if not isinstance(seq, int) or seq < 1:
+            raise ValueError("no record number")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise AuditChainBroken(0, "the last record is not a complete audit record") from None
+    if not _mac_matches(mac_key, fields, mac):
+        raise AuditChainBroken(seq, f"record {seq}, the last, was altered or forged")
+    return ChainHead(records=seq, head=line_hash(line))

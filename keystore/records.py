@@ -298,11 +298,19 @@ class FailureCounterStore(Protocol):
 
 
 @dataclass(frozen=True)
-class VerifiedChain:
-    """An audit chain whose every record checked out."""
+class ChainHead:
+    """Where an audit chain ends: how many records it holds, and the hash of the last one.
+
+    ``head`` is what the next record's ``prev`` holds (64 zeros for an empty chain).
+    """
 
     records: int
     head: str
+
+
+@dataclass(frozen=True)
+class VerifiedChain(ChainHead):
+    """An audit chain whose every record checked out."""
 
 
 class AuditChainStore(Protocol):
@@ -318,6 +326,10 @@ class AuditChainStore(Protocol):
 
     def records(self) -> Iterator[bytes]:
         """The stored records, oldest first, in their stored encoding."""
+
+    def head(self) -> ChainHead:
+        """The record count and the last record's hash, reading only that record (its MAC
+        checked, not the whole chain): cheap enough to sign a checkpoint every few seconds."""
 
     def verify(self) -> VerifiedChain:
         """Check every record; raise :class:`keystore.errors.AuditChainBroken` at the first fault."""

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from keystore.errors import AuditWriteError, KeystoreError
+from keystore.errors import AuditError, AuditWriteError, KeystoreError
 from keystore.file_audit_chain import (
     GENESIS,
     chained_record,
+    head_of_last_record,
     line_hash,
     refuse_chain_fields,
     verify_records,
 )
 from keystore.postgres.database import PostgresDatabase
 from keystore.postgres.schema import AUDIT_APPEND_LOCK
-from keystore.records import VerifiedChain
+from keystore.records import ChainHead, VerifiedChain
 
 
 class PostgresAuditChain:
@@ -68,6 +69,17 @@ class PostgresAuditChain:
 
     def records(self) -> Iterator[bytes]:
         return stored_records(self._database)
+
+    def head(self) -> ChainHead:
+        try:
+            rows = self._database.query(
+                "SELECT record FROM audit_records ORDER BY seq DESC LIMIT 1"
+            )
+        except KeystoreError as exc:
+            raise AuditError(f"cannot read the audit chain in {self.location}: {exc}") from None
+        if not rows:
+            return ChainHead(records=0, head=GENESIS)
+        return head_of_last_record(bytes(rows[0][0]), self._mac_key)
 
     def verify(self) -> VerifiedChain:
         return verify_records(self.records(), self._mac_key)
