@@ -46,8 +46,8 @@ def match_checkpoints(
     """
     pending = sorted(checkpoints, key=lambda checkpoint: checkpoint.records)
     position = 0
-    end = ChainHead(records=0, head=GENESIS)
-    for end in itertools.chain([end], heads):
+    empty = end = ChainHead(records=0, head=GENESIS)
+    for end in itertools.chain([empty], heads):
         while position < len(pending) and pending[position].records == end.records:
             if pending[position].head != end.head:
                 raise _diverged(pending[position])
