@@ -313,19 +313,18 @@ class FileAuditChain:
 
 
 def read_lines(path: Path) -> Iterator[bytes]:
-    """The raw lines of a log, without their newlines."""
-    with path.open("rb") as handle:
-        for line in handle:
-            yield line.rstrip(b"\n")
+    """The raw lines of a log, without their newlines; raises :class:`AuditError` if unreadable."""
+    try:
+        with path.open("rb") as handle:
+            for line in handle:
+                yield line.rstrip(b"\n")
+    except OSError as exc:
+        raise AuditError(f"cannot read the audit log {path}: {exc.strerror}") from None
 
 
 def verify_chain(path: Path, mac_key: bytes) -> VerifiedChain:
     """Check every record's seq, chain link and MAC; raise :class:`AuditChainBroken` at the first fault."""
-    try:
-        lines = list(read_lines(path))
-    except OSError as exc:
-        raise AuditError(f"cannot read the audit log {path}: {exc.strerror}") from None
-    return verify_records(lines, mac_key)
+    return verify_records(read_lines(path), mac_key)
 
 
 def verify_records(lines: Iterable[bytes], mac_key: bytes) -> VerifiedChain:

@@ -1,7 +1,8 @@
 """What signserv writes to the audit chain: one :class:`AuditEvent` per request that names a key.
 
 The chain itself (hash links, MAC, flock, fsync, verification) is storage and lives in
-:mod:`keystore.file_audit_chain`; this module fixes the event's fields and the MAC key's purpose.
+:mod:`keystore.file_audit_chain`; this module fixes the event's fields and the purposes of the MAC
+and checkpoint keys.
 Never written: tokens, inputs, signatures.
 """
 
@@ -17,6 +18,7 @@ from keystore.file_audit_chain import verify_chain as verify_log
 from keystore.records import AuditChainStore, VerifiedChain
 
 __all__ = [
+    "AUDIT_CHECKPOINT_PURPOSE",
     "AUDIT_MAC_PURPOSE",
     "AuditChainBroken",
     "AuditError",
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 AUDIT_MAC_PURPOSE = "audit-mac"
+AUDIT_CHECKPOINT_PURPOSE = "audit-checkpoint"
+"""The server secret whose 32 bytes are the Ed25519 seed of the audit checkpoint key."""
 
 
 @dataclass(frozen=True)

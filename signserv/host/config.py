@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from keystore import Argon2Parameters
+from keystore.audit_checkpoint import require_origin
 from signserv.errors import SignservError
 
 DEFAULT_HOME = Path("var/signserv")
@@ -140,6 +141,59 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class AuditCheckpointSettings:
+    """Signed checkpoints of the audit chain, written to sinks outside the home (off without one).
+
+    ``origin`` names the log and the checkpoint key; empty means ``signserv-audit/<16 hex digits
+    of the key's fingerprint>``, the same for every replica of one keystore. ``file`` must be an
+    absolute path outside the home; ``syslog_address`` is ``host:port`` (UDP) or a socket path;
+    ``http_url`` receives each checkpoint as a text/plain POST.
+    """
+
+    interval_seconds: int = at_least(1, default=300)
+    origin: str = ""
+    file: Path | None = None
+    syslog_address: str | None = None
+    http_url: str | None = None
+    http_ca_file: Path | None = None
+    http_timeout_seconds: int = at_least(1, default=10)
+
+    def __post_init__(self) -> None:
+        if self.origin:
+            try:
+                require_origin(self.origin)
+            except ValueError as exc:
+                raise ValueError(f"'audit_checkpoints.origin': {exc}") from None
+        if self.file is not None and not self.file.is_absolute():
+            raise ValueError(
+                "'audit_checkpoints.file' must be an absolute path outside the service's home"
+            )
+        if self.syslog_address is not None:
+            syslog_address(self.syslog_address)
+        if self.http_url is not None and urlsplit(self.http_url).scheme not in ("http", "https"):
+            raise ValueError("'audit_checkpoints.http_url' must be an http:// or https:// URL")
+        if self.http_ca_file is not None and self.http_url is None:
+            raise ValueError("'audit_checkpoints.http_ca_file' needs 'audit_checkpoints.http_url'")
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one sink is configured."""
+        return any(sink is not None for sink in (self.file, self.syslog_address, self.http_url))
+
+
+def syslog_address(address: str) -> str | tuple[str, int]:
+    """A socket path (``/dev/log``) as it is, or ``host:port`` as a UDP address."""
+    if address.startswith("/"):
+        return address
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            "'audit_checkpoints.syslog_address' must be host:port (UDP) or an absolute socket path"
+        )
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class TLSSettings:
     """TLS for `signserv serve` (gunicorn); a client CA makes client certificates mandatory."""
 
@@ -206,6 +260,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    audit_checkpoints: AuditCheckpointSettings = field(default_factory=AuditCheckpointSettings)
     tls: TLSSettings = field(default_factory=TLSSettings)
     pkcs11: Pkcs11Settings = field(default_factory=Pkcs11Settings)
 
@@ -285,7 +340,33 @@ def _resolve_paths(settings: Settings) -> Settings:
     pkcs11 = settings.pkcs11
     if pkcs11.user_pin_file is not None:
         pkcs11 = dataclasses.replace(pkcs11, user_pin_file=under_home(pkcs11.user_pin_file))
-    return dataclasses.replace(settings, keystore=keystore, audit=audit, tls=tls, pkcs11=pkcs11)
+    checkpoints = settings.audit_checkpoints
+    if checkpoints.http_ca_file is not None:
+        checkpoints = dataclasses.replace(
+            checkpoints, http_ca_file=under_home(checkpoints.http_ca_file)
+        )
+    return dataclasses.replace(
+        settings,
+        keystore=keystore,
+        audit=audit,
+        audit_checkpoints=checkpoints,
+        tls=tls,
+        pkcs11=pkcs11,
+    )
+
+
+def _refuse_checkpoint_file_in_home(settings: Settings, source: str) -> None:
+    """A checkpoint kept in the home is lost or rolled back with it: it must live elsewhere."""
+    sink = settings.audit_checkpoints.file
+    if sink is None:
+        return
+    home = settings.home.resolve()
+    if sink.resolve() == home or home in sink.resolve().parents:
+        raise ConfigError(
+            f"{source}: 'audit_checkpoints.file' ({sink}) is inside the service's home {home}; "
+            "a checkpoint there is lost or rolled back with the log it vouches for, so name a "
+            "file on another volume"
+        )
 
 
 def load_settings(home: Path | None = None, config_file: Path | None = None) -> Settings:
@@ -317,4 +398,6 @@ def load_settings(home: Path | None = None, config_file: Path | None = None) -> 
                     f"{source}: '{name}' is not a known section (known: {', '.join(_SECTIONS)})"
                 )
             sections[name] = _build_section(_SECTIONS[name], values, source, name)
-    return _resolve_paths(Settings(home=home, **sections))
+    settings = _resolve_paths(Settings(home=home, **sections))
+    _refuse_checkpoint_file_in_home(settings, str(config_file))
+    return settings

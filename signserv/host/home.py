@@ -55,11 +55,23 @@ from keystore.sqlite import (
     create_sqlite_keystore,
 )
 from keystore.sqlite.backup import restore_backup, write_backup
-from signserv.host.audit_log import AUDIT_MAC_PURPOSE
+from signserv.host.audit_log import AUDIT_CHECKPOINT_PURPOSE, AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings
 from signserv.host.key_backends import configured_key_backends
 
 _logger = logging.getLogger(__name__)
+
+
+_AUDIT_SECRETS = (AUDIT_MAC_PURPOSE, AUDIT_CHECKPOINT_PURPOSE)
+
+
+def _audit_secrets(store: KeyStore) -> dict[str, bytes]:
+    """The audit MAC key and the checkpoint key's seed, by purpose, made now where missing.
+
+    Made at `init`, not at the first serve, so that a first backup carries the keys the audit
+    log is chained and checkpointed under.
+    """
+    return {purpose: store.server_secret(purpose) for purpose in _AUDIT_SECRETS}
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,7 @@ def _initialize_postgres(settings: Settings, database: PostgresDatabase) -> Init
     master_key = read_master_key(master_file)
     records = PostgresKeyRecords.create(database, crypto.master_key_check(master_key))
     store = KeyStore(records, master_key, _argon2(settings))
-    store.server_secret(AUDIT_MAC_PURPOSE)  # now, so a first backup carries the audit key
+    _audit_secrets(store)
     store.close()
     return InitResult(created_master_key, True, database.location)
 
@@ -225,9 +237,7 @@ def initialize_home(settings: Settings) -> InitResult:
         write_master_key(master_file, MasterKey.generate())
     master_key = read_master_key(master_file)
     store = create_sqlite_keystore(store_file, master_key, _argon2(settings))
-    # Made now, not at the first serve: a backup taken before it then carries the key the
-    # audit log will be written under.
-    store.server_secret(AUDIT_MAC_PURPOSE)
+    _audit_secrets(store)
     store.close()
     return InitResult(created_master_key, True, str(store_file))
 
@@ -315,7 +325,7 @@ def restore_keystore(
         if not home_has_key:
             write_master_key(home_key_file, home_master_key)
         restored = location.open(home_master_key, argon2)
-        restored.server_secret(AUDIT_MAC_PURPOSE)  # a backup from before init made one
+        _audit_secrets(restored)  # a backup from before init (or checkpoints) lacks them
         restored.close()
     return count
 
@@ -364,8 +374,9 @@ def _restore_into_postgres(
 def _audit_key_to_keep(
     location: KeystoreLocation, home_master_key: MasterKey, argon2: Argon2Runner
 ) -> dict[str, bytes]:
-    """The audit key of the keystore a restore replaces: the home's audit log is chained under
-    it, so the restored keystore keeps it whatever the backup holds (or lacks)."""
+    """The audit keys of the keystore a restore replaces: the home's audit log is chained under
+    its MAC key and checkpointed under its checkpoint key (whose public key witnesses hold), so
+    the restored keystore keeps both whatever the backup holds (or lacks)."""
     if not location.exists():
         return {}
     try:
@@ -373,6 +384,6 @@ def _audit_key_to_keep(
     except KeystoreError:
         return {}  # too damaged to read: the backup's audit key is all there is
     try:
-        return {AUDIT_MAC_PURPOSE: replaced.server_secret(AUDIT_MAC_PURPOSE)}
+        return _audit_secrets(replaced)
     finally:
         replaced.close()

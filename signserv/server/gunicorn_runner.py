@@ -18,6 +18,7 @@ from gunicorn.util import parse_address
 
 from signserv.errors import SignservError
 from signserv.gunicorn_application import FlaskGunicorn
+from signserv.host.audit_checkpoints import PeriodicCheckpoints, open_checkpoint_writer
 from signserv.host.config import Settings
 from signserv.host.home import open_keystore
 from signserv.server.app import create_app
@@ -129,6 +130,23 @@ def allow_descriptors_up_to_the_hard_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _take_checkpoints_in_the_arbiter(
+    settings: Settings, options: dict[str, Any], on_listening: Callable[[], None]
+) -> None:
+    """Checkpoints from a thread of gunicorn's arbiter: every interval, and once the workers
+    have stopped (``on_exit``), so the last one covers every record. Never in a request."""
+    checkpoints = PeriodicCheckpoints(
+        open_checkpoint_writer(settings), settings.audit_checkpoints.interval_seconds
+    )
+
+    def when_ready(_arbiter: object) -> None:
+        checkpoints.start()
+        on_listening()
+
+    options["when_ready"] = when_ready
+    options["on_exit"] = lambda _arbiter: checkpoints.stop()
+
+
 def serve(
     settings: Settings,
     bind: str | None = None,
@@ -149,5 +167,7 @@ def serve(
         check_bind_address(address)
     prepare_multiprocess_directory(settings.home / "metrics")
     options["when_ready"] = lambda _arbiter: on_listening()
+    if settings.audit_checkpoints.enabled:
+        _take_checkpoints_in_the_arbiter(settings, options, on_listening)
     # Each worker builds its own app (own SQLite connections).
     FlaskGunicorn(lambda: create_app(settings, request_arrived=deadlines.arrived), options).run()
