@@ -13,12 +13,16 @@ from pathlib import Path
 import pytest
 
 from keystore import Argon2Parameters, Argon2Runner, FailureCounterStore, KeyStore, MasterKey
+from keystore.file_audit_chain import FileAuditChain
 from keystore.postgres import (
+    PostgresAuditChain,
     PostgresDatabase,
     PostgresFailureCounters,
+    PostgresKeyRecords,
     create_postgres_keystore,
     open_postgres_keystore,
 )
+from keystore.records import AuditChainStore
 from keystore.sqlite import (
     SqliteDatabase,
     SqliteFailureCounters,
@@ -112,3 +116,55 @@ def backend(request: pytest.FixtureRequest, store_path: Path) -> Backend:
 def any_store(backend: Backend, master_key: MasterKey, argon2: CountingArgon2) -> KeyStore:
     """A new, empty keystore in each backend in turn."""
     return backend.create(master_key, argon2)
+
+
+MAC_KEY = b"m" * 32
+
+
+@dataclass
+class StoredChain:
+    """A chain, a way to overwrite its stored records behind its back, and a fresh writer on
+    them (as a restarted service would open)."""
+
+    chain: AuditChainStore
+    overwrite: Callable[[list[bytes]], None]
+    reopen: Callable[[], AuditChainStore]
+
+
+def _file_chain(tmp_path: Path) -> StoredChain:
+    path = tmp_path / "audit.log"
+    return StoredChain(
+        FileAuditChain(path, MAC_KEY, fsync=False),
+        lambda records: path.write_bytes(b"".join(record + b"\n" for record in records)),
+        lambda: FileAuditChain(path, MAC_KEY, fsync=False),
+    )
+
+
+def _postgres_chain(request: pytest.FixtureRequest) -> StoredChain:
+    url = request.getfixturevalue("postgres_database")
+    database = PostgresDatabase(url.url, url.password_file.read_text().strip())
+    request.addfinalizer(database.close)
+    PostgresKeyRecords.create(database, b"check")
+
+    def overwrite(records: list[bytes]) -> None:
+        with database.transaction() as statements:
+            statements.execute("DELETE FROM audit_records")
+            statements.executemany(
+                "INSERT INTO audit_records (seq, record) VALUES (?, ?)",
+                [(position, record) for position, record in enumerate(records, start=1)],
+            )
+
+    return StoredChain(
+        PostgresAuditChain(database, MAC_KEY),
+        overwrite,
+        lambda: PostgresAuditChain(database, MAC_KEY),
+    )
+
+
+@pytest.fixture(params=["file", "postgres"])
+def stored(request: pytest.FixtureRequest, tmp_path: Path) -> StoredChain:
+    """Five records in each chain backend in turn."""
+    chain = _file_chain(tmp_path) if request.param == "file" else _postgres_chain(request)
+    for number in range(5):
+        chain.chain.append({"what": f"event {number}"})
+    return chain
