@@ -1,0 +1,135 @@
+"""`signserv audit checkpoint|public-key|verify --checkpoints` and a real service writing checkpoints.
+
+The service runs under gunicorn with a one-second interval while 200 signatures are asked
+for; its checkpoints are then verified by a third party that holds only the public key (the
+master key file is moved away first). Both storage backends: the file chain and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from keystore.audit_checkpoint import CheckpointVerifier, split_notes
+from signserv import contract
+
+from ...conftest import RunningService, SignservHome, make_home
+
+BODY = contract.build_sign_request_body(b"checkpointed")
+SIGNATURES = 200
+BATCHES = 4
+
+
+def checkpoint_config(witness: Path, interval: int = 1) -> str:
+    return f"audit_checkpoints:\n  interval_seconds: {interval}\n  file: {witness}\n"
+
+
+def checkpoints_in(witness: Path) -> list[int]:
+    """The record counts of the checkpoints in the witness file, oldest first (no signature check)."""
+    if not witness.exists():
+        return []
+    return [int(note.split("\n")[1]) for note in split_notes(witness.read_text())]
+
+
+def wait_for_checkpoint_of(witness: Path, records: int) -> None:
+    """Poll the witness file until a checkpoint covers ``records`` (the interval is 1 s)."""
+    deadline = time.monotonic() + 15
+    while not any(count >= records for count in checkpoints_in(witness)):
+        assert time.monotonic() < deadline, f"no checkpoint of {records} records in 15 s"
+        time.sleep(0.1)
+
+
+def test_a_service_under_load_writes_checkpoints_that_verify_without_the_master_key(
+    tmp_path: Path, backend_config: str, start_signserv: Callable[..., RunningService]
+) -> None:
+    witness = tmp_path / "witness" / "checkpoints.txt"
+    witness.parent.mkdir()
+    home = make_home(tmp_path / "signserv", backend_config + checkpoint_config(witness))
+    token = home.create_key("admin")
+    service = start_signserv(home)
+    headers = {"Authorization": token, "Content-Type": "application/json"}
+
+    def sign(_: int) -> int:
+        return requests.post(
+            f"{service.url}/sign/admin", data=BODY, headers=headers, timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for batch in range(BATCHES):
+            assert set(pool.map(sign, range(SIGNATURES // BATCHES))) == {200}
+            signed = (batch + 1) * SIGNATURES // BATCHES
+            wait_for_checkpoint_of(witness, signed)
+    while_serving = checkpoints_in(witness)
+    service.stop()
+    assert service.process.returncode == 0
+    after_shutdown = checkpoints_in(witness)
+    assert len(after_shutdown) > len(while_serving)
+    assert after_shutdown[-1] == SIGNATURES, "the shutdown checkpoint covers every record"
+    assert after_shutdown == sorted(after_shutdown)
+
+    vkey = home.run("audit", "public-key").stdout.strip()
+    CheckpointVerifier.from_vkey(vkey)
+    master_key = home.home / "master.key"
+    master_key.rename(tmp_path / "master.key.elsewhere")
+    verified = home.run("audit", "verify", "--checkpoints", str(witness), "--public-key", vkey)
+    assert f"verified: {SIGNATURES} records" in verified.stdout
+    assert "no master key: MACs not checked" in verified.stdout
+    assert f"({SIGNATURES} records)" in verified.stdout.splitlines()[-1]
+    without_key = home.run("audit", "verify", "--checkpoints", str(witness), check=False)
+    assert without_key.returncode == 1 and "master" in without_key.stderr
+
+
+def _served_home(
+    tmp_path: Path, start_signserv: Callable[..., RunningService], requests_made: int
+) -> tuple[SignservHome, Path]:
+    """A file-chain home that answered ``requests_made`` requests and checkpointed on shutdown."""
+    witness = tmp_path / "witness" / "checkpoints.txt"
+    witness.parent.mkdir(exist_ok=True)
+    home = make_home(tmp_path / "signserv", checkpoint_config(witness, interval=3600))
+    token = home.create_key("admin")
+    service = start_signserv(home, workers=1)
+    for _ in range(requests_made):
+        requests.get(f"{service.url}/keys/admin", headers={"Authorization": token}, timeout=30)
+    service.stop()
+    return home, witness
+
+
+def test_verify_names_a_cut_off_tail_and_a_forged_checkpoint(
+    tmp_path: Path, start_signserv: Callable[..., RunningService]
+) -> None:
+    home, witness = _served_home(tmp_path, start_signserv, requests_made=6)
+    assert checkpoints_in(witness)[-1] == 6
+    assert (
+        "newest checkpoint matched"
+        in home.run("audit", "verify", "--checkpoints", str(witness)).stdout
+    )
+
+    log = home.home / "audit.log"
+    whole = log.read_text()
+    log.write_text("".join(whole.splitlines(keepends=True)[:4]))
+    cut = home.run("audit", "verify", "--checkpoints", str(witness), check=False)
+    assert cut.returncode == 1
+    assert "holds 4 records" in cut.stderr and "last 2 records were cut off" in cut.stderr
+
+    log.write_text(whole)
+    forged = tmp_path / "forged.txt"
+    forged.write_text(re.sub(r"\n6\n", "\n7\n", witness.read_text()))
+    refused = home.run("audit", "verify", "--checkpoints", str(forged), check=False)
+    assert refused.returncode == 1
+    assert re.search(r"checkpoint \d+: .*altered or forged", refused.stderr)
+
+
+def test_audit_checkpoint_sends_now_or_only_prints(
+    tmp_path: Path, start_signserv: Callable[..., RunningService]
+) -> None:
+    home, witness = _served_home(tmp_path, start_signserv, requests_made=2)
+    before = checkpoints_in(witness)
+    printed = home.run("audit", "checkpoint", "--print-only").stdout
+    assert printed.split("\n")[1] == "2" and checkpoints_in(witness) == before
+    sent = home.run("audit", "checkpoint").stdout
+    assert witness.read_text().endswith(sent) and checkpoints_in(witness) == [*before, 2]
