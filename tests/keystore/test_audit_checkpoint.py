@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -253,3 +255,12 @@ def test_a_byte_flip_in_a_signed_checkpoint_never_verifies_as_another(flips: byt
         return
     with contextlib.suppress(CheckpointUnreadable, CheckpointSignatureInvalid):
         assert SIGNER.verifier.open(text) == CHECKPOINT
+
+
+def test_the_example_in_the_documentation_verifies_with_its_verifier_key() -> None:
+    document = (Path(__file__).parents[2] / "docs" / "audit-checkpoints.md").read_text()
+    note = re.search(r"```text\n(.*?)```", document, flags=re.DOTALL)
+    vkey = re.search(r"Its verifier key is `([^`]+)`", document)
+    assert note is not None and vkey is not None
+    checkpoint = CheckpointVerifier.from_vkey(vkey.group(1)).open(note.group(1))
+    assert (checkpoint.records, checkpoint.time) == (1207, "2026-12-01T10:15:00Z")
