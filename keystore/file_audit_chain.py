@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ _HEAD_WINDOW = 4 * 1024
 _TAIL_WINDOW = 64 * 1024
 _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT
 _CHAIN_FIELDS = frozenset({"seq", "time", "prev", "mac"})
+_TORN_TAIL_READS = 5
+_TORN_TAIL_PAUSE_SECONDS = 0.01
 MIN_FREE_BYTES = 1024 * 1024
 """Below this much free space on the log's file system, the log reports itself not writable."""
 
@@ -292,20 +295,25 @@ class FileAuditChain:
         return read_lines(self.path)
 
     def head(self) -> ChainHead:
-        """The count and hash of the last record in the file (its MAC checked), read from the tail."""
-        try:
-            with self.path.open("rb") as handle:
-                # Shared: no writer is half-way through a record while the tail is read.
-                fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-                end = os.fstat(handle.fileno()).st_size
-                last = _last_line(handle.fileno(), end) if end else b""
-        except FileNotFoundError:
-            return ChainHead(records=0, head=GENESIS)
-        except OSError as exc:
-            raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
-        if last is None:
-            raise AuditChainBroken(0, f"the last record of {self.path} is torn")
-        return head_of_last_record(last, self._mac_key) if end else ChainHead(0, GENESIS)
+        """The count and hash of the last record in the file (its MAC checked), read from the tail.
+
+        Takes no lock: a lock held by gunicorn's arbiter while it forks a worker would be
+        inherited by the worker and block its appends. A record still being written shows as a
+        torn tail, read again a moment later.
+        """
+        for _ in range(_TORN_TAIL_READS):
+            try:
+                with self.path.open("rb") as handle:
+                    end = os.fstat(handle.fileno()).st_size
+                    last = _last_line(handle.fileno(), end) if end else b""
+            except FileNotFoundError:
+                return ChainHead(records=0, head=GENESIS)
+            except OSError as exc:
+                raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+            if last is not None:
+                return head_of_last_record(last, self._mac_key) if end else ChainHead(0, GENESIS)
+            time.sleep(_TORN_TAIL_PAUSE_SECONDS)
+        raise AuditChainBroken(0, f"the last record of {self.path} stays torn")
 
     def verify(self) -> VerifiedChain:
         """Check every record's seq, chain link and MAC (see :func:`verify_chain`)."""

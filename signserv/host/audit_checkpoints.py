@@ -161,7 +161,8 @@ class PeriodicCheckpoints:
     def stop(self) -> None:
         """End the thread and write the shutdown checkpoint (after the workers have stopped)."""
         self._stopping.set()
-        self._thread.join(timeout=self._interval + 60)
+        if self._thread.ident is not None:  # gunicorn may exit before it was ever ready
+            self._thread.join(timeout=self._interval + 60)
         self._write_logging_failures()
 
     def _run(self) -> None:

@@ -56,8 +56,9 @@ class FileCheckpointSink:
                 self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE
             )
             try:
-                # Exclusive: a service and `signserv audit checkpoint` never interleave notes.
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                # Exclusive, so a service and `signserv audit checkpoint` never interleave notes;
+                # a POSIX lock, which a worker forked meanwhile does not inherit (flock would be).
+                fcntl.lockf(descriptor, fcntl.LOCK_EX)
                 if os.write(descriptor, record) != len(record):
                     raise CheckpointSinkError(f"{self.description} took only part of a checkpoint")
                 os.fsync(descriptor)
@@ -113,8 +114,9 @@ class HttpCheckpointSink:
         self._timeout = timeout_seconds
         self._session = session_for("signserv-audit-checkpoint")
         parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
         # Host and path only: a query or user part may carry the witness's credential.
-        self.description = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}{parts.path}"
+        self.description = f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
     def send(self, note: str) -> None:
         try:

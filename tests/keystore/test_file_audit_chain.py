@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from keystore.errors import AuditLogReplaced, AuditWriteError
+from keystore.errors import AuditChainBroken, AuditLogReplaced, AuditWriteError
 from keystore.file_audit_chain import GENESIS, FileAuditChain
 
 MAC_KEY = b"m" * 32
@@ -165,3 +165,16 @@ def test_a_torn_tail_makes_the_log_not_writable(running_chain: FileAuditChain) -
         handle.write(b'{"seq":4,"torn')
     with pytest.raises(AuditWriteError, match="unreadable"):
         running_chain.check_writable()
+
+
+def test_head_of_a_log_whose_last_record_stays_torn_is_refused(tmp_path: Path) -> None:
+    """A torn tail is read again (an append may be landing); one that stays torn is named."""
+    path = tmp_path / "audit.log"
+    chain = FileAuditChain(path, MAC_KEY, fsync=False)
+    chain.append({"what": "whole"})
+    whole = chain.head()
+    assert whole.records == 1
+    with path.open("ab") as log:
+        log.write(b'{"what":"half a rec')
+    with pytest.raises(AuditChainBroken, match="stays torn"):
+        FileAuditChain(path, MAC_KEY, fsync=False).head()
