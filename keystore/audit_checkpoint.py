@@ -225,8 +225,7 @@ class CheckpointSigner:
 
     def __init__(self, name: str, seed: bytes) -> None:
         self._private_key = Ed25519PrivateKey.from_private_bytes(seed)
-        public = self._private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.verifier = CheckpointVerifier(require_origin(name), public)
+        self.verifier = CheckpointVerifier(require_origin(name), _raw_public_key(self._private_key))
 
     def __repr__(self) -> str:
         return f"CheckpointSigner({self.verifier.vkey()!r})"
@@ -241,13 +240,13 @@ class CheckpointSigner:
         return f"{text}\n{SIGNATURE_PREFIX}{self.verifier.name} {encoded}\n"
 
 
+def _raw_public_key(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
 def public_key_fingerprint(seed: bytes) -> str:
     """16 hex digits naming the checkpoint key made from ``seed`` (for a default origin)."""
-    public = (
-        Ed25519PrivateKey.from_private_bytes(seed)
-        .public_key()
-        .public_bytes(Encoding.Raw, PublicFormat.Raw)
-    )
+    public = _raw_public_key(Ed25519PrivateKey.from_private_bytes(seed))
     return hashlib.sha256(public).hexdigest()[:16]
 
 
