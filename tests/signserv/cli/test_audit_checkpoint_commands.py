@@ -14,9 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from click.testing import CliRunner
 
 from keystore.audit_checkpoint import CheckpointVerifier, split_notes
+from keystore.errors import VerifierKeyInvalid
 from signserv import contract
+from signserv.cli.audit import audit_group
+from signserv.host.config import Settings
 
 from ...conftest import RunningService, SignservHome, make_home
 
@@ -133,3 +137,19 @@ def test_audit_checkpoint_sends_now_or_only_prints(
     assert printed.split("\n")[1] == "2" and checkpoints_in(witness) == before
     sent = home.run("audit", "checkpoint").stdout
     assert witness.read_text().endswith(sent) and checkpoints_in(witness) == [*before, 2]
+
+
+def test_verify_with_a_public_key_needs_checkpoints_and_a_verifier_key(
+    settings: Settings, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    alone = runner.invoke(audit_group, ["verify", "--public-key", "x"], obj=settings)
+    assert alone.exit_code == 2 and "--checkpoints" in alone.output
+    empty = tmp_path / "none.txt"
+    empty.write_text("")
+    garbled = runner.invoke(
+        audit_group,
+        ["verify", "--checkpoints", str(empty), "--public-key", "nonsense"],
+        obj=settings,
+    )
+    assert isinstance(garbled.exception, VerifierKeyInvalid)
