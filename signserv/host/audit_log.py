@@ -45,6 +45,8 @@ class AuditEvent:
     input_sha512: str | None
     input_length: int | None
     latency_ms: float
+    signed: dict[str, object] | None = None
+    """What the input is in TKE terms (:meth:`signserv.tke.wire.signed_input.SignedInput.as_record`)."""
 
 
 class AuditLog:
