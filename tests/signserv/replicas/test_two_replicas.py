@@ -81,7 +81,9 @@ def test_keys_sign_on_both_disable_is_seen_by_both_and_one_audit_chain_verifies(
     assert [sign(first, "shared", token), sign(second, "shared", token)] == [200, 200]
     verified = second_home.run("audit", "verify").stdout
     assert "verified: 6 records" in verified, verified
-    tail = [json.loads(line) for line in first_home.run("audit", "tail").stdout.splitlines()]
+    tail = [
+        json.loads(line) for line in first_home.run("audit", "tail", "--json").stdout.splitlines()
+    ]
     assert [record["status"] for record in tail] == [200, 200, 403, 403, 200, 200]
 
 

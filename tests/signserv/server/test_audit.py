@@ -188,7 +188,7 @@ def test_busy_multi_worker_run_verifies_and_cli_names_a_deleted_record(start_sig
     assert (
         "line 101: holds record 102 where record 101 belongs (a record is missing)" in broken.stderr
     )
-    tail = home.run("audit", "tail", "-n", "3").stdout.splitlines()
+    tail = home.run("audit", "tail", "-n", "3", "--json").stdout.splitlines()
     assert len(tail) == 3 and json.loads(tail[-1])["seq"] == 240
 
 
