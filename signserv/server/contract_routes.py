@@ -22,6 +22,7 @@ from signserv.server.json_response import json_response
 from signserv.server.rate_limit import RateLimiter
 from signserv.server.request_audit import current_request
 from signserv.server.signing import SigningService
+from signserv.tke.wire.signed_input import describe_signed_input
 
 _logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def contract_blueprint(signing: SigningService, rate_limiter: RateLimiter | None
         key_name, token = begin(name, "sign")
         data = _sign_request_data()
         digest = hashlib.sha512(data).digest()  # the one hash of the input (§1.7)
-        current_request().signs_input(digest, len(data))
+        current_request().signs_input(digest, len(data), describe_signed_input(data))
         try:
             signature = signing.sign_digest(key_name, token, digest, client_address())
         except KeystoreError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flask import Response, g, request
 
 from signserv.host.audit_log import AuditEvent, AuditLog, AuditWriteError
+from signserv.tke.wire.signed_input import SignedInput
 
 _logger = logging.getLogger(__name__)
 _G_NAME = "request_audit"
@@ -38,6 +39,7 @@ class RequestAudit:
     operation: str | None = None
     input_sha512: str | None = None
     input_length: int | None = None
+    signed: SignedInput | None = None
 
     def elapsed_seconds(self) -> float:
         """Seconds since the request began (monotonic)."""
@@ -48,10 +50,12 @@ class RequestAudit:
         self.key = key_name[:128]
         self.operation = operation
 
-    def signs_input(self, sha512_digest: bytes, length: int) -> None:
-        """Note the SHA-512 and length of the bytes asked to be signed (never the bytes)."""
+    def signs_input(self, sha512_digest: bytes, length: int, signed: SignedInput) -> None:
+        """Note the SHA-512, length and description of the bytes asked to be signed (never
+        the bytes)."""
         self.input_sha512 = sha512_digest.hex()
         self.input_length = length
+        self.signed = signed
 
 
 def begin_request() -> RequestAudit:
@@ -95,6 +99,7 @@ def audited(log: AuditLog, record: RequestAudit, response: Response) -> Response
         outcome=_outcome(response),
         input_sha512=record.input_sha512,
         input_length=record.input_length,
+        signed=None if record.signed is None else record.signed.as_record(),
         latency_ms=round(record.elapsed_seconds() * 1000, 3),
     )
     try:
