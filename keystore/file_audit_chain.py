@@ -313,7 +313,7 @@ class FileAuditChain:
             if last is not None:
                 return head_of_last_record(last, self._mac_key) if end else ChainHead(0, GENESIS)
             time.sleep(_TORN_TAIL_PAUSE_SECONDS)
-        raise AuditChainBroken(0, f"the last record of {self.path} stays torn")
+        raise AuditError(f"the last record of {self.path} stays torn; run `signserv audit verify`")
 
     def verify(self) -> VerifiedChain:
         """Check every record's seq, chain link and MAC (see :func:`verify_chain`)."""
@@ -392,7 +392,9 @@ def head_of_last_record(line: bytes, mac_key: bytes) -> ChainHead:
         if not isinstance(seq, int) or seq < 1:
             raise ValueError("no record number")
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        raise AuditChainBroken(0, "the last record is not a complete audit record") from None
+        raise AuditError(
+            "the last audit record is not a complete record (torn or edited)"
+        ) from None
     if not _mac_matches(mac_key, fields, mac):
         raise AuditChainBroken(seq, f"record {seq}, the last, was altered or forged")
     return ChainHead(records=seq, head=line_hash(line))
