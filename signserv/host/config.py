@@ -139,19 +139,33 @@ class AuditSettings:
     fsync: bool = True
 
 
+CLIENT_CERTIFICATE_MODES = ("required", "optional")
+
+
 @dataclass(frozen=True)
 class TLSSettings:
-    """TLS for `signserv serve` (gunicorn); a client CA makes client certificates mandatory."""
+    """TLS for `signserv serve` (gunicorn), and client certificates under ``client_ca_file``.
+
+    With a client CA, ``client_certificates: required`` (the default) refuses every connection
+    without a certificate it issued; ``optional`` lets clients without one connect, and a key
+    bound to a certificate (docs/policy.md) is then refused per key. A certificate that is
+    sent must chain to the CA either way.
+    """
 
     certfile: Path | None = None
     keyfile: Path | None = None
     client_ca_file: Path | None = None
+    client_certificates: str = "required"
 
     def __post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("'tls.certfile' and 'tls.keyfile' go together")
         if self.client_ca_file is not None and self.certfile is None:
             raise ValueError("'tls.client_ca_file' needs 'tls.certfile' and 'tls.keyfile'")
+        if self.client_certificates not in CLIENT_CERTIFICATE_MODES:
+            raise ValueError(
+                f"'tls.client_certificates' is one of {', '.join(CLIENT_CERTIFICATE_MODES)}"
+            )
 
     @property
     def enabled(self) -> bool:
