@@ -293,8 +293,8 @@ def _resolve_paths(settings: Settings) -> Settings:
         **{
             item.name: under_home(path)
             for item in dataclasses.fields(TLSSettings)
-            if (path := getattr(settings.tls, item.name)) is not None
-        },
+            if isinstance(path := getattr(settings.tls, item.name), Path)
+        },  # type: ignore[arg-type]  # only the Path fields are replaced
     )
     pkcs11 = settings.pkcs11
     if pkcs11.user_pin_file is not None:
