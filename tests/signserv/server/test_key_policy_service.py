@@ -100,16 +100,21 @@ def test_a_new_policy_reaches_a_worker_that_holds_the_key_unlocked(
     assert _sign(client, b"anything else").status_code == 200
 
 
-@pytest.mark.parametrize("altered", ["NULL", "?"], ids=["removed", "edited"])
+LAX = KeyPolicy.build(set(InputKind)).to_bytes()
+
+
+@pytest.mark.parametrize(
+    ("sql", "parameters"),
+    [
+        pytest.param("UPDATE keys SET policy = NULL WHERE name = 'admin'", (), id="removed"),
+        pytest.param("UPDATE keys SET policy = ? WHERE name = 'admin'", (LAX,), id="edited"),
+    ],
+)
 def test_a_policy_altered_in_the_database_answers_503_and_signs_nothing(
-    settings: Settings, store: KeyStore, altered: str
+    settings: Settings, store: KeyStore, sql: str, parameters: tuple[bytes, ...]
 ) -> None:
-    lax = KeyPolicy.build(set(InputKind)).to_bytes()
     with store.records._database.transaction() as connection:  # type: ignore[attr-defined]
-        connection.execute(
-            f"UPDATE keys SET policy = {altered} WHERE name = 'admin'",
-            (lax,) if altered == "?" else (),
-        )
+        connection.execute(sql, parameters)
     client = create_app(settings).test_client()
     response = _sign(client, _block(CommandId.ZEROIZE_DOMAIN))
     assert response.status_code == 503
