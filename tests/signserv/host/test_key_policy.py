@@ -34,11 +34,12 @@ def _command(kind: InputKind, module: str = "93AABC12", domain: int = 3) -> Sign
     return SignedInput(kind, command="some command", domain=domain, module=module, counter=1)
 
 
-def _certificate_der(common_name: str) -> bytes:
+def self_signed_certificate(common_name: str) -> x509.Certificate:
+    """A throwaway certificate with subject CN=``common_name``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -48,7 +49,10 @@ def _certificate_der(common_name: str) -> bytes:
         .not_valid_after(now + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
-    return certificate.public_bytes(Encoding.DER)
+
+
+def _certificate_der(common_name: str) -> bytes:
+    return self_signed_certificate(common_name).public_bytes(Encoding.DER)
 
 
 def test_the_encoding_is_canonical_json_with_sorted_keys_and_lists() -> None:
