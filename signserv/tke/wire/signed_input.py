@@ -28,6 +28,7 @@ from signserv.tke.wire.commands import AttributeId, CommandId
 from signserv.tke.wire.signer_info import SKI_BYTES
 
 CERTIFICATE_DIGEST_BYTES = hashlib.sha512().digest_size
+MODULE_SERIAL_BYTES = 8
 MAX_SHOWN_NAME_CHARACTERS = 64
 """An administrator name is at most 30 bytes (§2.3); a hostile certificate's is cut here."""
 
@@ -160,8 +161,12 @@ def _attribute_name(attribute: int) -> str:
 
 
 def module_serial(module_id: bytes) -> str:
-    """A module id as the TKE tools print it: its ASCII serial when it is one, else hex."""
-    serial = module_id.rstrip(b"\x00")
+    """A module id as the TKE tools print it: its ASCII serial when it is one, else hex.
+
+    TKE-REFERENCE §3.7: a moduleId is 8 ASCII serial characters and 8 bytes of module
+    instance; the serial is its first 8 bytes, whatever the instance bytes are.
+    """
+    serial = module_id[:MODULE_SERIAL_BYTES].rstrip(b"\x00")
     if serial and all(0x21 <= byte <= 0x7E for byte in serial):
         return serial.decode("ascii")
     return module_id.hex().upper()
