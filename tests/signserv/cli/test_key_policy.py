@@ -16,7 +16,7 @@ from signserv.host.key_policy import KeyPolicy, PolicyInvalid, certificate_finge
 from signserv.tke.wire.signed_input import InputKind
 
 from ...conftest import SignservHome, make_home
-from ..host.test_key_policy import self_signed_certificate
+from ...tls_certificates import self_signed_certificate
 
 TOKEN = "admin-token-0123456789abcdef"
 

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +20,8 @@ from signserv.host.key_policy import (
 )
 from signserv.tke.wire.signed_input import InputKind, SignedInput
 
+from ...tls_certificates import self_signed_certificate
+
 ADMINS_ON_ONE_MODULE = KeyPolicy.build(
     {InputKind.ADMINISTRATORS, InputKind.QUERY}, modules={"93aabc12"}, domains={3}
 )
@@ -32,23 +29,6 @@ ADMINS_ON_ONE_MODULE = KeyPolicy.build(
 
 def _command(kind: InputKind, module: str = "93AABC12", domain: int = 3) -> SignedInput:
     return SignedInput(kind, command="some command", domain=domain, module=module, counter=1)
-
-
-def self_signed_certificate(common_name: str) -> x509.Certificate:
-    """A throwaway certificate with subject CN=``common_name``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
 
 
 def _certificate_der(common_name: str) -> bytes:
