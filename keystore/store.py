@@ -5,6 +5,11 @@ DESIGN §3. This class is the envelope's user, not a database: it seals and unse
 unknown name cost what a wrong token costs. Where the records live is the backend's business
 (:mod:`keystore.sqlite` today). The master key is checked against the stored seal on open, so a
 wrong master key is refused before any request is served.
+
+A key's signing policy is opaque bytes here, bound into its master-share seal
+(:mod:`keystore.crypto`): :meth:`KeyStore.set_policy` binds one with the master key,
+:meth:`KeyStore.unlock` and :meth:`KeyStore.policy` return it only once that seal opened, so a
+policy altered in the storage fails like a damaged record. The service gives the bytes meaning.
 """
 
 from __future__ import annotations
