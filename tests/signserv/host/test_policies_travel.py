@@ -9,14 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
-from signserv.cli.migrate import migrate_command
 from signserv.host.config import Settings, load_settings
 from signserv.host.home import initialize_home, open_keystore
 from signserv.host.key_policy import KeyPolicy
 from signserv.server.app import create_app
 from signserv.tke.wire.signed_input import InputKind
 
-from ...conftest import FAST_CONFIG, PostgresDatabaseUrl
+from ...conftest import FAST_CONFIG, PostgresDatabaseUrl, SignservHome
 
 TOKEN = "admin-token-0123456789abcdef"
 POLICY = KeyPolicy.build({InputKind.ADMINISTRATORS}, modules={"93AABC12"}, domains={3})
@@ -90,6 +89,7 @@ def test_migrate_carries_policies(source: Settings, target: Settings) -> None:
     # A home that served once (migrate reads its audit log, which the first request creates).
     served = create_app(source).test_client().get("/keys/free", headers={"Authorization": TOKEN})
     assert served.status_code == 200
-    _invoke(migrate_command, source, "--to-config", str(target.home.parent / "config.yaml"),
-            "--to-home", str(target.home))  # fmt: skip
+    home = SignservHome(home=source.home, config=source.home.parent / "config.yaml")
+    home.run("migrate", "--to-config", str(target.home.parent / "config.yaml"),
+             "--to-home", str(target.home))  # fmt: skip
     _assert_policies_kept(target)
