@@ -9,10 +9,9 @@ from signserv.checker.errors import ContractViolation
 from signserv.checker.responses import require_answered_directly, signature_pair, string_member
 from signserv.checker.results import Verdict, informed, passed
 from signserv.checker.signatures import require_sha512_once
-from signserv.contract import P521_GROUP_ORDER, build_sign_request_body
+from signserv.contract import KEY_PROBE_INPUT, P521_GROUP_ORDER, build_sign_request_body
 
 SAMPLE_INPUT = b"signserv check: a sample administrative command block"
-PROBE_INPUT = bytes(100)
 LARGE_INPUT = bytes(range(256)) * 256
 
 
@@ -64,7 +63,7 @@ def check_certificate_digest(context: CheckContext) -> Verdict:
 
 def check_probe_input(context: CheckContext) -> Verdict:
     """The 100-zero-byte probe the TKE client sends to test a key is signed correctly."""
-    context.sign_and_verify(PROBE_INPUT)
+    context.sign_and_verify(KEY_PROBE_INPUT)
     return passed("the TKE client's key probe (100 zero bytes) is signed correctly")
 
 

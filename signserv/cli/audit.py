@@ -9,7 +9,7 @@ import click
 
 from signserv.cli.context import pass_settings
 from signserv.cli.home_state import open_home_keystore
-from signserv.host.audit_log import AUDIT_MAC_PURPOSE, verify_log
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE, record_in_words, verify_log
 from signserv.host.config import Settings
 from signserv.host.home import audit_chain_location, audit_records, open_audit_chain
 
@@ -41,8 +41,16 @@ def verify_command(settings: Settings, log_file: Path | None) -> None:
 
 @audit_group.command("tail")
 @click.option("-n", "--lines", "count", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print the records as stored (JSON lines).")
 @pass_settings
-def tail_command(settings: Settings, count: int) -> None:
-    """Print the newest records (JSON lines)."""
+def tail_command(settings: Settings, count: int, as_json: bool) -> None:
+    """Print the newest records, one line each, saying what each request signed.
+
+    A signed TKE command reads as, for example, "add administrator 'Admin 2' (SKI 5f0c…) to
+    domain 3 of module 93AABEC1, counter 17". The records are not verified: run `audit verify`.
+    """
     for line in deque(audit_records(settings), maxlen=count):
-        click.echo(line.decode("utf-8", errors="replace"))
+        if as_json:
+            click.echo(line.decode("utf-8", errors="replace"))
+        else:
+            click.echo(record_in_words(line))

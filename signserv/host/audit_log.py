@@ -8,6 +8,7 @@ Never written: tokens, inputs, signatures.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from keystore.errors import AuditChainBroken, AuditError, AuditLogReplaced, Audi
 from keystore.file_audit_chain import FileAuditChain, read_lines
 from keystore.file_audit_chain import verify_chain as verify_log
 from keystore.records import AuditChainStore, VerifiedChain
+from signserv.tke.wire.signed_input import SignedInput
 
 __all__ = [
     "AUDIT_MAC_PURPOSE",
@@ -26,6 +28,7 @@ __all__ = [
     "AuditWriteError",
     "VerifiedChain",
     "read_lines",
+    "record_in_words",
     "verify_log",
 ]
 
@@ -67,3 +70,42 @@ class AuditLog:
     def check_writable(self) -> None:
         """Raise :class:`AuditWriteError` unless a record could be written now (for /readyz)."""
         self._chain.check_writable()
+
+
+def _printable(text: str) -> str:
+    """``text`` with every control character escaped, so a record cannot drive a terminal."""
+    return "".join(
+        character if character.isprintable() else repr(character)[1:-1] for character in text
+    )
+
+
+def _what_was_signed(record: dict[str, object]) -> str:
+    signed = record.get("signed")
+    if signed is None:
+        digest = record.get("input_sha512")
+        return "" if digest is None else f"input SHA-512 {str(digest)[:16]}…"
+    try:
+        if not isinstance(signed, dict):
+            raise ValueError("not an object")
+        return SignedInput.from_record(signed).in_words()
+    except (KeyError, ValueError):
+        return "(an unreadable description)"
+
+
+def record_in_words(line: bytes) -> str:
+    """One stored audit record as a line for people (``signserv audit tail``).
+
+    ``#17 2026-12-01T10:00:00.000+00:00 127.0.0.1 sign admin1 200 ok: add administrator
+    'Admin 2' (SKI 5f0c…) to domain 3 of module 93AABEC1, counter 17``. The record is not
+    verified here (``audit verify`` does that); whatever it holds is shown escaped.
+    """
+    try:
+        record = json.loads(line)
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        return _printable(f"(not a record: {line[:80]!r})")
+    fields = ("time", "client", "operation", "key", "status", "outcome")
+    text = f"#{record.get('seq')} " + " ".join(str(record.get(field)) for field in fields)
+    signed = _what_was_signed(record)
+    return _printable(f"{text}: {signed}" if signed else text)

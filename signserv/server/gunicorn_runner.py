@@ -2,20 +2,27 @@
 
 `signserv serve` and the Dockerfile both come here. The keystore is opened once in the master
 process before any worker starts, so a missing master key or a damaged keystore stops the
-service with a clear message instead of a crash loop.
+service with a clear message instead of a crash loop. A worker started later (gunicorn replaces
+one that died or hung) while a shared database is unreachable waits for it rather than fail to
+boot: gunicorn stops the whole service when a worker fails to boot.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
+import os
 import resource
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.util import parse_address
 
+from keystore import KeystoreCorrupt, KeystoreUnavailable
 from signserv.errors import SignservError
 from signserv.gunicorn_application import FlaskGunicorn
 from signserv.host.config import Settings
@@ -134,6 +141,29 @@ def allow_descriptors_up_to_the_hard_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+_logger = logging.getLogger(__name__)
+STORAGE_RETRY_MAX_SECONDS = 5.0
+
+
+def app_once_storage_answers(build: Callable[[], Flask]) -> Flask:
+    """``build()``, retried while the keystore is unreachable (a database restarting).
+
+    Only unavailability is waited out: a damaged keystore still fails the worker's boot, which
+    stops the service, as it should. While a worker waits it answers nothing; the other workers
+    go on, and gunicorn replaces the waiting one if it outlives the worker timeout.
+    """
+    delay = 0.25
+    while True:
+        try:
+            return build()
+        except KeystoreCorrupt:
+            raise
+        except KeystoreUnavailable as exc:
+            _logger.warning("worker %d waits for the keystore: %s", os.getpid(), exc)
+            time.sleep(delay)
+            delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
+
+
 def serve(
     settings: Settings,
     bind: str | None = None,
@@ -155,4 +185,9 @@ def serve(
     prepare_multiprocess_directory(settings.home / "metrics")
     options["when_ready"] = lambda _arbiter: on_listening()
     # Each worker builds its own app (own SQLite connections).
-    FlaskGunicorn(lambda: create_app(settings, request_arrived=deadlines.arrived), options).run()
+    FlaskGunicorn(
+        lambda: app_once_storage_answers(
+            lambda: create_app(settings, request_arrived=deadlines.arrived)
+        ),
+        options,
+    ).run()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from signserv.client import ClientError, SigningServiceClient, SignServKey
+from signserv.contract import KEY_PROBE_INPUT
 from signserv.secret import Secret
 from signserv.tke.client.hsm_config import HsmConfig
 from signserv.tke.client.master_key_distribution import Progress, initialize_master_key
@@ -31,9 +32,6 @@ from signserv.tke.client.transition import (
 )
 from signserv.tke.client.workflows import unit_status
 from signserv.tke.wire.commands import CommandId
-
-# §1.8: the SDK's "is this key usable" probe signs 100 zero bytes.
-PROBE_INPUT = bytes(100)
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ def query_units(sessions: Sequence[CryptoUnitSession]) -> list[UnitState]:
 def _usable_ski(signer: ServiceSigner) -> bytes | None:
     """The key's SKI if the probe signature works, None if the key cannot be used (§7.3 A7)."""
     try:
-        signer.sign(PROBE_INPUT)
+        signer.sign(KEY_PROBE_INPUT)
     except ClientError:
         return None
     return signer.ski

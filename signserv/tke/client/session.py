@@ -31,6 +31,7 @@ from signserv.tke.errors import (
 from signserv.tke.wire import oids
 from signserv.tke.wire.admin_cert import AdminCertificate, parse_admin_certificate
 from signserv.tke.wire.admin_messages import (
+    MODULE_SERIAL_BYTES,
     AdminBlock,
     AdminRequest,
     AdminResponse,
@@ -62,7 +63,6 @@ from signserv.tke.wire.xcp_info import (
 )
 
 SKI_BYTES = 32
-SERIAL_BYTES = 8
 MAX_OA_CHAIN_LENGTH = 8
 _DEVICE_CERTIFICATE_DOMAIN_ID = bytes(8)
 _UNIT_LISTS = (("hsms", "operational"), ("source_hsms", "recovery"), ("failover_hsms", "failover"))
@@ -322,7 +322,7 @@ class CryptoUnitSession:
 
     def _query_attributes(self) -> AdminResponseBlock:
         answer = self.query(CommandId.QUERY_DOMAIN_ATTRIBUTES)
-        serial = answer.module_id[:SERIAL_BYTES].decode("ascii", errors="replace")
+        serial = answer.module_id[:MODULE_SERIAL_BYTES].decode("ascii", errors="replace")
         if serial != self.unit.serial_number:
             raise UnexpectedCryptoUnitAnswer(
                 f"crypto unit {self.unit.location_text}: serial number mismatch "

@@ -20,6 +20,8 @@ from signserv.tke.wire.fields import (
 
 DOMAIN_ID_BYTES = 8
 MODULE_ID_BYTES = 16
+MODULE_SERIAL_BYTES = 8
+"""A moduleId starts with the module's 8-character ASCII serial; the rest is its instance."""
 
 
 def domain_id(domain: int, instance_id: bytes) -> bytes:

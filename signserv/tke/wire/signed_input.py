@@ -1,9 +1,10 @@
 """What a ``/sign`` input is, in TKE terms: an administrative command, a certificate, or opaque.
 
-The TKE client asks the signing service to sign two kinds of bytes (TKE-REFERENCE §1.7, §2.4,
-§4.3): the DER of an xcpAdminBlk, whose SHA-512 every administrator signs to authorise one
-command on one crypto unit; and the 64-byte SHA-512 of an administrator certificate's
-TBSCertificate. :func:`describe_signed_input` recognises which, with the same decoders the client
+The TKE client asks the signing service to sign three kinds of bytes (TKE-REFERENCE §1.7, §1.8,
+§2.4, §4.3): the DER of an xcpAdminBlk, whose SHA-512 every administrator signs to authorise one
+command on one crypto unit; the 64-byte SHA-512 of an administrator certificate's
+TBSCertificate; and, before a change, 100 zero bytes to probe that a key is usable.
+:func:`describe_signed_input` recognises which, with the same decoders the client
 and the emulator use, and returns a :class:`SignedInput` that the audit log records and a key's
 signing policy judges. It never raises: bytes that are not a well-formed block of a known shape
 are ``opaque``, and parts of a block that cannot be read are left out of the description.
@@ -17,18 +18,21 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
+from signserv.contract import KEY_PROBE_INPUT
 from signserv.tke.errors import MalformedTKEMessage
 from signserv.tke.wire.admin_cert import parse_admin_certificate
-from signserv.tke.wire.admin_messages import AdminBlock, decode_admin_block
+from signserv.tke.wire.admin_messages import MODULE_SERIAL_BYTES, AdminBlock, decode_admin_block
 from signserv.tke.wire.attributes import decode_attribute_pairs
 from signserv.tke.wire.commands import AttributeId, CommandId
 from signserv.tke.wire.signer_info import SKI_BYTES
 
+T = TypeVar("T")
 CERTIFICATE_DIGEST_BYTES = hashlib.sha512().digest_size
-MODULE_SERIAL_BYTES = 8
 MAX_SHOWN_NAME_CHARACTERS = 64
 """An administrator name is at most 30 bytes (§2.3); a hostile certificate's is cut here."""
 
@@ -43,6 +47,7 @@ class InputKind(Enum):
     ZEROIZE = "zeroize"
     OTHER_COMMAND = "other-commands"
     CERTIFICATE = "certificates"
+    KEY_PROBE = "key-probe"
     OPAQUE = "opaque"
 
 
@@ -53,6 +58,7 @@ class _Command:
     action: str
     kind: InputKind
     preposition: str = "on"
+    """How the domain follows the action: "add administrator … *to* domain 3"."""
 
 
 _COMMANDS: dict[CommandId, _Command] = {
@@ -78,6 +84,8 @@ _COMMANDS: dict[CommandId, _Command] = {
     CommandId.ZEROIZE_DOMAIN: _Command("zeroize", InputKind.ZEROIZE),
 }
 
+_PREPOSITIONS = {command.action: command.preposition for command in _COMMANDS.values()}
+
 _ATTRIBUTE_NAMES = {
     AttributeId.SIGNATURE_THRESHOLD: "signature threshold",
     AttributeId.REVOCATION_THRESHOLD: "revocation threshold",
@@ -85,6 +93,7 @@ _ATTRIBUTE_NAMES = {
     AttributeId.MODE: "mode",
     AttributeId.STANDARDS: "standards",
 }
+_ATTRIBUTE_RANKS = {name: rank for rank, name in enumerate(_ATTRIBUTE_NAMES.values())}
 _HEX_ATTRIBUTE_NAMES = frozenset({"permissions", "mode", "standards"})
 
 
@@ -103,20 +112,16 @@ class SignedInput:
     ski: str | None = None
     """The administrator's SKI (hex) that the command adds or removes."""
     attributes: tuple[tuple[str, int], ...] = ()
-    """Set Attributes: each attribute's name and new value, in the order sent."""
+    """Set Attributes: each attribute's name and new value, thresholds first (:func:`_ordered`)."""
     verification_pattern: str | None = None
     """Commit/Finalize: the pending master key's verification pattern (hex)."""
-    preposition: str = "on"
-
-    @property
-    def is_command(self) -> bool:
-        """True when the input is an administrative command block."""
-        return self.command is not None
 
     def in_words(self) -> str:
         """One line for people: "add administrator 'Admin 2' (SKI 5f0c…) to domain 3 …"."""
         if self.kind is InputKind.CERTIFICATE:
             return "administrator certificate (SHA-512 of its TBSCertificate)"
+        if self.kind is InputKind.KEY_PROBE:
+            return "key probe (100 zero bytes: the TKE client checks the key is usable)"
         if self.command is None:
             return "opaque input"
         words = [self.command]
@@ -130,7 +135,8 @@ class SignedInput:
             )
         if self.verification_pattern is not None:
             words.append(f"(VP {self.verification_pattern[:8]}…)")
-        words.append(f"{self.preposition} domain {self.domain} of module {self.module}")
+        preposition = _PREPOSITIONS.get(self.command, "on")
+        words.append(f"{preposition} domain {self.domain} of module {self.module}")
         text = " ".join(words)
         return text if self.counter is None else f"{text}, counter {self.counter}"
 
@@ -147,6 +153,52 @@ class SignedInput:
             record["verification_pattern"] = self.verification_pattern
         return record
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, object]) -> SignedInput:
+        """Read back :meth:`as_record`'s fields; raises ``ValueError`` on any other shape."""
+        attributes = record.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise ValueError("attributes is not an object")
+        return cls(
+            InputKind(record["kind"]),
+            command=_optional(record, "command", str),
+            domain=_optional(record, "domain", int),
+            module=_optional(record, "module", str),
+            counter=_optional(record, "counter", int),
+            administrator=_optional(record, "administrator", str),
+            ski=_optional(record, "ski", str),
+            attributes=_ordered((str(name), _integer(value)) for name, value in attributes.items()),
+            verification_pattern=_optional(record, "verification_pattern", str),
+        )
+
+
+def _ordered(attributes: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Attributes by id (§5), unknown ones last by name; a repeated one keeps its last value.
+
+    The audit log stores them as an object, whose keys come back sorted: this order is what
+    both a decoded command and a record read back present.
+    """
+    unique = dict(attributes)
+    return tuple(
+        sorted(unique.items(), key=lambda item: (_ATTRIBUTE_RANKS.get(item[0], 99), item[0]))
+    )
+
+
+def _integer(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an integer")
+    return value
+
+
+def _optional(record: Mapping[str, object], name: str, kind: type[T]) -> T | None:
+    """``record[name]`` if present; ``ValueError`` if it is not a ``kind``."""
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{name} is not a {kind.__name__}")
+    return value
+
 
 def _shown(attribute: str, value: int) -> str:
     """Thresholds in decimal; permission, mode and standards bits in hex."""
@@ -161,13 +213,10 @@ def _attribute_name(attribute: int) -> str:
 
 
 def module_serial(module_id: bytes) -> str:
-    """A module id as the TKE tools print it: its ASCII serial when it is one, else hex.
-
-    TKE-REFERENCE §3.7: a moduleId is 8 ASCII serial characters and 8 bytes of module
-    instance; the serial is its first 8 bytes, whatever the instance bytes are.
-    """
-    serial = module_id[:MODULE_SERIAL_BYTES].rstrip(b"\x00")
-    if serial and all(0x21 <= byte <= 0x7E for byte in serial):
+    """A module id as the crypto-unit listing names it: its serial (the first 8 bytes) when
+    those are printable ASCII, else the whole id in hex."""
+    serial = module_id[:MODULE_SERIAL_BYTES]
+    if len(serial) == MODULE_SERIAL_BYTES and all(0x21 <= byte <= 0x7E for byte in serial):
         return serial.decode("ascii")
     return module_id.hex().upper()
 
@@ -200,7 +249,7 @@ def _with_payload(described: SignedInput, block: AdminBlock) -> SignedInput:
             pairs = decode_attribute_pairs(command_input)
         except MalformedTKEMessage:
             return described
-        named = tuple((_attribute_name(attribute), value) for attribute, value in pairs)
+        named = _ordered((_attribute_name(attribute), value) for attribute, value in pairs)
         return dataclasses.replace(described, attributes=named)
     if block.command in (CommandId.COMMIT_WK, CommandId.FINALIZE_WK) and len(command_input) == 32:
         return dataclasses.replace(described, verification_pattern=command_input.hex())
@@ -211,6 +260,8 @@ def describe_signed_input(data: bytes) -> SignedInput:
     """Recognise what ``data`` is; never raises (anything unrecognised is ``opaque``)."""
     if len(data) == CERTIFICATE_DIGEST_BYTES:
         return SignedInput(InputKind.CERTIFICATE)
+    if data == KEY_PROBE_INPUT:
+        return SignedInput(InputKind.KEY_PROBE)
     try:
         block = decode_admin_block(data)
     except MalformedTKEMessage:
@@ -219,7 +270,6 @@ def describe_signed_input(data: bytes) -> SignedInput:
     described = SignedInput(
         command.kind,
         command=command.action,
-        preposition=command.preposition,
         domain=block.domain,
         module=module_serial(block.module_id),
         counter=int.from_bytes(block.counter, "big") if block.counter else None,

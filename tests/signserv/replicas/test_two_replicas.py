@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +26,7 @@ from signserv import contract
 from ...conftest import PostgresDatabaseUrl, RunningService, SignservHome, make_home
 from ...postgres_cluster import PostgresCluster
 from ..server.test_lockout import http_from
+from ..server.test_process_protection import worker_pids
 
 WRONG = "wrong-token-0123456789abcdef"
 BODY = contract.build_sign_request_body(b"replicated")
@@ -81,7 +84,9 @@ def test_keys_sign_on_both_disable_is_seen_by_both_and_one_audit_chain_verifies(
     assert [sign(first, "shared", token), sign(second, "shared", token)] == [200, 200]
     verified = second_home.run("audit", "verify").stdout
     assert "verified: 6 records" in verified, verified
-    tail = [json.loads(line) for line in first_home.run("audit", "tail").stdout.splitlines()]
+    tail = [
+        json.loads(line) for line in first_home.run("audit", "tail", "--json").stdout.splitlines()
+    ]
     assert [record["status"] for record in tail] == [200, 200, 403, 403, 200, 200]
 
 
@@ -245,6 +250,30 @@ def test_a_postgres_restart_under_load_answers_503_then_recovers_by_itself(
         time.sleep(0.2)
     assert requests.get(f"{service.url}/readyz", timeout=10).status_code == 200
     assert "verified" in home.run("audit", "verify").stdout
+
+
+def test_a_worker_replaced_while_postgres_is_down_waits_for_it_and_the_service_lives(
+    two_hosts, start_signserv, postgres_cluster: PostgresCluster
+) -> None:
+    """gunicorn stops everything when a worker fails to boot; a database restart must not."""
+    home, _ = two_hosts
+    token = home.create_key("patient")
+    service = start_signserv(home)
+    postgres_cluster.stop()
+    try:
+        os.kill(worker_pids(service.process.pid, expected=2)[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while "waits for the keystore" not in service.log.read_text():
+            assert service.process.poll() is None, service.log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "no replacement worker waited for the keystore"
+            time.sleep(0.2)
+        assert service.process.poll() is None
+    finally:
+        postgres_cluster.start()
+    deadline = time.monotonic() + 30
+    while sign(service, "patient", token) != 200:
+        assert time.monotonic() < deadline, "the service did not recover after the restart"
+        time.sleep(0.2)
 
 
 def test_backup_and_restore_of_the_shared_keystore(

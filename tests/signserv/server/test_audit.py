@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from keystore.file_audit_chain import GENESIS
 from signserv import contract
@@ -22,10 +25,16 @@ from signserv.host.audit_log import (
 )
 from signserv.host.home import open_keystore
 from signserv.server.app import create_app
+from signserv.tke.wire.signed_input import InputKind
 
 from ...conftest import make_home
 
 MAC_KEY = b"k" * 32
+settings_for_hostile_inputs = hypothesis_settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 BODY = contract.build_sign_request_body(b"hello")
 
 
@@ -188,7 +197,7 @@ def test_busy_multi_worker_run_verifies_and_cli_names_a_deleted_record(start_sig
     assert (
         "line 101: holds record 102 where record 101 belongs (a record is missing)" in broken.stderr
     )
-    tail = home.run("audit", "tail", "-n", "3").stdout.splitlines()
+    tail = home.run("audit", "tail", "-n", "3", "--json").stdout.splitlines()
     assert len(tail) == 3 and json.loads(tail[-1])["seq"] == 240
 
 
@@ -231,3 +240,20 @@ def test_readyz_is_not_ready_when_the_audit_file_system_is_nearly_full(
     monkeypatch.setattr(os, "fstatvfs", nearly_full)
     response = client.get("/readyz")
     assert response.status_code == 503
+
+
+@settings_for_hostile_inputs
+@given(st.binary(max_size=1500) | st.sampled_from([bytes(100), bytes(64), b"\x30\x00"]))
+def test_any_signed_input_is_signed_and_described_never_a_500(
+    client, admin_token: str, settings, data: bytes
+) -> None:
+    """The decoder never fails a request: whatever the input, a signature and a description."""
+    response = client.post(
+        "/sign/admin",
+        data=contract.build_sign_request_body(data),
+        headers={"Authorization": admin_token, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    last = json.loads(settings.audit.path.read_text().splitlines()[-1])
+    assert last["input_length"] == len(data)
+    assert last["signed"]["kind"] in {kind.value for kind in InputKind}
