@@ -113,7 +113,8 @@ def _policy_from_options(
     type=click.Choice([kind.value for kind in InputKind] + [ANY_KIND]),
     help="A kind of input the key may sign (repeat for several): queries, administrators, "
     "attributes, master-key, zeroize, other-commands (commands signserv does not name), "
-    "certificates (administrator certificates), opaque (anything else); any: every kind.",
+    "certificates (administrator certificates), key-probe (the test signature of "
+    "`signserv-tke apply` and `signserv check`), opaque (anything else); any: every kind.",
 )
 @click.option(
     "--module",

@@ -222,7 +222,7 @@ class KeyPolicy:
         """
         if signed.kind not in self.kinds:
             raise PolicyRefused(f"kind {signed.kind.value} not allowed")
-        if not signed.is_command:
+        if signed.command is None:
             return
         if self.modules and (signed.module or "").upper() not in self.modules:
             raise PolicyRefused(f"module {signed.module} not allowed")

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from keystore import KeyStore
-from signserv.contract import HASH_ALGORITHM
+from signserv.contract import HASH_ALGORITHM, KEY_PROBE_INPUT
 from signserv.host.config import Settings
 from signserv.host.home import open_failure_counters, open_keystore
 from signserv.host.key_policy import ClientCertificateBinding, KeyPolicy
@@ -67,6 +67,7 @@ def test_an_allowed_command_is_signed(client: FlaskClient) -> None:
         (_block(CommandId.ADD_ADMIN, module=OTHER_MODULE), "module 93AABEC2 not allowed"),
         (_block(CommandId.ADD_ADMIN, domain=4), "domain 4 not allowed"),
         (b"\x00" * 64, "kind certificates not allowed"),
+        (KEY_PROBE_INPUT, "kind key-probe not allowed"),
         (b"anything else", "kind opaque not allowed"),
     ],
 )
