@@ -277,12 +277,15 @@ def _resolve_paths(settings: Settings) -> Settings:
     def under_home(path: Path) -> Path:
         return path if path.is_absolute() else settings.home / path
 
+    def optional_under_home(path: Path | None) -> Path | None:
+        return None if path is None else under_home(path)
+
     master_key_file = os.environ.get(MASTER_KEY_FILE_ENV)
     password_file = settings.keystore.password_file
     keystore = dataclasses.replace(
         settings.keystore,
         path=under_home(settings.keystore.path),
-        password_file=None if password_file is None else under_home(password_file),
+        password_file=optional_under_home(password_file),
         master_key_file=Path(master_key_file)
         if master_key_file
         else under_home(settings.keystore.master_key_file),
@@ -290,11 +293,9 @@ def _resolve_paths(settings: Settings) -> Settings:
     audit = dataclasses.replace(settings.audit, path=under_home(settings.audit.path))
     tls = dataclasses.replace(
         settings.tls,
-        **{
-            item.name: under_home(path)
-            for item in dataclasses.fields(TLSSettings)
-            if isinstance(path := getattr(settings.tls, item.name), Path)
-        },  # type: ignore[arg-type]  # only the Path fields are replaced
+        certfile=optional_under_home(settings.tls.certfile),
+        keyfile=optional_under_home(settings.tls.keyfile),
+        client_ca_file=optional_under_home(settings.tls.client_ca_file),
     )
     pkcs11 = settings.pkcs11
     if pkcs11.user_pin_file is not None:
