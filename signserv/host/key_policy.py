@@ -26,7 +26,8 @@ from signserv.tke.wire.signed_input import InputKind, SignedInput
 
 POLICY_VERSION = 1
 MAX_DOMAIN = 255
-"""TKE-REFERENCE §4.1: a domain index is one byte of the card's domain mask."""
+"""The largest domain index a policy names: crypto units have far fewer domains (TKE-REFERENCE
+§3.6 prints an index in two digits), and the block's u32 field is not a reason to accept more."""
 MAX_MODULE_CHARACTERS = 64
 SHA256_HEX_CHARACTERS = 64
 _MODULE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
