@@ -8,6 +8,15 @@ therefore needs the master key AND the token; the master key can be rotated by r
 master shares alone, and a token by resealing its token share alone. Every seal's associated
 data names its purpose, the key name and the record id, so sealed fields cannot be swapped
 between records or between roles.
+
+A key may carry a *signing policy*: bytes this module does not read (the service defines them),
+stored beside the record and bound into the master share's seal. The seal's associated data
+then also names ``policy`` and the policy's SHA-256, so a policy edited, added, removed or
+moved to another record without the master key makes the master share fail to open, and the
+key fails closed as a damaged record. A record without a policy keeps the associated data it
+always had, so records written before policies existed open unchanged; "no policy" and "this
+policy" differ in purpose, so neither can pass for the other. Setting a policy re-seals the
+master share alone, with the master key and no token.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import os
 import secrets
 import threading
@@ -39,6 +49,8 @@ _FORMAT = b"signserv-keystore-v1"
 _MASTER_CHECK_PLAINTEXT = b"signserv master key check"
 _PRIVATE_KEY = b"private-key"
 _HSM_WRAPPED_KEY = b"hsm-wrapped-key"
+_MASTER_SHARE = b"master-share"
+_MASTER_SHARE_WITH_POLICY = b"master-share+policy"
 
 
 def parse_kdf_record(text: str) -> Argon2Parameters:
@@ -92,9 +104,15 @@ class SealedKey:
     token_share: bytes
     master_share: bytes
     private_key: bytes
+    policy: bytes | None = None
+    """The key's signing policy, bound into ``master_share``'s seal; None for no policy."""
 
     def __repr__(self) -> str:
-        return f"SealedKey(record_id={self.record_id.hex()}, kdf={self.kdf.as_record()})"
+        policy = "none" if self.policy is None else "bound"
+        return (
+            f"SealedKey(record_id={self.record_id.hex()}, kdf={self.kdf.as_record()}, "
+            f"policy={policy})"
+        )
 
 
 # Cold runs yield the CPU to warm requests: niceness 19 weighs a thread at 1.5 % of a default one.
@@ -150,6 +168,16 @@ def _associated_data(purpose: bytes, name: str, record_id: bytes) -> bytes:
     return b"|".join((_FORMAT, purpose, name.encode("utf-8"), record_id))
 
 
+def _master_share_associated_data(name: str, record_id: bytes, policy: bytes | None) -> bytes:
+    """What a master share's seal is bound to: key, record and, when it has one, the policy."""
+    if policy is None:
+        return _associated_data(_MASTER_SHARE, name, record_id)
+    policy_digest = hashlib.sha256(policy).digest()
+    return b"|".join(
+        (_associated_data(_MASTER_SHARE_WITH_POLICY, name, record_id), b"sha256", policy_digest)
+    )
+
+
 def _seal(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     return nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data)
@@ -176,11 +204,12 @@ def _open_master_share(name: str, sealed: SealedKey, master_key: MasterKey) -> b
         return _open(
             master_key._key,
             sealed.master_share,
-            _associated_data(b"master-share", name, sealed.record_id),
+            _master_share_associated_data(name, sealed.record_id, sealed.policy),
         )
     except InvalidTag:
         raise MasterShareMismatch(
-            f"the record of key {name!r} does not open with this master key"
+            f"the record of key {name!r} does not open with this master key: it was sealed "
+            "under another one, or the record (or its policy) was altered without it"
         ) from None
 
 
@@ -235,7 +264,7 @@ def _seal_key_material(
         master_share=_seal(
             master_key._key,
             master_share,
-            _associated_data(b"master-share", name, record_id),
+            _master_share_associated_data(name, record_id, None),
         ),
         private_key=_seal(data_key, material, _associated_data(purpose, name, record_id)),
     )
@@ -331,9 +360,35 @@ def reseal_for_new_master_key(
     resealed = _seal(
         new_master_key._key,
         master_share,
-        _associated_data(b"master-share", name, sealed.record_id),
+        _master_share_associated_data(name, sealed.record_id, sealed.policy),
     )
     return replace(sealed, master_share=resealed)
+
+
+def verify_policy(name: str, sealed: SealedKey, master_key: MasterKey) -> bytes | None:
+    """``sealed``'s policy once its master share proves it genuine (no token needed).
+
+    Raises :class:`MasterShareMismatch` when the policy, or its absence, is not the one the
+    master share was sealed with.
+    """
+    _open_master_share(name, sealed, master_key)
+    return sealed.policy
+
+
+def reseal_for_new_policy(
+    name: str, sealed: SealedKey, policy: bytes | None, master_key: MasterKey
+) -> SealedKey:
+    """Bind ``policy`` (None: no policy) into the master share's seal; needs no token.
+
+    The current binding is proven first: a record whose policy was altered stays refused.
+    """
+    master_share = _open_master_share(name, sealed, master_key)
+    resealed = _seal(
+        master_key._key,
+        master_share,
+        _master_share_associated_data(name, sealed.record_id, policy),
+    )
+    return replace(sealed, master_share=resealed, policy=policy)
 
 
 def seal_server_secret(master_key: MasterKey, purpose: str, secret: bytes) -> bytes:

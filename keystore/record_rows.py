@@ -10,8 +10,10 @@ from typing import Any
 from keystore import crypto
 from keystore.records import KeyInfo, KeyStatus, MasterSeals, SealedRecord, StoredKey
 
-SEALED_COLUMNS = "record_id, kdf, token_salt, token_share, master_share, private_key"
+SEALED_COLUMNS = "record_id, kdf, token_salt, token_share, master_share, private_key, policy"
+_SEALED_COLUMN_COUNT = len(SEALED_COLUMNS.split(","))
 INFO_COLUMNS = "name, public_point, enabled, created_at, last_used_at, generation, kind"
+INFO_COLUMN_COUNT = len(INFO_COLUMNS.split(","))
 SERVER_SECRET_PREFIX = "server_secret:"  # noqa: S105 (a row name, the value is sealed)
 
 
@@ -31,7 +33,7 @@ def info_from_row(row: Any) -> KeyInfo:
 
 def sealed_key_from_row(row: Any) -> crypto.SealedKey:
     """A :class:`crypto.SealedKey` from the ``SEALED_COLUMNS`` of one row."""
-    record_id, kdf, salt, token_share, master_share, private_key = row
+    record_id, kdf, salt, token_share, master_share, private_key, policy = row
     return crypto.SealedKey(
         record_id=bytes(record_id),
         kdf=crypto.parse_kdf_record(str(kdf)),
@@ -39,13 +41,14 @@ def sealed_key_from_row(row: Any) -> crypto.SealedKey:
         token_share=bytes(token_share),
         master_share=bytes(master_share),
         private_key=bytes(private_key),
+        policy=None if policy is None else bytes(policy),
     )
 
 
 def sealed_record_from_row(row: Any) -> SealedRecord:
     """A :class:`SealedRecord` from ``SEALED_COLUMNS, enabled, generation, public_point, kind``."""
-    sealed = sealed_key_from_row(row[:6])
-    enabled, generation, point, kind = row[6:]
+    sealed = sealed_key_from_row(row[:_SEALED_COLUMN_COUNT])
+    enabled, generation, point, kind = row[_SEALED_COLUMN_COUNT:]
     status = KeyStatus(
         enabled=bool(enabled),
         generation=int(generation),
@@ -78,11 +81,15 @@ def master_seals_from_rows(check: bytes, keys: list[Any], secrets: list[Any]) ->
 
 
 def same_records(first: MasterSeals, second: MasterSeals) -> bool:
-    """Same check, same keys (same record ids) and same server secrets."""
+    """Same check, same keys (same record ids and policies) and same server secrets.
+
+    A policy set since ``first`` was read re-sealed that master share under another binding:
+    writing a re-seal of the old one would break the record.
+    """
     return (
         first.master_key_check == second.master_key_check
-        and {name: sealed.record_id for name, sealed in first.keys.items()}
-        == {name: sealed.record_id for name, sealed in second.keys.items()}
+        and {name: (sealed.record_id, sealed.policy) for name, sealed in first.keys.items()}
+        == {name: (sealed.record_id, sealed.policy) for name, sealed in second.keys.items()}
         and first.server_secrets.keys() == second.server_secrets.keys()
     )
 
@@ -104,4 +111,5 @@ def key_row(stored: StoredKey) -> tuple[object, ...]:
         sealed.token_share,
         sealed.master_share,
         sealed.private_key,
+        sealed.policy,
     )

@@ -163,6 +163,20 @@ class KeyRecordStore(Protocol):
     def replace_token_seal(self, name: str, generation: int, resealed: SealedKey) -> bool:
         """Store ``resealed``'s token share and bump the generation, if still at ``generation``."""
 
+    def replace_policy(
+        self,
+        name: str,
+        generation: int,
+        resealed: SealedKey,
+        expected_master_key_check: bytes,
+    ) -> bool:
+        """Store ``resealed``'s master share and policy together and bump the generation.
+
+        Only if the record is still ``resealed.record_id`` at ``generation`` (False otherwise);
+        raises :class:`keystore.errors.RecordsChanged` when the master-key check is no longer
+        ``expected_master_key_check`` (a rotation committed since the caller re-sealed).
+        """
+
     def record_use(self, name: str, used_at: str, not_since: str) -> None:
         """Stamp ``last_used_at = used_at`` unless it is already newer than ``not_since``."""
 

@@ -17,6 +17,7 @@ from foundation.argon2id import Argon2Parameters
 from keystore import crypto
 from keystore.errors import KeyExists, KeystoreExists, RecordsChanged
 from keystore.record_rows import (
+    INFO_COLUMN_COUNT,
     INFO_COLUMNS,
     SEALED_COLUMNS,
     SERVER_SECRET_PREFIX,
@@ -74,7 +75,7 @@ class SqlDatabase(Protocol):
 
 _INSERT_KEY = (
     f"INSERT INTO keys ({INFO_COLUMNS}, {SEALED_COLUMNS}) "  # noqa: S608
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"
 )
 _SERVER_SECRETS = "name LIKE 'server_secret:%'"
 
@@ -184,6 +185,24 @@ class SqlKeyRecords:
             ).rowcount
         return bool(changed)
 
+    def replace_policy(
+        self,
+        name: str,
+        generation: int,
+        resealed: crypto.SealedKey,
+        expected_master_key_check: bytes,
+    ) -> bool:
+        with self._database.transaction() as connection:
+            check = _stored_check(connection, self._database.shared_row_lock)
+            if check != expected_master_key_check:
+                raise RecordsChanged(f"the master key of {self.location} changed; seal again")
+            changed = connection.execute(
+                "UPDATE keys SET master_share = ?, policy = ?, generation = generation + 1 "
+                "WHERE name = ? AND generation = ? AND record_id = ?",
+                (resealed.master_share, resealed.policy, name, generation, resealed.record_id),
+            ).rowcount
+        return bool(changed)
+
     def record_use(self, name: str, used_at: str, not_since: str) -> None:
         with self._database.transaction() as connection:
             connection.execute(
@@ -252,7 +271,10 @@ class SqlKeyRecords:
             ).fetchall()
             secrets = master_seals_from_rows(check, [], _server_secret_rows(connection))
         keys = tuple(
-            StoredKey(info_from_row(row[:7]), sealed_key_from_row(row[7:])) for row in rows
+            StoredKey(
+                info_from_row(row[:INFO_COLUMN_COUNT]), sealed_key_from_row(row[INFO_COLUMN_COUNT:])
+            )
+            for row in rows
         )
         return KeystoreSnapshot(check, keys, secrets.server_secrets)
 

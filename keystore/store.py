@@ -5,6 +5,11 @@ DESIGN §3. This class is the envelope's user, not a database: it seals and unse
 unknown name cost what a wrong token costs. Where the records live is the backend's business
 (:mod:`keystore.sqlite` today). The master key is checked against the stored seal on open, so a
 wrong master key is refused before any request is served.
+
+A key's signing policy is opaque bytes here, bound into its master-share seal
+(:mod:`keystore.crypto`): :meth:`KeyStore.set_policy` binds one with the master key,
+:meth:`KeyStore.unlock` and :meth:`KeyStore.policy` return it only once that seal opened, so a
+policy altered in the storage fails like a damaged record. The service gives the bytes meaning.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class UnlockedKey:
     signing_key: SigningKey
     generation: int
     version: str
+    policy: bytes | None = None
+    """The key's signing policy, proven genuine by the unseal (None: the key has none)."""
 
     def __repr__(self) -> str:
         return f"UnlockedKey(name={self.name!r}, version={self.version})"
@@ -225,6 +232,7 @@ class KeyStore:
             signing_key=signing_key,
             generation=found.status.generation,
             version=found.status.version,
+            policy=found.sealed.policy,
         )
 
     def _unsealed_signing_key(self, name: str, found: SealedRecord, token: str) -> SigningKey:
@@ -410,14 +418,55 @@ class KeyStore:
     def rotate_token(self, name: str, old_token: str, new_token: str) -> None:
         """Replace a key's token; proves ``old_token`` first, never touches the master key."""
         require_token(new_token)
-        found = self.records.sealed(require_key_name(name))
-        if found is None:
-            raise KeyNotFound(f"no key named {name!r}")
+        found = self._sealed_record(name)
         resealed = crypto.reseal_for_new_token(
             name, found.sealed, old_token, new_token, self._argon2
         )
         if not self.records.replace_token_seal(name, found.status.generation, resealed):
             raise KeystoreError(f"key {name!r} changed while its token was rotated; try again")
+
+    def policy(self, name: str) -> bytes | None:
+        """``name``'s signing policy, proven genuine with the master key (None: it has none).
+
+        Raises :class:`MasterShareMismatch` when the stored policy, or its absence, was not
+        sealed with the master key: the record was altered.
+        """
+        found = self._sealed_record(name)
+        return self._with_current_master_key(
+            lambda: crypto.verify_policy(name, found.sealed, self._master_key)
+        )
+
+    def set_policy(self, name: str, policy: bytes | None) -> None:
+        """Bind ``policy`` (None: remove it) to ``name``'s record under the master key.
+
+        The master share is re-sealed with the policy in its associated data; the generation
+        moves on, so every worker drops its unlocked copy and reads the new policy at once.
+        """
+        for _ in range(_ATTEMPTS):
+            try:
+                if self._replace_policy_once(name, policy):
+                    return
+            except RecordsChanged:
+                continue
+        raise RecordsChanged(f"key {name!r} kept changing while its policy was set; try again")
+
+    def _replace_policy_once(self, name: str, policy: bytes | None) -> bool:
+        """One attempt of :meth:`set_policy`; False when the record changed meanwhile."""
+        # The check first: a rotation committing after it makes the write start over.
+        check = self.records.master_key_check()
+        found = self._sealed_record(name)
+        resealed = self._with_current_master_key(
+            lambda: crypto.reseal_for_new_policy(name, found.sealed, policy, self._master_key)
+        )
+        return self.records.replace_policy(
+            name, found.status.generation, resealed, expected_master_key_check=check
+        )
+
+    def _sealed_record(self, name: str) -> SealedRecord:
+        found = self.records.sealed(require_key_name(name))
+        if found is None:
+            raise KeyNotFound(f"no key named {name!r}")
+        return found
 
     def record_use(self, name: str, not_since: str) -> None:
         """Stamp ``last_used_at`` now unless it is already newer than ``not_since`` (ISO time)."""

@@ -1,4 +1,5 @@
-"""A self-signed TLS certificate for 127.0.0.1, for tests that serve https on loopback."""
+"""Throwaway certificates: a self-signed TLS certificate for 127.0.0.1, for tests that serve
+https on loopback, and a bare certificate with a chosen subject."""
 
 from __future__ import annotations
 
@@ -44,3 +45,20 @@ def write_self_signed_localhost(directory: Path, name: str) -> tuple[Path, Path]
     )
     key_file.chmod(0o600)
     return certificate_file, key_file
+
+
+def self_signed_certificate(common_name: str) -> x509.Certificate:
+    """A throwaway certificate with subject CN=``common_name``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )

@@ -54,6 +54,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     2: ("ALTER TABLE keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'software'",),
+    3: ("ALTER TABLE keys ADD COLUMN policy BYTEA",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

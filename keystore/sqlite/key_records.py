@@ -12,10 +12,12 @@ from keystore.errors import KeystoreCorrupt, KeystoreExists, KeystoreUnavailable
 from keystore.sql_records import SqlKeyRecords
 from keystore.sqlite.database import SqliteDatabase, now_text, translate
 
-SCHEMA_VERSION = 2
-"""Version 2 added ``keys.kind``; a version-1 file is migrated when it is opened."""
+SCHEMA_VERSION = 3
+"""Version 2 added ``keys.kind``, version 3 ``keys.policy``; an older file is migrated when
+it is opened."""
 _MIGRATIONS = {
     1: "ALTER TABLE keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'software'",
+    2: "ALTER TABLE keys ADD COLUMN policy BLOB",
 }
 READABLE_SCHEMA_VERSIONS = frozenset(str(version) for version in (*_MIGRATIONS, SCHEMA_VERSION))
 """The versions a file may have to be opened (and migrated): what a backup may hold."""
@@ -37,7 +39,8 @@ CREATE TABLE keys (
     token_share   BLOB NOT NULL,
     master_share  BLOB NOT NULL,
     private_key   BLOB NOT NULL,
-    kind          TEXT NOT NULL DEFAULT 'software'
+    kind          TEXT NOT NULL DEFAULT 'software',
+    policy        BLOB
 );
 """
 

@@ -14,6 +14,7 @@ from foundation import key_name_problem, write_private_file
 from keystore import KeyExists, KeyInfo, KeyNotFound, KeyStore
 from signserv.cli.context import pass_settings
 from signserv.cli.home_state import open_home_keystore
+from signserv.cli.key_policy import policy_command, policy_lines, policy_record
 from signserv.contract import PublicPoint, b64encode, encode_public_key
 from signserv.host.config import Settings
 from signserv.host.key_backends import KEY_KINDS, default_key_kind
@@ -54,7 +55,10 @@ def signservkeys_entry(name: str, token: Secret[str]) -> str:
 
 @click.group("keys")
 def keys_group() -> None:
-    """Create, inspect, disable and delete signing keys."""
+    """Create, inspect, disable and delete signing keys, and set their signing policies."""
+
+
+keys_group.add_command(policy_command)
 
 
 backend_option = click.option(
@@ -165,9 +169,12 @@ def create_signservkeys(settings: Settings, file: Path, names: tuple[str, ...]) 
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_settings
 def list_keys(settings: Settings, as_json: bool) -> None:
-    """List every key with its SKI and state (no token needed)."""
-    described = [describe(info) for info in open_home_keystore(settings).list_keys()]
+    """List every key with its SKI and state (no token needed); --json adds each policy."""
+    store = open_home_keystore(settings)
+    described = [describe(info) for info in store.list_keys()]
     if as_json:
+        for key in described:
+            key["policy"] = policy_record(store, str(key["name"]))
         click.echo(json.dumps(described, indent=2))
         return
     if not described:
@@ -186,15 +193,21 @@ def list_keys(settings: Settings, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_settings
 def show_key(settings: Settings, name: str, as_json: bool) -> None:
-    """Show one key's public facts: SKI, state, where it lives, dates, public key (no token needed)."""
+    """Show one key's public facts: SKI, state, where it lives, dates, public key and signing
+    policy (no token needed)."""
     store = open_home_keystore(settings)
     info = store.info(name)
     described = {**describe(info), "location": store.location(info)}
     if as_json:
+        described["policy"] = policy_record(store, name)
         click.echo(json.dumps(described, indent=2))
         return
     for field, value in described.items():
         click.echo(f"{field + ':':<14} {value if value is not None else '-'}")
+    first, *rest = policy_lines(store, name)
+    click.echo(f"{'policy:':<14} {first}")
+    for line in rest:
+        click.echo(f"{'':<14} {line}")
 
 
 @keys_group.command("export-public")

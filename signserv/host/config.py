@@ -140,6 +140,9 @@ class AuditSettings:
     fsync: bool = True
 
 
+CLIENT_CERTIFICATE_MODES = ("required", "optional")
+
+
 @dataclass(frozen=True)
 class AuditCheckpointSettings:
     """Signed checkpoints of the audit chain, written to sinks outside the home (off without one).
@@ -195,17 +198,28 @@ def syslog_address(address: str) -> str | tuple[str, int]:
 
 @dataclass(frozen=True)
 class TLSSettings:
-    """TLS for `signserv serve` (gunicorn); a client CA makes client certificates mandatory."""
+    """TLS for `signserv serve` (gunicorn), and client certificates under ``client_ca_file``.
+
+    With a client CA, ``client_certificates: required`` (the default) refuses every connection
+    without a certificate it issued; ``optional`` lets clients without one connect, and a key
+    bound to a certificate (docs/policy.md) is then refused per key. A certificate that is
+    sent must chain to the CA either way.
+    """
 
     certfile: Path | None = None
     keyfile: Path | None = None
     client_ca_file: Path | None = None
+    client_certificates: str = "required"
 
     def __post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("'tls.certfile' and 'tls.keyfile' go together")
         if self.client_ca_file is not None and self.certfile is None:
             raise ValueError("'tls.client_ca_file' needs 'tls.certfile' and 'tls.keyfile'")
+        if self.client_certificates not in CLIENT_CERTIFICATE_MODES:
+            raise ValueError(
+                f"'tls.client_certificates' is one of {', '.join(CLIENT_CERTIFICATE_MODES)}"
+            )
 
     @property
     def enabled(self) -> bool:
@@ -318,12 +332,15 @@ def _resolve_paths(settings: Settings) -> Settings:
     def under_home(path: Path) -> Path:
         return path if path.is_absolute() else settings.home / path
 
+    def optional_under_home(path: Path | None) -> Path | None:
+        return None if path is None else under_home(path)
+
     master_key_file = os.environ.get(MASTER_KEY_FILE_ENV)
     password_file = settings.keystore.password_file
     keystore = dataclasses.replace(
         settings.keystore,
         path=under_home(settings.keystore.path),
-        password_file=None if password_file is None else under_home(password_file),
+        password_file=optional_under_home(password_file),
         master_key_file=Path(master_key_file)
         if master_key_file
         else under_home(settings.keystore.master_key_file),
@@ -331,11 +348,9 @@ def _resolve_paths(settings: Settings) -> Settings:
     audit = dataclasses.replace(settings.audit, path=under_home(settings.audit.path))
     tls = dataclasses.replace(
         settings.tls,
-        **{
-            item.name: under_home(path)
-            for item in dataclasses.fields(TLSSettings)
-            if (path := getattr(settings.tls, item.name)) is not None
-        },
+        certfile=optional_under_home(settings.tls.certfile),
+        keyfile=optional_under_home(settings.tls.keyfile),
+        client_ca_file=optional_under_home(settings.tls.client_ca_file),
     )
     pkcs11 = settings.pkcs11
     if pkcs11.user_pin_file is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 
 from flask import Blueprint, Response, request
 
@@ -15,6 +16,7 @@ from signserv.contract import (
     is_valid_key_name,
     parse_sign_request,
 )
+from signserv.host.key_policy import ClientCertificateRequired, PolicyRefused
 from signserv.secret import Secret
 from signserv.server.api_errors import APIError, unauthorized
 from signserv.server.authorization import token_from_authorization
@@ -30,6 +32,15 @@ _logger = logging.getLogger(__name__)
 def client_address() -> str:
     """The address the request came from (the proxy's, behind a proxy)."""
     return request.remote_addr or "unknown"
+
+
+def client_certificate() -> bytes | None:
+    """The DER of the TLS peer's certificate, verified against ``tls.client_ca_file``; None
+    without TLS or when the client sent none (gunicorn hands the socket to the app)."""
+    connection = request.environ.get("gunicorn.socket")
+    if not isinstance(connection, ssl.SSLSocket):
+        return None
+    return connection.getpeercert(binary_form=True)
 
 
 def _checked_key_name(name: str) -> str:
@@ -50,6 +61,13 @@ def _refused(exc: KeystoreError) -> APIError:
         return APIError(403, "key_disabled", "this key is disabled")
     _logger.error("keystore failure: %s", exc)
     return APIError(503, "keystore_unavailable", "the keystore is unavailable")
+
+
+def _policy_refusal(exc: PolicyRefused | ClientCertificateRequired) -> APIError:
+    """The 403 for a key's policy; raised only once the token was proven."""
+    if isinstance(exc, PolicyRefused):
+        return APIError(403, "policy_refused", str(exc), fields={"rule": exc.rule})
+    return APIError(403, "client_certificate_required", str(exc))
 
 
 def _sign_request_data() -> bytes:
@@ -88,9 +106,11 @@ def contract_blueprint(signing: SigningService, rate_limiter: RateLimiter | None
     def get_public_key(name: str) -> Response:
         key_name, token = begin(name, "public_key")
         try:
-            der = signing.public_key(key_name, token, client_address())
+            der = signing.public_key(key_name, token, client_address(), client_certificate())
         except KeystoreError as exc:
             raise _refused(exc) from None
+        except (PolicyRefused, ClientCertificateRequired) as exc:
+            raise _policy_refusal(exc) from None
         return json_response(200, {"publickey": b64encode(der)})
 
     @blueprint.post("/sign/<name>")
@@ -98,11 +118,16 @@ def contract_blueprint(signing: SigningService, rate_limiter: RateLimiter | None
         key_name, token = begin(name, "sign")
         data = _sign_request_data()
         digest = hashlib.sha512(data).digest()  # the one hash of the input (§1.7)
-        current_request().signs_input(digest, len(data), describe_signed_input(data))
+        signed = describe_signed_input(data)
+        current_request().signs_input(digest, len(data), signed)
         try:
-            signature = signing.sign_digest(key_name, token, digest, client_address())
+            signature = signing.sign_digest(
+                key_name, token, digest, client_address(), client_certificate(), signed
+            )
         except KeystoreError as exc:
             raise _refused(exc) from None
+        except (PolicyRefused, ClientCertificateRequired) as exc:
+            raise _policy_refusal(exc) from None
         return json_response(200, {"signature": b64encode(signature)})
 
     return blueprint

@@ -49,13 +49,18 @@ WORKER_CONNECTIONS = 4096
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
-    """gunicorn's TLS settings: server certificate, and client certificates when a CA is set."""
+    """gunicorn's TLS settings: server certificate, and client certificates when a CA is set
+    (required, or optional when keys bound to certificates are checked one by one)."""
     tls = settings.tls
     if not tls.enabled:
         return {}
     options: dict[str, Any] = {"certfile": str(tls.certfile), "keyfile": str(tls.keyfile)}
     if tls.client_ca_file is not None:
-        options.update(ca_certs=str(tls.client_ca_file), cert_reqs=ssl.CERT_REQUIRED)
+        required = tls.client_certificates == "required"
+        options.update(
+            ca_certs=str(tls.client_ca_file),
+            cert_reqs=ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL,
+        )
     return options
 
 

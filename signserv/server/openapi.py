@@ -22,7 +22,12 @@ def _answers(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "Malformed request: bad key name, JSON, input or hash_algorithm (the message names it)",
         401: "Missing or wrong token, or no such key (one identical answer)",
-        403: "The key is disabled (only said after a correct token)",
+        403: (
+            "Only said after a correct token: the key is disabled (key_disabled), it is bound "
+            "to a TLS client certificate the request did not come with "
+            "(client_certificate_required), or its signing policy refuses the input "
+            "(policy_refused, with 'rule' naming the rule)"
+        ),
         404: "No such route",
         405: "Method not allowed",
         413: "Request body over the configured limit",
@@ -106,7 +111,18 @@ def openapi_document() -> dict[str, Any]:
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],
-                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                    "properties": {
+                        "error": {"type": "string"},
+                        "message": {"type": "string"},
+                        "rule": {
+                            "type": "string",
+                            "description": (
+                                "policy_refused only: the rule that refused, e.g. 'kind zeroize "
+                                "not allowed', 'module 93AABEC2 not allowed', 'domain 4 not "
+                                "allowed'"
+                            ),
+                        },
+                    },
                 }
             },
         },

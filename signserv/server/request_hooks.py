@@ -92,7 +92,7 @@ def install_error_handlers(app: Flask, metrics: Metrics) -> None:
 
     @app.errorhandler(APIError)
     def api_error(exc: APIError) -> Response:
-        return json_response(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
+        return json_response(exc.status, exc.body(), exc.headers)
 
     @app.errorhandler(LockedOut)
     def locked_out(exc: LockedOut) -> Response:

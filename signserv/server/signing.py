@@ -8,6 +8,11 @@ burst of first requests costs one argon2id run, not one per thread. At most
 ``cold_request_slots`` distinct (name, token) unlocks per worker are on the cold path at once
 (running argon2id or waiting for it); the next is refused at once with :class:`ColdPathBusy`,
 so a flood of unknown names or wrong tokens never takes the threads warm requests need.
+
+A key's signing policy (:mod:`signserv.host.key_policy`) is judged only once the token is
+proven, warm or cold: its client-certificate binding on both operations, its input rules on
+signing. A refusal then is not an authentication failure, and reveals nothing to a caller
+without the token.
 """
 
 from __future__ import annotations
@@ -18,12 +23,22 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from keystore import KeyNotFound, KeyStore, KeystoreError, SigningKey, TokenRejected
+from keystore import (
+    KeyNotFound,
+    KeyStore,
+    KeystoreCorrupt,
+    KeystoreError,
+    SigningKey,
+    TokenRejected,
+    UnlockedKey,
+)
 from signserv.contract import PublicPoint, encode_public_key
 from signserv.errors import SignservError
+from signserv.host.key_policy import KeyPolicy, PolicyInvalid
 from signserv.secret import Secret
 from signserv.server.lockout import LockoutGuard
 from signserv.server.unlock_cache import CachedKey, UnlockCache
+from signserv.tke.wire.signed_input import SignedInput
 
 LAST_USED_RESOLUTION_SECONDS = 60
 COLD_PATH_RETRY_SECONDS = 1
@@ -41,6 +56,16 @@ class ColdPathBusy(SignservError):
 def public_key_der(signing_key: SigningKey) -> bytes:
     """The contract's DER ``SEQUENCE{X, Y}`` for a signing key's public point."""
     return encode_public_key(PublicPoint.from_uncompressed(signing_key.public_point))
+
+
+def _readable_policy(unlocked: UnlockedKey) -> KeyPolicy | None:
+    """The unlocked key's policy; one this signserv cannot read fails closed, as a damaged record."""
+    if unlocked.policy is None:
+        return None
+    try:
+        return KeyPolicy.from_bytes(unlocked.policy)
+    except PolicyInvalid as exc:
+        raise KeystoreCorrupt(f"the signing policy of key {unlocked.name!r}: {exc}") from None
 
 
 class SigningService:
@@ -61,17 +86,39 @@ class SigningService:
         self._record_cache_result = record_cache_result
         self._last_stamped: dict[str, float] = {}
 
-    def public_key(self, name: str, token: Secret[str], address: str) -> bytes:
-        """DER ``SEQUENCE{X, Y}`` of ``name``'s public key, for a client at ``address``."""
-        return self._unlocked(name, token, address).public_key_der
+    def public_key(
+        self, name: str, token: Secret[str], address: str, client_certificate: bytes | None
+    ) -> bytes:
+        """DER ``SEQUENCE{X, Y}`` of ``name``'s public key, for a client at ``address``.
 
-    def sign_digest(self, name: str, token: Secret[str], digest: bytes, address: str) -> bytes:
+        ``client_certificate`` is the DER of the TLS peer's verified certificate, if any; a key
+        bound to one raises :class:`ClientCertificateRequired` without it.
+        """
+        key = self._unlocked(name, token, address)
+        if key.policy is not None:
+            key.policy.check_client(client_certificate)
+        return key.public_key_der
+
+    def sign_digest(
+        self,
+        name: str,
+        token: Secret[str],
+        digest: bytes,
+        address: str,
+        client_certificate: bytes | None,
+        signed: SignedInput,
+    ) -> bytes:
         """DER ``(R, S)``: ECDSA P-521 over ``digest``, the SHA-512 of the input (§1.7).
 
         The caller hashes the input once, for the audit record and the signature alike; the
-        digest is not hashed again.
+        digest is not hashed again. ``signed`` describes the input for the key's policy, which
+        raises :class:`PolicyRefused` or :class:`ClientCertificateRequired` before anything
+        is signed.
         """
         key = self._unlocked(name, token, address)
+        if key.policy is not None:
+            key.policy.check_client(client_certificate)
+            key.policy.check_input(signed)
         return key.signing_key.sign_digest(digest)
 
     def _unlocked(self, name: str, token: Secret[str], address: str) -> CachedKey:
@@ -117,10 +164,13 @@ class SigningService:
             self._guard.succeeded(name, address)
             raise
         self._guard.succeeded(name, address)
+        policy = _readable_policy(unlocked)
         encoded = public_key_der(unlocked.signing_key)
-        self._cache.put(name, token.reveal(), unlocked.signing_key, encoded, unlocked.version)
+        self._cache.put(
+            name, token.reveal(), unlocked.signing_key, encoded, unlocked.version, policy
+        )
         self._stamp_last_used(name)
-        return CachedKey(unlocked.signing_key, encoded, unlocked.version, expires_at=0.0)
+        return CachedKey(unlocked.signing_key, encoded, unlocked.version, 0.0, policy)
 
     def _stamp_last_used(self, name: str) -> None:
         """Record ``last_used_at`` at most once a minute per key and worker: a write is costly."""

@@ -9,7 +9,9 @@ re-created name has a new record id, so the next request never uses a stale entr
 rotation changes none of them: the private keys do not change). A request that finds its key
 disabled or deleted drops the name's entries at once, and every access sweeps out expired
 entries, so no key stays in memory long past its age limit while the worker serves requests.
-Bounded by size (least recently used goes first) and by age.
+Bounded by size (least recently used goes first) and by age. An entry also holds the key's
+signing policy as the unseal proved it, so a warm request judges its input without reading or
+verifying the policy again; setting a policy bumps the generation, which drops the entry.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from keystore import SigningKey
+from signserv.host.key_policy import KeyPolicy
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class CachedKey:
     public_key_der: bytes
     version: str
     expires_at: float
+    policy: KeyPolicy | None = None
+    """The key's signing policy, proven by the unseal; None when the key has none."""
 
     def __repr__(self) -> str:
         return f"CachedKey(version={self.version})"
@@ -96,11 +101,12 @@ class UnlockCache:
         signing_key: SigningKey,
         public_key_der: bytes,
         version: str,
+        policy: KeyPolicy | None = None,
     ) -> None:
-        """Remember an unlocked key; a no-op when the cache is disabled."""
+        """Remember an unlocked key and its policy; a no-op when the cache is disabled."""
         if self._ttl <= 0:
             return
-        entry = CachedKey(signing_key, public_key_der, version, self._clock() + self._ttl)
+        entry = CachedKey(signing_key, public_key_der, version, self._clock() + self._ttl, policy)
         slot = self._slot(name, token)
         with self._lock:
             self._sweep_expired()

@@ -25,6 +25,7 @@ def _downgrade_to_schema_1(path: Path) -> None:
     """Rewrite a keystore file as signserv wrote it before records had a kind."""
     with closing(sqlite3.connect(path)) as database:
         database.execute("ALTER TABLE keys DROP COLUMN kind")
+        database.execute("ALTER TABLE keys DROP COLUMN policy")
         database.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
         database.commit()
 

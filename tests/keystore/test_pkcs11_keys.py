@@ -21,6 +21,7 @@ from keystore import (
     KeyBackendUnavailable,
     KeyStore,
     MasterKey,
+    MasterShareMismatch,
     TokenRejected,
 )
 from keystore.pkcs11 import Pkcs11KeyBackend, TokenConnection, TokenSelector, UserPinSource
@@ -173,6 +174,19 @@ def test_token_rotation_and_master_key_rotation_keep_an_hsm_key(hsm_store: KeySt
     verify(
         info.public_point, hsm_store.unlock("rotated", OTHER_TOKEN).signing_key.sign_digest(DIGEST)
     )
+
+
+def test_an_hsm_keys_policy_is_bound_like_a_software_keys(hsm_store: KeyStore) -> None:
+    """Set with the master key, carried by rotation, and refused once removed in the database."""
+    hsm_store.create_key("bound", TOKEN, kind=PKCS11_KIND)
+    policy = b'{"allow":["administrators"],"version":1}'
+    hsm_store.set_policy("bound", policy)
+    hsm_store.reseal_master_shares(MasterKey.generate())
+    assert hsm_store.unlock("bound", TOKEN).policy == policy
+    with hsm_store.records._database.transaction() as connection:  # type: ignore[attr-defined]
+        connection.execute("UPDATE keys SET policy = NULL WHERE name = 'bound'")
+    with pytest.raises(MasterShareMismatch):
+        hsm_store.unlock("bound", TOKEN)
 
 
 def test_both_kinds_side_by_side_under_concurrency(hsm_store: KeyStore) -> None:

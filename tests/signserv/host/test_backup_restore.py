@@ -124,6 +124,7 @@ def test_a_backup_made_before_records_had_a_kind_restores_as_software_keys(
     before = (described_keys(keyed_settings), scalars(keyed_settings))
     with closing(sqlite3.connect(backup_file)) as database:
         database.execute("ALTER TABLE keys DROP COLUMN kind")
+        database.execute("ALTER TABLE keys DROP COLUMN policy")
         database.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
         database.commit()
     assert invoke(restore_command, keyed_settings, str(backup_file), "--force").exit_code == 0

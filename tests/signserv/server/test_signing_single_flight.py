@@ -19,8 +19,10 @@ from signserv.secret import Secret
 from signserv.server.lockout import LockoutGuard, LockoutSettings
 from signserv.server.signing import SigningService
 from signserv.server.unlock_cache import UnlockCache
+from signserv.tke.wire.signed_input import InputKind, SignedInput
 
 TOKEN = "right-token-0123456789abcdef"
+OPAQUE_INPUT = SignedInput(InputKind.OPAQUE)
 THREADS = 8
 
 
@@ -75,7 +77,9 @@ def sign_together(service: SigningService, tokens: list[str]) -> list[object]:
         start.wait()
         try:
             digest = hashlib.sha512(b"payload").digest()
-            return service.sign_digest("admin", Secret(token), digest, "127.0.0.1")
+            return service.sign_digest(
+                "admin", Secret(token), digest, "127.0.0.1", None, OPAQUE_INPUT
+            )
         except TokenRejected as exc:
             return exc
 
@@ -115,5 +119,5 @@ def test_with_the_cache_off_every_request_unlocks(
 
 
 def service_public_key(service: SigningService) -> ec.EllipticCurvePublicKey:
-    point = decode_public_key(service.public_key("admin", Secret(TOKEN), "127.0.0.1"))
+    point = decode_public_key(service.public_key("admin", Secret(TOKEN), "127.0.0.1", None))
     return ec.EllipticCurvePublicNumbers(point.x, point.y, ec.SECP521R1()).public_key()

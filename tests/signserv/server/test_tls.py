@@ -25,6 +25,8 @@ class Pki:
     server_cert: Path
     server_key: Path
     client: tuple[str, str]
+    other_client: tuple[str, str]
+    """Another operator's certificate from the same CA."""
     rogue_client: tuple[str, str]
 
 
@@ -84,6 +86,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     client = _certificate(
         "operator", client_key, "test CA", ca_key, ca=False, usage=ExtendedKeyUsageOID.CLIENT_AUTH
     )
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other = _certificate(
+        "operator 2", other_key, "test CA", ca_key, ca=False, usage=ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     rogue_ca_key = ec.generate_private_key(ec.SECP256R1())
     rogue_key = ec.generate_private_key(ec.SECP256R1())
     rogue = _certificate(
@@ -102,6 +108,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
             _write_cert(client, directory / "client.pem"),
             _write_key(client_key, directory / "client.key"),
         ),
+        other_client=(
+            _write_cert(other, directory / "other.pem"),
+            _write_key(other_key, directory / "other.key"),
+        ),
         rogue_client=(
             _write_cert(rogue, directory / "rogue.pem"),
             _write_key(rogue_key, directory / "rogue.key"),
@@ -109,10 +119,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     )
 
 
-def tls_home(directory: Path, pki: Pki, client_ca: bool):
+def tls_home(directory: Path, pki: Pki, client_ca: bool, client_certificates: str = "required"):
     config = f"tls:\n  certfile: {pki.server_cert}\n  keyfile: {pki.server_key}\n"
     if client_ca:
-        config += f"  client_ca_file: {pki.ca}\n"
+        config += f"  client_ca_file: {pki.ca}\n  client_certificates: {client_certificates}\n"
     return make_home(directory, config)
 
 
@@ -145,10 +155,55 @@ def test_mtls_requires_a_client_certificate_from_the_configured_ca(start_signser
 
 
 @pytest.mark.parametrize(
+    "binding",
+    [
+        pytest.param(lambda pki: ("--client-cert-file", pki.client[0]), id="fingerprint"),
+        pytest.param(lambda pki: ("--client-cert-subject", "CN=operator"), id="subject"),
+    ],
+)
+def test_a_bound_key_needs_its_token_and_its_client_certificate(
+    start_signserv, tmp_path, pki: Pki, binding
+) -> None:
+    """Over real mTLS with optional client certificates: the right token alone, or with another
+    operator's valid certificate, is refused 403; with the bound certificate it is served."""
+    home = tls_home(tmp_path / "bound", pki, client_ca=True, client_certificates="optional")
+    token, free_token = home.create_key("bound"), home.create_key("free")
+    home.run("keys", "policy", "bound", "--allow", "any", *binding(pki))
+    service = start_signserv(home, scheme="https", verify=str(pki.ca))
+
+    def answers(name: str, key_token: str, cert: tuple[str, str] | None) -> list[requests.Response]:
+        headers = {"Authorization": key_token}
+        body = {"hash_algorithm": "sha2-512", "input": "aGVsbG8="}
+        return [
+            requests.get(
+                f"{service.url}/keys/{name}", headers=headers, verify=str(pki.ca), cert=cert,
+                timeout=10,
+            ),
+            requests.post(
+                f"{service.url}/sign/{name}", json=body, headers=headers, verify=str(pki.ca),
+                cert=cert, timeout=10,
+            ),
+        ]  # fmt: skip
+
+    for cert in (None, pki.other_client):
+        for response in answers("bound", token, cert):
+            assert response.status_code == 403
+            assert response.json()["error"] == "client_certificate_required"
+    assert [response.status_code for response in answers("bound", token, pki.client)] == [200, 200]
+    assert [response.status_code for response in answers("free", free_token, None)] == [200, 200]
+    wrong = answers("bound", "wrong-token-0123456789", pki.client)
+    assert [response.status_code for response in wrong] == [401, 401]
+
+
+@pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
         ("tls:\n  certfile: a.pem\n", "go together"),
         ("tls:\n  client_ca_file: ca.pem\n", "needs"),
+        (
+            "tls:\n  certfile: a.pem\n  keyfile: a.key\n  client_certificates: sometimes\n",
+            "one of required, optional",
+        ),
     ],
 )
 def test_incomplete_tls_config_is_refused(tmp_path, yaml_text: str, message: str) -> None:
