@@ -54,6 +54,8 @@ class AuditEvent:
     latency_ms: float
     signed: dict[str, object] | None = None
     """What the input is in TKE terms (:meth:`signserv.tke.wire.signed_input.SignedInput.as_record`)."""
+    rule: str | None = None
+    """The key-policy rule that refused the request (see :mod:`signserv.host.key_policy`)."""
 
 
 class AuditLog:
@@ -100,8 +102,10 @@ def record_in_words(line: bytes) -> str:
     """One stored audit record as a line for people (``signserv audit tail``).
 
     ``#17 2026-12-01T10:00:00.000+00:00 127.0.0.1 sign admin1 200 ok: add administrator
-    'Admin 2' (SKI 5f0c…) to domain 3 of module 93AABEC1, counter 17``. The record is not
-    verified here (``audit verify`` does that); whatever it holds is shown escaped.
+    'Admin 2' (SKI 5f0c…) to domain 3 of module 93AABEC1, counter 17``; a policy refusal adds
+    its rule after the outcome: ``403 policy_refused (kind zeroize not allowed): zeroize …``.
+    The record is not verified here (``audit verify`` does that); whatever it holds is shown
+    escaped.
     """
     try:
         record = json.loads(line)
@@ -111,5 +115,7 @@ def record_in_words(line: bytes) -> str:
         return _printable(f"(not a record: {line[:80]!r})")
     fields = ("time", "client", "operation", "key", "status", "outcome")
     text = f"#{record.get('seq')} " + " ".join(str(record.get(field)) for field in fields)
+    if record.get("rule") is not None:
+        text += f" ({record['rule']})"
     signed = _what_was_signed(record)
     return _printable(f"{text}: {signed}" if signed else text)

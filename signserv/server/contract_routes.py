@@ -64,9 +64,12 @@ def _refused(exc: KeystoreError) -> APIError:
 
 
 def _policy_refusal(exc: PolicyRefused | ClientCertificateRequired) -> APIError:
-    """The 403 for a key's policy; raised only once the token was proven."""
+    """The 403 for a key's policy, with the rule in the audit record; raised only once the
+    token was proven."""
     if isinstance(exc, PolicyRefused):
+        current_request().refused_by(exc.rule)
         return APIError(403, "policy_refused", str(exc), fields={"rule": exc.rule})
+    current_request().refused_by("client certificate")
     return APIError(403, "client_certificate_required", str(exc))
 
 

@@ -40,6 +40,7 @@ class RequestAudit:
     input_sha512: str | None = None
     input_length: int | None = None
     signed: SignedInput | None = None
+    rule: str | None = None
 
     def elapsed_seconds(self) -> float:
         """Seconds since the request began (monotonic)."""
@@ -56,6 +57,10 @@ class RequestAudit:
         self.input_sha512 = sha512_digest.hex()
         self.input_length = length
         self.signed = signed
+
+    def refused_by(self, rule: str) -> None:
+        """Note the key-policy rule that refused the request."""
+        self.rule = rule
 
 
 def begin_request() -> RequestAudit:
@@ -100,6 +105,7 @@ def audited(log: AuditLog, record: RequestAudit, response: Response) -> Response
         input_sha512=record.input_sha512,
         input_length=record.input_length,
         signed=None if record.signed is None else record.signed.as_record(),
+        rule=record.rule,
         latency_ms=round(record.elapsed_seconds() * 1000, 3),
     )
     try:

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from keystore import KeyStore
 from signserv.contract import HASH_ALGORITHM, KEY_PROBE_INPUT
+from signserv.host.audit_log import record_in_words
 from signserv.host.config import Settings
 from signserv.host.home import open_failure_counters, open_keystore
 from signserv.host.key_policy import ClientCertificateBinding, KeyPolicy
@@ -80,7 +81,12 @@ def test_a_refused_input_is_a_403_naming_the_rule_and_is_audited(
         assert response.get_json()["error"] == "policy_refused"
         assert response.get_json()["rule"] == rule
     records = _audit(settings)
-    assert [(r["status"], r["outcome"]) for r in records] == [(403, "policy_refused")] * 2
+    assert [(r["status"], r["outcome"], r["rule"]) for r in records] == [
+        (403, "policy_refused", rule)
+    ] * 2
+    assert f"403 policy_refused ({rule}): " in record_in_words(
+        settings.audit.path.read_bytes().splitlines()[-1]
+    )
     state = open_failure_counters(settings).state("admin", "127.0.0.1")
     assert state.pair is None  # a proven token: no authentication failure counted
 
