@@ -80,6 +80,14 @@ def _copy_audit_chain(target: Settings, records: list[bytes], mac_key: bytes) ->
     return open_audit_chain(target, mac_key).verify()
 
 
+def _source_audit_records(source: Settings) -> list[bytes]:
+    """The source's audit records; none for a file chain never started (a home that never
+    served: the first request creates the log). A log that exists must be readable."""
+    if postgres_database(source) is None and not source.audit.path.exists():
+        return []
+    return list(audit_records(source))
+
+
 def migrate_keystore(source: Settings, target: Settings) -> MigrationResult:
     """Copy the keystore and audit chain of ``source`` into the empty backend of ``target``."""
     if (source.keystore.url, source.keystore.path) == (target.keystore.url, target.keystore.path):
@@ -91,7 +99,7 @@ def migrate_keystore(source: Settings, target: Settings) -> MigrationResult:
     finally:
         store.close()
     mac_key = _audit_mac_key(snapshot, master_key)
-    records = list(audit_records(source)) if mac_key is not None else []
+    records = _source_audit_records(source) if mac_key is not None else []
     if mac_key is not None and records:
         try:
             source_chain = verify_records(records, mac_key)
