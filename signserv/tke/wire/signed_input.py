@@ -26,15 +26,23 @@ from typing import TypeVar
 from signserv.contract import KEY_PROBE_INPUT
 from signserv.tke.errors import MalformedTKEMessage
 from signserv.tke.wire.admin_cert import parse_admin_certificate
-from signserv.tke.wire.admin_messages import MODULE_SERIAL_BYTES, AdminBlock, decode_admin_block
+from signserv.tke.wire.admin_messages import (
+    MODULE_ID_BYTES,
+    MODULE_SERIAL_BYTES,
+    AdminBlock,
+    decode_admin_block,
+)
 from signserv.tke.wire.attributes import decode_attribute_pairs
 from signserv.tke.wire.commands import AttributeId, CommandId
+from signserv.tke.wire.counter import COUNTER_BYTES
 from signserv.tke.wire.signer_info import SKI_BYTES
 
 T = TypeVar("T")
 CERTIFICATE_DIGEST_BYTES = hashlib.sha512().digest_size
 MAX_SHOWN_NAME_CHARACTERS = 64
 """An administrator name is at most 30 bytes (§2.3); a hostile certificate's is cut here."""
+MAX_DESCRIBED_ATTRIBUTES = 16
+"""Set Attributes carries a handful of pairs (§5); a block with more is described without them."""
 
 
 class InputKind(Enum):
@@ -249,6 +257,8 @@ def _with_payload(described: SignedInput, block: AdminBlock) -> SignedInput:
             pairs = decode_attribute_pairs(command_input)
         except MalformedTKEMessage:
             return described
+        if len(pairs) > MAX_DESCRIBED_ATTRIBUTES:
+            return described
         named = _ordered((_attribute_name(attribute), value) for attribute, value in pairs)
         return dataclasses.replace(described, attributes=named)
     if block.command in (CommandId.COMMIT_WK, CommandId.FINALIZE_WK) and len(command_input) == 32:
@@ -257,14 +267,26 @@ def _with_payload(described: SignedInput, block: AdminBlock) -> SignedInput:
 
 
 def describe_signed_input(data: bytes) -> SignedInput:
-    """Recognise what ``data`` is; never raises (anything unrecognised is ``opaque``)."""
-    if len(data) == CERTIFICATE_DIGEST_BYTES:
-        return SignedInput(InputKind.CERTIFICATE)
-    if data == KEY_PROBE_INPUT:
-        return SignedInput(InputKind.KEY_PROBE)
+    """Recognise what ``data`` is; never raises (anything unrecognised is ``opaque``).
+
+    A command block is recognised first, whatever its length: a block can be exactly 64 bytes
+    (one attribute pair; or a short block with long-form lengths), and must then be judged as
+    the command it is, not as a certificate digest. A block whose module id or counter has a
+    size no crypto unit accepts (§3.7: empty for queries, 16 bytes for signed commands) is
+    opaque, so that no field of unbounded size reaches the audit log or a policy.
+    """
     try:
         block = decode_admin_block(data)
     except MalformedTKEMessage:
+        if len(data) == CERTIFICATE_DIGEST_BYTES:
+            return SignedInput(InputKind.CERTIFICATE)
+        if data == KEY_PROBE_INPUT:
+            return SignedInput(InputKind.KEY_PROBE)
+        return SignedInput(InputKind.OPAQUE)
+    if len(block.module_id) not in (0, MODULE_ID_BYTES) or len(block.counter) not in (
+        0,
+        COUNTER_BYTES,
+    ):
         return SignedInput(InputKind.OPAQUE)
     command = _command(block.command)
     described = SignedInput(

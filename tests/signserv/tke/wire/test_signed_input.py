@@ -156,6 +156,72 @@ def test_anything_else_is_opaque(data: bytes) -> None:
     assert describe_signed_input(data) == SignedInput(InputKind.OPAQUE)
 
 
+def padded_block(command: int, command_input: bytes, size: int) -> bytes:
+    """A signed command's block grown to ``size`` bytes by long-form lengths, which the shared
+    decoder (and a crypto unit) reads as the same block (§3.7: lengths are read leniently)."""
+    fields = [command.to_bytes(4, "big"), DOMAIN_3, MODULE_ID, COUNTER_17, command_input]
+    extra = size - len(encode_octet_sequence(*fields))
+    encoded = b""
+    for field in fields:
+        length_bytes = min(extra, 4)
+        extra -= length_bytes
+        if length_bytes:
+            length = len(field).to_bytes(length_bytes, "big")
+            encoded += bytes([0x04, 0x80 | length_bytes]) + length + field
+        else:
+            encoded += bytes([0x04, len(field)]) + field
+    assert extra == 0 and len(encoded) + 2 == size
+    return bytes([0x30, len(encoded)]) + encoded
+
+
+def test_a_64_byte_set_attributes_block_is_judged_as_its_command() -> None:
+    """One attribute pair makes a Set Attributes block exactly as long as a SHA-512 digest: it
+    must be described (and judged by a policy) as the command, not as a certificate."""
+    one_pair = (1).to_bytes(4, "big") + (1).to_bytes(4, "big")
+    data = block(CommandId.SET_ATTRIBUTES, one_pair)
+    assert len(data) == 64
+    described = describe_signed_input(data)
+    assert (described.kind, described.attributes) == (
+        InputKind.ATTRIBUTES,
+        (("signature threshold", 1),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        (CommandId.ZEROIZE_DOMAIN, InputKind.ZEROIZE),
+        (CommandId.CLEAR_CURRENT_WK, InputKind.MASTER_KEY),
+        (CommandId.GENERATE_RANDOM_WK, InputKind.MASTER_KEY),
+    ],
+    ids=["zeroize", "clear-current", "generate-random"],
+)
+def test_a_block_padded_to_64_bytes_is_still_its_command(command: int, kind: InputKind) -> None:
+    data = padded_block(command, b"", 64)
+    assert describe_signed_input(data).kind is kind
+    assert describe_signed_input(data).module == "93AABEC1"
+
+
+@pytest.mark.parametrize(
+    ("module_id", "counter"),
+    [(MODULE_ID + bytes(1900), COUNTER_17), (MODULE_ID, bytes(1900) + COUNTER_17)],
+    ids=["huge-module-id", "huge-counter"],
+)
+def test_a_block_with_fields_no_unit_accepts_is_opaque(module_id: bytes, counter: bytes) -> None:
+    """Unbounded fields must not reach the audit log (a 1,900-byte counter is a 4,500-digit
+    integer) nor a policy: a crypto unit takes 16-byte module ids and counters only."""
+    data = AdminBlock(CommandId.ZEROIZE_DOMAIN, DOMAIN_3, module_id, counter, b"").encode()
+    assert describe_signed_input(data) == SignedInput(InputKind.OPAQUE)
+
+
+def test_a_set_attributes_block_with_too_many_pairs_is_described_without_them() -> None:
+    pairs = b"".join(
+        attribute.to_bytes(4, "big") + (0).to_bytes(4, "big") for attribute in range(100, 400)
+    )
+    described = describe_signed_input(block(CommandId.SET_ATTRIBUTES, pairs))
+    assert (described.kind, described.attributes) == (InputKind.ATTRIBUTES, ())
+
+
 def test_a_hostile_administrator_name_is_cut_and_escaped() -> None:
     """A certificate's name is any bytes (§2.3): it must not run on, nor drive a terminal."""
     certificate, _ = admin_certificate("Eve\x1b[2J\nroot")
