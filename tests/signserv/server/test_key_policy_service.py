@@ -97,6 +97,48 @@ def test_a_wrong_token_hears_401_and_never_the_policy(client: FlaskClient) -> No
     assert "rule" not in response.get_json()
 
 
+def test_a_command_as_long_as_a_digest_is_judged_as_the_command(
+    client: FlaskClient, store: KeyStore
+) -> None:
+    """A one-pair Set Attributes block is 64 bytes, a SHA-512 digest's length: a key allowed
+    certificates and administrator changes must still refuse it as an attributes change."""
+    allowed = {InputKind.ADMINISTRATORS, InputKind.CERTIFICATE}
+    store.set_policy("admin", KeyPolicy.build(allowed, modules={"93AABC12"}).to_bytes())
+    one_pair = (1).to_bytes(4, "big") * 2
+    block = AdminBlock(
+        CommandId.SET_ATTRIBUTES,
+        domain_id(3, b"\x00\x00\x00\x01"),
+        MODULE,
+        (17).to_bytes(16, "big"),
+        one_pair,
+    ).encode()
+    assert len(block) == 64
+    response = _sign(client, block)
+    assert (response.status_code, response.get_json()["rule"]) == (
+        403,
+        "kind attributes not allowed",
+    )
+
+
+def test_a_block_with_a_huge_counter_is_opaque_and_audited_whatever_the_token(
+    client: FlaskClient, settings: Settings
+) -> None:
+    """A counter no unit accepts must not stop the audit record: 403 (opaque) for the owner,
+    401 for a wrong token, each with its record."""
+    block = AdminBlock(
+        CommandId.ZEROIZE_DOMAIN,
+        domain_id(3, b"\x00\x00\x00\x01"),
+        MODULE,
+        bytes(1900) + (17).to_bytes(16, "big"),
+    ).encode()
+    assert _sign(client, block, token="wrong-token-0123456789").status_code == 401
+    assert _sign(client, block).get_json()["rule"] == "kind opaque not allowed"
+    assert [(r["status"], r["signed"]["kind"]) for r in _audit(settings)] == [
+        (401, "opaque"),
+        (403, "opaque"),
+    ]
+
+
 def test_a_new_policy_reaches_a_worker_that_holds_the_key_unlocked(
     client: FlaskClient, store: KeyStore
 ) -> None:
