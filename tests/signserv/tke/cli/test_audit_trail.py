@@ -1,8 +1,9 @@
 """Every command ``signserv-tke`` sends is described correctly in the signing service's audit.
 
 A signing service of this test's own (so its audit log holds only this test's requests) signs a
-whole administration: administrators added in imprint mode and after it, thresholds, a removal,
-each step of the manual master-key path, zeroize, auto-init and auto-mk-rotate. Each signature's
+whole administration: administrators added in imprint mode and after it, leaving imprint mode,
+thresholds, a removal, each step of the manual master-key path (clearing both registers among
+them), zeroize, auto-init and auto-mk-rotate. Each signature's
 audit record must say what it signed, checked against what the crypto units are and what the
 commands were meant to do, not against the decoder itself.
 """
@@ -63,6 +64,7 @@ def test_the_audit_trail_says_what_each_tke_command_signed(
     run = cli_runner(service.url, manual)
     succeeded(run("cryptounit-admin-add", "--key", "alice", "--name", "Alice"))
     succeeded(run("cryptounit-admin-add", "--key", "bob", "--name", "Bob"))
+    succeeded(run("cryptounit-exit-impr"))
     succeeded(run("cryptounit-thrhld-set", "--signature", "2", "--revocation", "2"))
     succeeded(run("cryptounit-admin-add", "--key", "carol", "--name", "Carol"))
     succeeded(run("cryptounit-admin-rm", "--ski", skis["carol"], "--yes"))
@@ -70,6 +72,9 @@ def test_the_audit_trail_says_what_each_tke_command_signed(
     succeeded(load_parts(run, manual, "alice", "bob"))
     succeeded(run("cryptounit-mk-commit"))
     succeeded(run("cryptounit-mk-setimm", "--yes"))
+    succeeded(run("cryptounit-mk-clrcur", "--yes"))
+    succeeded(load_parts(run, manual, "alice", "bob"))
+    succeeded(run("cryptounit-mk-clrnew", "--yes"))
     succeeded(run("cryptounit-zeroize", "--yes"))
     manual_units = units_of(manual)
 
@@ -93,6 +98,8 @@ def test_the_audit_trail_says_what_each_tke_command_signed(
         "import master-key part",
         "commit pending master key",
         "finalize master key",
+        "clear current master key",
+        "clear pending master key",
         "zeroize",
         "generate random master key",
         "export current master key",
@@ -103,6 +110,7 @@ def test_the_audit_trail_says_what_each_tke_command_signed(
     # auto-init probes each of its three keys before it changes anything (§1.8).
     assert (kinds["certificates"], kinds["key-probe"]) == (6, 3)
 
+    thresholds: set[tuple[int, int]] = set()
     for d in described:
         if "command" not in d:
             continue
@@ -112,9 +120,11 @@ def test_the_audit_trail_says_what_each_tke_command_signed(
         if d["command"] == "remove administrator":
             assert d["ski"] == skis["carol"]
         if d["command"] == "set attributes":
-            assert d["attributes"]["signature threshold"] == 2
-            assert d["attributes"]["revocation threshold"] == 2
+            thresholds.add(
+                (d["attributes"]["signature threshold"], d["attributes"]["revocation threshold"])
+            )
         assert d["kind"] != "other-commands"
+    assert thresholds == {(1, 1), (2, 2)}  # exit-impr, then thrhld-set and auto-init
 
     # Counters only grow on each unit (every signer of one command signs the same counter).
     seen: dict[tuple[str, int], int] = {}
