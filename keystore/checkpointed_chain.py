@@ -27,11 +27,18 @@ class CheckpointsMatched:
     checkpoints: int
 
 
-def _diverged(checkpoint: Checkpoint) -> AuditChainDiverged:
+def _agreed(matched: Checkpoint | None) -> str:
+    """What the chain still agrees with, so that the operator knows from where to look."""
+    if matched is None:
+        return "it agrees with no earlier checkpoint"
+    return f"it agrees with every checkpoint up to record {matched.records}"
+
+
+def _diverged(checkpoint: Checkpoint, matched: Checkpoint | None) -> AuditChainDiverged:
     return AuditChainDiverged(
-        f"the audit chain differs from {checkpoint.describe()} at record {checkpoint.records}: "
-        "the records up to it were rewritten by someone holding the audit MAC key, or an older "
-        "copy of the log was put back and written on"
+        f"the audit chain differs from {checkpoint.describe()} at record {checkpoint.records} "
+        f"({_agreed(matched)}): the records up to it were rewritten by someone holding the "
+        "audit MAC key, or an older copy of the log was put back and written on"
     )
 
 
@@ -42,22 +49,26 @@ def match_checkpoints(
 
     Raises :class:`AuditChainDiverged` at the first checkpoint whose head the chain does not
     reach at its record count, and :class:`AuditChainTruncated` when the chain ends before the
-    largest checkpoint's count. ``heads`` raises what a broken chain raises.
+    largest checkpoint's count; both say up to which checkpoint the chain still agrees (a
+    rollback agrees up to the copy's end, a rewrite up to the edited record). ``heads`` raises
+    what a broken chain raises.
     """
     pending = sorted(checkpoints, key=lambda checkpoint: checkpoint.records)
     position = 0
+    matched: Checkpoint | None = None
     empty = end = ChainHead(records=0, head=GENESIS)
     for end in itertools.chain([empty], heads):
         while position < len(pending) and pending[position].records == end.records:
             if pending[position].head != end.head:
-                raise _diverged(pending[position])
+                raise _diverged(pending[position], matched)
+            matched = pending[position]
             position += 1
     if position < len(pending):
         newest = pending[-1]
         raise AuditChainTruncated(
             f"the audit chain holds {end.records} records, but {newest.describe()} signed "
-            f"{newest.records}: its last {newest.records - end.records} records were cut off, "
-            "or the log was rolled back to an older copy"
+            f"{newest.records} ({_agreed(matched)}): its last {newest.records - end.records} "
+            "records were cut off, or the log was rolled back to an older copy"
         )
     return CheckpointsMatched(
         chain=end, newest=pending[-1] if pending else None, checkpoints=len(pending)

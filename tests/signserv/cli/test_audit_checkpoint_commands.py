@@ -7,20 +7,25 @@ master key file is moved away first). Both storage backends: the file chain and 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import requests
 from click.testing import CliRunner
 
 from keystore.audit_checkpoint import CheckpointVerifier, split_notes
 from keystore.errors import VerifierKeyInvalid
+from keystore.file_audit_chain import GENESIS, chained_record, line_hash
 from signserv import contract
 from signserv.cli.audit import audit_group
-from signserv.host.config import Settings
+from signserv.cli.home_state import open_home_keystore
+from signserv.host.audit_log import AUDIT_MAC_PURPOSE
+from signserv.host.config import Settings, load_settings
 
 from ...conftest import RunningService, SignservHome, make_home
 
@@ -126,6 +131,76 @@ def test_verify_names_a_cut_off_tail_and_a_forged_checkpoint(
     refused = home.run("audit", "verify", "--checkpoints", str(forged), check=False)
     assert refused.returncode == 1
     assert re.search(r"checkpoint \d+: .*altered or forged", refused.stderr)
+
+
+def _rechained(records: list[bytes], mac_key: bytes, edit: Callable[[dict[str, Any]], None]) -> str:
+    """``records`` with each entry passed through ``edit`` and chained again under ``mac_key``:
+    what someone holding the audit MAC key (but not the checkpoint key) can write."""
+    lines: list[bytes] = []
+    previous = GENESIS
+    for record in records:
+        fields = {
+            name: value
+            for name, value in json.loads(record).items()
+            if name not in ("seq", "time", "prev", "mac")
+        }
+        edit(fields)
+        lines.append(chained_record(fields, len(lines) + 1, previous, mac_key))
+        previous = line_hash(lines[-1])
+    return b"".join(line + b"\n" for line in lines).decode()
+
+
+def _serve_lookups(
+    home: SignservHome, start_signserv: Callable[..., RunningService], token: str, count: int
+) -> None:
+    """Start the service, look key ``second`` up ``count`` times, stop it (a checkpoint)."""
+    service = start_signserv(home, workers=1)
+    for _ in range(count):
+        requests.get(f"{service.url}/keys/second", headers={"Authorization": token}, timeout=30)
+    service.stop()
+
+
+def test_verify_names_a_rollback_and_a_chain_rewritten_with_the_mac_key(
+    tmp_path: Path, start_signserv: Callable[..., RunningService]
+) -> None:
+    home, witness = _served_home(tmp_path, start_signserv, requests_made=3)
+    log = home.home / "audit.log"
+    older_copy = log.read_text()
+    token = home.create_key("second")
+    _serve_lookups(home, start_signserv, token, count=2)
+    assert checkpoints_in(witness)[-1] == 5
+    whole = log.read_text()
+
+    log.write_text(older_copy)
+    rolled_back = home.run("audit", "verify", "--checkpoints", str(witness), check=False)
+    assert rolled_back.returncode == 1
+    assert "holds 3 records" in rolled_back.stderr
+    assert "rolled back to an older copy" in rolled_back.stderr
+    assert "agrees with every checkpoint up to record 3" in rolled_back.stderr
+
+    mac_key = open_home_keystore(load_settings(home.home, home.config)).server_secret(
+        AUDIT_MAC_PURPOSE
+    )
+
+    def hide_the_first_lookup(fields: dict[str, Any]) -> None:
+        if fields["key"] == "admin":
+            fields["status"], fields["outcome"] = 404, "unknown_key"
+
+    records = [line.encode() for line in whole.splitlines()]
+    log.write_text(_rechained(records, mac_key, hide_the_first_lookup))
+    assert "verified: 5 records" in home.run("audit", "verify").stdout  # every MAC holds
+    rewritten = home.run("audit", "verify", "--checkpoints", str(witness), check=False)
+    assert rewritten.returncode == 1
+    assert "differs from the checkpoint of" in rewritten.stderr
+    assert "(3 records) at record 3 (it agrees with no earlier checkpoint)" in rewritten.stderr
+    assert "rewritten by someone holding the audit MAC key" in rewritten.stderr
+
+    log.write_text(older_copy)  # the older copy put back, and a service writing on
+    _serve_lookups(home, start_signserv, token, count=2)
+    written_on = home.run("audit", "verify", "--checkpoints", str(witness), check=False)
+    assert written_on.returncode == 1
+    assert "agrees with every checkpoint up to record 3" in written_on.stderr
+    assert "older copy of the log was put back and written on" in written_on.stderr
 
 
 def test_audit_checkpoint_sends_now_or_only_prints(
