@@ -21,8 +21,10 @@ from keystore.errors import (
     MasterKeyMissing,
     MasterShareMismatch,
     RecordsChanged,
+    SigningKeyLost,
     StorageFull,
     TokenRejected,
+    WrappingKeyMissing,
 )
 from keystore.master_key_file import read_master_key, write_master_key
 from keystore.records import (
@@ -87,10 +89,12 @@ __all__ = [
     "Reservation",
     "RestoreWouldOverwrite",
     "SigningKey",
+    "SigningKeyLost",
     "SoftwareSigningKey",
     "StorageFull",
     "TokenRejected",
     "UnlockedKey",
+    "WrappingKeyMissing",
     "read_master_key",
     "write_master_key",
 ]

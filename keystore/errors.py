@@ -62,6 +62,20 @@ class HsmFull(KeyBackendUnavailable):
     """The HSM token has no room for another object; nothing was stored."""
 
 
+class WrappingKeyMissing(KeyBackendUnavailable):
+    """The HSM token no longer holds a key's wrapping key: a configuration error, not an outage.
+
+    Retrying or reconnecting does not help; the message says which object is missing.
+    """
+
+
+class SigningKeyLost(KeyBackendUnavailable):
+    """An unlocked key's HSM session object is gone (the connection was renewed).
+
+    Only the key's token can unwrap it again: drop the unlocked key and unlock it anew.
+    """
+
+
 class InvalidDatabaseUrl(KeystoreError, ValueError):
     """A database URL that cannot be parsed or holds a password (its text is never shown)."""
 

@@ -7,17 +7,15 @@ with ``CKM_AES_KEY_WRAP_PAD`` and destroyed; the wrapped blob is then sealed in 
 the token envelope (:mod:`keystore.crypto`). Signing therefore takes the key's token (to open
 the seal) AND this HSM (to unwrap): a cold request unwraps the blob into a sensitive,
 non-extractable session object that signs with ``CKM_ECDSA`` over the service's SHA-512 digest,
-and the unlock cache keeps that object, never a scalar. Deleting a key destroys its wrapping
-key, which makes every copy of its record (backups included) useless.
+and the unlock cache keeps that object, never a scalar nor the wrapped blob. Deleting a key
+destroys its wrapping key, which makes every copy of its record (backups included) useless.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import pkcs11
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,13 +25,21 @@ from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from keystore.crypto import P521_SCALAR_BYTES, p521_scalar
-from keystore.errors import KeyBackendUnavailable
-from keystore.pkcs11.token import CONNECTION_LOST, TokenConnection, translate
+from keystore.errors import HsmFull, KeyBackendUnavailable, SigningKeyLost, WrappingKeyMissing
+from keystore.pkcs11.token import (
+    CONNECTION_LOST,
+    MODULE_CALLS,
+    HeldSession,
+    TokenConnection,
+    translate,
+)
 from keystore.records import PKCS11_KIND
 from keystore.signing_key import HeldKey, uncompressed_point
 
 WRAPPING_KEY_LABEL = "signserv wrapping key"
 _WRAP = Mechanism.AES_KEY_WRAP_PAD
+# What a token answers when it cannot store a new object.
+_STORING_FAILED = (p11.DeviceMemory, p11.FunctionFailed, p11.GeneralError)
 _P521_PARAMETERS = encode_named_curve_parameters("secp521r1")
 _POINT_BYTES = 1 + 2 * P521_SCALAR_BYTES
 # CKA_EC_POINT is DER: OCTET STRING (04), long form length 0x85, then the 133-byte point.
@@ -79,106 +85,71 @@ def _der_signature(raw: bytes) -> bytes:
     )
 
 
-def _wrapping_key(session: pkcs11.Session, record_id: bytes) -> pkcs11.UnwrapMixin:
-    try:
-        key = cast(
-            "pkcs11.UnwrapMixin",
-            session.get_key(object_class=ObjectClass.SECRET_KEY, id=record_id),
-        )
-    except p11.MultipleObjectsReturned:
+def _wrapping_key(
+    held: HeldSession, connection: TokenConnection, record_id: bytes
+) -> pkcs11.UnwrapMixin:
+    """The wrapping key of ``record_id``; :class:`WrappingKeyMissing` if the token has none."""
+    template = {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.ID: record_id}
+    found = list(held.session.get_objects(template))
+    if len(found) > 1:
         raise KeyBackendUnavailable(
-            f"the HSM holds several wrapping keys with id {record_id.hex()}"
-        ) from None
-    return key
+            f"the HSM holds {len(found)} wrapping keys with id {record_id.hex()}"
+        )
+    if found:
+        return cast("pkcs11.UnwrapMixin", found[0])
+    # Nothing found: either the login is gone (the module was reset; a search from a session
+    # without it sees no private object) or the key really is. Only the first is retried.
+    held.close()
+    connection.check_login_session()
+    raise WrappingKeyMissing(
+        f"the {connection.location} holds no wrapping key for this key (label "
+        f"{WRAPPING_KEY_LABEL!r}, CKA_ID {record_id.hex()}): it was destroyed, or this is not "
+        "the token the key was made in. Retrying will not help: point the 'pkcs11' settings at "
+        "the token that holds it (or restore that token), or delete the key and create a new one"
+    )
 
 
 class Pkcs11SigningKey:
     """A :class:`keystore.SigningKey` whose private key is a session object in the HSM.
 
-    It owns one session that holds the unwrapped object; signing takes turns on it. When the
-    connection breaks (session closed, token back after removal), the next signature unwraps
-    the key again on the new connection: the wrapped blob it keeps is useless without the HSM.
+    It holds the session that holds the unwrapped, sensitive and non-extractable object, and
+    nothing else of the key: not the wrapped blob, so nothing in this process can unwrap it
+    again without the key's token. When the connection is renewed (session lost, token back
+    after removal) the object is gone and :meth:`sign_digest` raises :class:`SigningKeyLost`:
+    the caller unlocks the key again, with its token.
     """
 
     def __init__(
-        self, connection: TokenConnection, record_id: bytes, wrapped_key: bytes, public_point: bytes
+        self, held: HeldSession, private_key: pkcs11.SignMixin, public_point: bytes
     ) -> None:
-        self._connection = connection
-        self._record_id = record_id
-        self._wrapped_key = wrapped_key
+        self._held = held
+        self._private_key = private_key
         self._public_point = public_point
-        self._lock = threading.Lock()
-        self._private_key: pkcs11.SignMixin | None = None
-        self._generation = -1
-        self._close_session: weakref.finalize[Any, Any] | None = None
+        # Closing the session destroys the session object: when this key is dropped from the
+        # cache, the HSM forgets it too.
+        self._close_session = weakref.finalize(self, held.close)
 
     @property
     def public_point(self) -> bytes:
         return self._public_point
 
     def sign_digest(self, sha512_digest: bytes) -> bytes:
-        with self._lock:
+        with MODULE_CALLS:
+            if not self._held.current:
+                raise SigningKeyLost("the HSM connection was renewed: unlock the key again")
             try:
-                return self._sign_once(sha512_digest)
-            except KeyBackendUnavailable as exc:
-                if not isinstance(exc.__cause__, CONNECTION_LOST):
-                    raise
-            self._forget_object()
-            self._connection.reconnect(self._generation)
-            return self._sign_once(sha512_digest)
-
-    def _sign_once(self, sha512_digest: bytes) -> bytes:
-        try:
-            raw: bytes = self._object().sign(sha512_digest, mechanism=Mechanism.ECDSA)
-        except p11.PKCS11Error as exc:
-            raise translate(exc, "sign") from exc
+                raw: bytes = self._private_key.sign(sha512_digest, mechanism=Mechanism.ECDSA)
+            except p11.PKCS11Error as exc:
+                if not isinstance(exc, CONNECTION_LOST):
+                    raise translate(exc, "sign") from exc
+                self._close_session()
+                raise SigningKeyLost(
+                    f"the HSM lost the unlocked key ({type(exc).__name__}): unlock it again"
+                ) from exc
         return _der_signature(raw)
-
-    def _object(self) -> pkcs11.SignMixin:
-        """The unwrapped session object, unwrapping it first on a new connection."""
-        if self._private_key is not None and self._generation == self._connection.generation:
-            return self._private_key
-        self._forget_object()
-        token = self._connection.token()
-        generation = self._connection.generation
-        session = token.open()
-        try:
-            private_key = cast(
-                "pkcs11.SignMixin",
-                _wrapping_key(session, self._record_id).unwrap_key(
-                    ObjectClass.PRIVATE_KEY,
-                    KeyType.EC,
-                    self._wrapped_key,
-                    mechanism=_WRAP,
-                    store=False,
-                    capabilities=MechanismFlag.SIGN,
-                    template=_SIGNING_ONLY_PRIVATE_KEY,
-                ),
-            )
-        except BaseException:
-            session.close()
-            raise
-        # Closing the session destroys the session object: when this key is dropped from the
-        # cache, the HSM forgets it too.
-        self._close_session = weakref.finalize(self, _close_quietly, session)
-        self._private_key = private_key
-        self._generation = generation
-        return private_key
-
-    def _forget_object(self) -> None:
-        if self._close_session is not None:
-            self._close_session()
-        self._close_session = None
-        self._private_key = None
 
     def __repr__(self) -> str:
         return f"Pkcs11SigningKey(public_point={self._public_point[:9].hex()}…)"
-
-
-def _close_quietly(session: pkcs11.Session) -> None:
-    # A failure means the connection is already gone, and the session object with it.
-    with contextlib.suppress(p11.PKCS11Error):
-        session.close()
 
 
 class Pkcs11KeyBackend:
@@ -199,7 +170,7 @@ class Pkcs11KeyBackend:
     def generate(self, record_id: bytes) -> HeldKey:
         return self._connection.run(
             "generate a key in the HSM",
-            lambda session: self._wrap_out(session, record_id, self._generated_pair),
+            lambda session: self._wrap_out(session, self.location, record_id, self._generated_pair),
         )
 
     def take(self, record_id: bytes, private_key: ec.EllipticCurvePrivateKey) -> HeldKey:
@@ -218,7 +189,7 @@ class Pkcs11KeyBackend:
 
         return self._connection.run(
             "import a key into the HSM",
-            lambda session: self._wrap_out(session, record_id, imported),
+            lambda session: self._wrap_out(session, self.location, record_id, imported),
         )
 
     @staticmethod
@@ -237,26 +208,35 @@ class Pkcs11KeyBackend:
     @staticmethod
     def _wrap_out(
         session: pkcs11.Session,
+        location: str,
         record_id: bytes,
         make_private_key: Callable[[pkcs11.Session], tuple[bytes, pkcs11.Key]],
     ) -> HeldKey:
         """A new wrapping key for ``record_id``, and the new private key wrapped under it."""
-        wrapping_key = cast(
-            "pkcs11.WrapMixin",
-            session.generate_key(
-                KeyType.AES,
-                256,
-                id=record_id,
-                label=WRAPPING_KEY_LABEL,
-                store=True,
-                capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-                template={
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.PRIVATE: True,
-                },
-            ),
-        )
+        try:
+            wrapping_key = cast(
+                "pkcs11.WrapMixin",
+                session.generate_key(
+                    KeyType.AES,
+                    256,
+                    id=record_id,
+                    label=WRAPPING_KEY_LABEL,
+                    store=True,
+                    capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
+                    template={
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.PRIVATE: True,
+                    },
+                ),
+            )
+        except _STORING_FAILED as exc:
+            # CKR_DEVICE_MEMORY is "full"; SoftHSM2 answers a full disk with CKR_FUNCTION_FAILED.
+            raise HsmFull(
+                f"the {location} cannot store another object ({type(exc).__name__}): the token "
+                "is full or its storage cannot be written; make room in it (delete keys no "
+                "longer used) and try again"
+            ) from exc
         try:
             public_point, private_object = make_private_key(session)
             try:
@@ -271,7 +251,24 @@ class Pkcs11KeyBackend:
     def signing_key(
         self, record_id: bytes, wrapped_key: bytes, public_point: bytes
     ) -> Pkcs11SigningKey:
-        return Pkcs11SigningKey(self._connection, record_id, wrapped_key, public_point)
+        """Unwrap ``wrapped_key`` now into a session object; the blob is not kept."""
+
+        def unwrap(held: HeldSession) -> pkcs11.SignMixin:
+            return cast(
+                "pkcs11.SignMixin",
+                _wrapping_key(held, self._connection, record_id).unwrap_key(
+                    ObjectClass.PRIVATE_KEY,
+                    KeyType.EC,
+                    wrapped_key,
+                    mechanism=_WRAP,
+                    store=False,
+                    capabilities=MechanismFlag.SIGN,
+                    template=_SIGNING_ONLY_PRIVATE_KEY,
+                ),
+            )
+
+        held, private_key = self._connection.run_held("unwrap a key in the HSM", unwrap)
+        return Pkcs11SigningKey(held, private_key, public_point)
 
     def destroy(self, record_id: bytes) -> None:
         def destroy_wrapping_keys(session: pkcs11.Session) -> None:

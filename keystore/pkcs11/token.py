@@ -1,5 +1,11 @@
 """One process's connection to a PKCS#11 token: the module, the token, the login, and recovery.
 
+python-pkcs11 initialises every module with ``C_Initialize(NULL)``: no locking is asked for, so
+a module may assume that one thread at a time calls it (SoftHSM2 then runs without its own
+mutexes, and two threads signing at once can crash the process). Every call into a module in
+this process therefore holds :data:`MODULE_CALLS`, one lock for the whole process: sign, unwrap,
+generate, destroy, login, session open and close, re-initialisation.
+
 PKCS#11 logs in per application, not per session: one login session stays open and every other
 session shares its login. A failure that means the connection is gone (session closed, token
 removed, module reset) makes the next use reconnect: the module is re-initialised (so a token
@@ -9,6 +15,7 @@ this module as a :class:`keystore.KeyBackendUnavailable` naming the condition, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -27,7 +34,21 @@ if TYPE_CHECKING:
 
 _Result = TypeVar("_Result")
 
-# Conditions after which the same operation may succeed on a fresh connection.
+MODULE_CALLS = threading.RLock()
+"""Held around every PKCS#11 call of this process (python-pkcs11 asks modules for no locking)."""
+# A child forked while another thread holds it would inherit it held forever.
+os.register_at_fork(
+    before=MODULE_CALLS.acquire,
+    after_in_parent=MODULE_CALLS.release,
+    after_in_child=MODULE_CALLS.release,
+)
+# Per process and module path, a marker of the module's current initialisation: a connection
+# that re-initialises the module replaces it, which ends every connection to that module (their
+# session handles died with the old initialisation), not only its own.
+_module_lives: dict[tuple[int, Path], object] = {}
+
+# Conditions after which the same operation may succeed on a fresh connection. A missing key
+# (NoSuchKey) and CKR_GENERAL_ERROR are not among them: reconnecting does not bring a key back.
 CONNECTION_LOST: tuple[type[Exception], ...] = (
     p11.SessionHandleInvalid,
     p11.SessionClosed,
@@ -38,8 +59,6 @@ CONNECTION_LOST: tuple[type[Exception], ...] = (
     p11.DeviceError,
     p11.TokenNotPresent,
     p11.TokenNotRecognised,
-    p11.GeneralError,
-    p11.NoSuchKey,
 )
 _PIN_REFUSED = (p11.PinIncorrect, p11.PinLocked, p11.PinExpired, p11.PinInvalid, p11.PinLenRange)
 
@@ -78,16 +97,38 @@ def translate(exc: p11.PKCS11Error, what: str) -> KeyBackendUnavailable:
     """The keystore error for a PKCS#11 failure while doing ``what``."""
     if isinstance(exc, p11.DeviceMemory):
         return HsmFull(f"the HSM token is full: cannot {what}")
-    if isinstance(exc, p11.NoSuchKey):
-        return KeyBackendUnavailable(
-            f"the HSM token holds no wrapping key for this key (destroyed, or not the token it "
-            f"was made in): cannot {what}"
-        )
     if isinstance(exc, CONNECTION_LOST):
         return KeyBackendUnavailable(
             f"the HSM token is not reachable ({type(exc).__name__}): cannot {what}"
         )
     return KeyBackendUnavailable(f"the HSM failed ({type(exc).__name__}): cannot {what}")
+
+
+class HeldSession:
+    """A session kept open for the session objects it holds; closed only on its own connection.
+
+    After a reconnection its handle means nothing, or another session's: it is never used or
+    closed again (the module's re-initialisation already closed it).
+    """
+
+    def __init__(self, connection: TokenConnection, session: pkcs11.Session) -> None:
+        self._connection = connection
+        self.session = session
+        self._connected = connection.connected
+
+    @property
+    def current(self) -> bool:
+        """True while the connection that opened it lasts (call with :data:`MODULE_CALLS` held)."""
+        return self._connected is not None and self._connected is self._connection.connected
+
+    def close(self) -> None:
+        """Close it, destroying its session objects; a no-op once its connection is gone."""
+        with MODULE_CALLS:
+            if self.current:
+                # A failure means the session is gone already, and its objects with it.
+                with contextlib.suppress(p11.PKCS11Error):
+                    self.session.close()
+            self._connected = None
 
 
 class TokenConnection:
@@ -97,73 +138,133 @@ class TokenConnection:
         self.module = module
         self.selector = selector
         self._user_pin = user_pin
-        self._lock = threading.Lock()
         self._token: pkcs11.Token | None = None
         self._login: pkcs11.Session | None = None
         self._connected_pid: int | None = None
+        self._connection: object | None = None
+        self._module_life: object | None = None
         self._refused_pin: bytes | None = None
-        self.generation = 0
-        """Counts connections: objects made in an earlier one are gone."""
 
     @property
     def location(self) -> str:
         """The module and token, for people."""
         return f"PKCS#11 {self.selector} in {self.module}"
 
-    def run(self, what: str, operation: Callable[[pkcs11.Session], _Result]) -> _Result:
-        """``operation`` on a fresh read-write session; once more on a new connection if it broke."""
-        generation = self.generation
-        try:
-            return self._run_once(what, operation)
-        except KeyBackendUnavailable as exc:
-            if not isinstance(exc.__cause__, CONNECTION_LOST):
-                raise
-        self.reconnect(generation)
-        return self._run_once(what, operation)
+    @property
+    def connected(self) -> object | None:
+        """A marker of the current connection (None: none in this process); compare by identity."""
+        life = _module_lives.get((os.getpid(), self.module))
+        if self._connected_pid != os.getpid() or life is not self._module_life:
+            return None
+        return self._connection
 
-    def _run_once(self, what: str, operation: Callable[[pkcs11.Session], _Result]) -> _Result:
-        token = self.token()
+    def run(self, what: str, operation: Callable[[pkcs11.Session], _Result]) -> _Result:
+        """``operation`` in a fresh read-write session, closed after; once more on a new
+        connection if the connection broke."""
+
+        def in_closed_session() -> _Result:
+            held = HeldSession(self, self.token().open(rw=True))
+            try:
+                return operation(held.session)
+            finally:
+                held.close()
+
+        return self._retried(what, in_closed_session)
+
+    def run_held(
+        self, what: str, operation: Callable[[HeldSession], _Result]
+    ) -> tuple[HeldSession, _Result]:
+        """``operation`` in a fresh read-only session that stays open (it holds session objects);
+        once more on a new connection if the connection broke."""
+
+        def in_held_session() -> tuple[HeldSession, _Result]:
+            held = HeldSession(self, self.token().open())
+            try:
+                return held, operation(held)
+            except BaseException:
+                held.close()
+                raise
+
+        return self._retried(what, in_held_session)
+
+    def _retried(self, what: str, attempt: Callable[[], _Result]) -> _Result:
+        with MODULE_CALLS:
+            try:
+                return self._translated(what, attempt)
+            except KeyBackendUnavailable as exc:
+                if not isinstance(exc.__cause__, CONNECTION_LOST):
+                    raise
+            self.disconnect()
+            return self._translated(what, attempt)
+
+    @staticmethod
+    def _translated(what: str, attempt: Callable[[], _Result]) -> _Result:
         try:
-            with token.open(rw=True) as session:
-                return operation(session)
+            return attempt()
         except p11.PKCS11Error as exc:
             raise translate(exc, what) from exc
 
+    def check_login_session(self) -> None:
+        """Raise a connection-lost error if the login session is gone (the module was reset).
+
+        Tells a lost login from a missing object: a search from a fresh session without the
+        login just finds nothing. Call it with :data:`MODULE_CALLS` held and every session
+        opened since the last successful call closed, so that no new session can have been
+        given the old handle.
+        """
+        assert self._login is not None  # a connected token has its login session
+        # Not a search: python-pkcs11 leaves a search whose start failed to the garbage
+        # collector, which would end it outside MODULE_CALLS.
+        with contextlib.suppress(p11.FunctionNotSupported):
+            self._login.generate_random(64)
+
     def token(self) -> pkcs11.Token:
         """The logged-in token, connecting first if needed (or after this process forked)."""
-        with self._lock:
-            if self._token is None or self._connected_pid != os.getpid():
+        with MODULE_CALLS:
+            if self._token is None or self.connected is None:
                 self._connect()
             assert self._token is not None  # _connect sets it or raises
             return self._token
 
-    def reconnect(self, seen_generation: int) -> None:
-        """Start a new connection, unless another thread already did since ``seen_generation``."""
-        with self._lock:
-            if self.generation == seen_generation:
-                self._token = None
+    def disconnect(self) -> None:
+        """Forget the connection: the next use re-initialises the module and logs in anew."""
+        with MODULE_CALLS:
+            self._token = None
+            self._connection = None
 
     def check(self) -> None:
         """Raise unless the token is present and logged in (a probe: cheap, no login retries)."""
-        self.token()
-        try:
-            self._find_token(self._load_module())
-        except KeyBackendUnavailable:
-            self.reconnect(self.generation)
-            raise
+        with MODULE_CALLS:
+            self.token()
+            try:
+                self._find_token(self._load_module())
+            except KeyBackendUnavailable:
+                self.disconnect()
+                raise
 
     def _connect(self) -> None:
-        """Load the module, find the token and log in; called with the lock held."""
+        """Load the module, find the token and log in; called with :data:`MODULE_CALLS` held."""
         lib = self._load_module()
-        if self._connected_pid is not None:
+        self._connection = None
+        life_key = (os.getpid(), self.module)
+        life = _module_lives.get(life_key)
+        if self._connected_pid is not None and (
+            self._connected_pid != os.getpid() or life is self._module_life
+        ):
             # A reconnection (or a forked child): reset the module so a token that was removed
-            # and came back is seen again, and no handle of the old connection lingers.
+            # and came back is seen again, and no handle of the old connection lingers. Not when
+            # another connection already reset it since this one connected.
             self._reset_module(lib)
+            life = None
+        if life is None:
+            life = _module_lives[life_key] = object()
+        # From here on a failure makes the next attempt reset the module again.
+        self._connected_pid = os.getpid()
+        self._module_life = life
         token = self._find_token(lib)
         self._login = self._log_in(token)
         self._token = token
-        self._connected_pid = os.getpid()
-        self.generation += 1
+        self._connection = object()
 
     def _load_module(self) -> Pkcs11Library:
         if not self.module.is_file():

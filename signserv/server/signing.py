@@ -29,6 +29,7 @@ from keystore import (
     KeystoreCorrupt,
     KeystoreError,
     SigningKey,
+    SigningKeyLost,
     TokenRejected,
     UnlockedKey,
 )
@@ -119,15 +120,24 @@ class SigningService:
         if key.policy is not None:
             key.policy.check_client(client_certificate)
             key.policy.check_input(signed)
-        return key.signing_key.sign_digest(digest)
+        try:
+            return key.signing_key.sign_digest(digest)
+        except SigningKeyLost:
+            # An HSM key's session object went with its connection; only the token unwraps it
+            # again, so this request goes cold (once), like the first after a restart.
+            lost = key.signing_key
+        return self._unlocked(name, token, address, lost).signing_key.sign_digest(digest)
 
-    def _unlocked(self, name: str, token: Secret[str], address: str) -> CachedKey:
-        cached = self._cached(name, token)
+    def _unlocked(
+        self, name: str, token: Secret[str], address: str, lost: SigningKey | None = None
+    ) -> CachedKey:
+        """The cached key, else unlocked cold; a cached ``lost`` key counts as a miss."""
+        cached = self._cached(name, token, lost)
         if cached is None:
             # Requests that miss with the same token take turns: the first unlocks, the others
             # then find its result in the cache instead of each running argon2id.
             with self._cache.unlocking(name, token.reveal()):
-                cached = self._cached(name, token)
+                cached = self._cached(name, token, lost)
                 if cached is None:
                     self._record_cache_result(False)
                     return self._unlock_admitted(name, token, address)
@@ -135,13 +145,18 @@ class SigningService:
         self._stamp_last_used(name)
         return cached
 
-    def _cached(self, name: str, token: Secret[str]) -> CachedKey | None:
+    def _cached(
+        self, name: str, token: Secret[str], lost: SigningKey | None = None
+    ) -> CachedKey | None:
         """The key if this token unlocked the record's current version and it is enabled."""
         status = self._keystore.status(name)
         if status is None or not status.enabled:
             self._cache.forget(name)
             return None
-        return self._cache.get(name, token.reveal(), status.version)
+        cached = self._cache.get(name, token.reveal(), status.version)
+        if cached is not None and lost is not None and cached.signing_key is lost:
+            return None  # the unlock that follows replaces the entry
+        return cached
 
     def _unlock_admitted(self, name: str, token: Secret[str], address: str) -> CachedKey:
         """The cold path if one of this worker's slots is free; :class:`ColdPathBusy` if not."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import shutil
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pkcs11
@@ -22,9 +25,13 @@ from keystore import (
     KeyStore,
     MasterKey,
     MasterShareMismatch,
+    SigningKeyLost,
     TokenRejected,
+    WrappingKeyMissing,
 )
 from keystore.pkcs11 import Pkcs11KeyBackend, TokenConnection, TokenSelector, UserPinSource
+from keystore.pkcs11.backend import WRAPPING_KEY_LABEL
+from keystore.pkcs11.token import MODULE_CALLS
 from keystore.sqlite import SqliteDatabase, SqliteKeyRecords, create_sqlite_keystore
 
 from ..softhsm import TOKEN_LABEL, USER_PIN, SoftHsm
@@ -262,12 +269,133 @@ def test_a_removed_token_fails_closed_and_the_store_recovers_when_it_returns(
     verify(info.public_point, hsm_store.unlock("removable", TOKEN).signing_key.sign_digest(DIGEST))
 
 
-def test_a_lost_session_is_recovered_on_the_next_signature(
+def drop_every_session(softhsm: SoftHsm) -> None:
+    """Every session and session object of this process goes, as when an HSM drops its clients."""
+    with MODULE_CALLS:
+        pkcs11.lib(str(softhsm.module)).reinitialize()
+
+
+def test_a_lost_session_makes_the_key_go_cold_and_its_token_unwraps_it_again(
     hsm_store: KeyStore, softhsm: SoftHsm
 ) -> None:
     info = hsm_store.create_key("resilient", TOKEN, kind=PKCS11_KIND)
     signing_key = hsm_store.unlock("resilient", TOKEN).signing_key
-    signing_key.sign_digest(DIGEST)
-    # Every session and session object of this process goes, as when an HSM drops its clients.
-    pkcs11.lib(str(softhsm.module)).reinitialize()
     verify(info.public_point, signing_key.sign_digest(DIGEST))
+    drop_every_session(softhsm)
+    with pytest.raises(SigningKeyLost):
+        signing_key.sign_digest(DIGEST)
+    # The process kept nothing to unwrap it again with: the token's cold path does it.
+    verify(info.public_point, hsm_store.unlock("resilient", TOKEN).signing_key.sign_digest(DIGEST))
+
+
+def test_an_unlocked_hsm_key_holds_no_wrapped_blob(hsm_store: KeyStore) -> None:
+    """A worker keeps only the session object's handle: nothing it could unwrap as extractable."""
+    hsm_store.create_key("handle-only", TOKEN, kind=PKCS11_KIND)
+    signing_key = hsm_store.unlock("handle-only", TOKEN).signing_key
+    held = [*vars(signing_key).values()]
+    held += [
+        value for holder in held if hasattr(holder, "__dict__") for value in vars(holder).values()
+    ]
+    assert [value for value in held if isinstance(value, (bytes, bytearray))] == [
+        signing_key.public_point
+    ]
+
+
+HSM_KEYS = 3
+THREADS = 16
+SIGNATURES_PER_THREAD = 10
+DROPS = 3
+
+
+def sign_in_threads(sign_one: Callable[[int], None], *, seconds: float = 120) -> None:
+    """``sign_one(thread)`` SIGNATURES_PER_THREAD times in each of THREADS threads; re-raise."""
+    failures: list[BaseException] = []
+
+    def run(thread: int) -> None:
+        try:
+            for _ in range(SIGNATURES_PER_THREAD):
+                sign_one(thread)
+        except BaseException as exc:  # handed to the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), f"not done in {seconds} s"
+    assert failures == []
+
+
+def test_several_hsm_keys_sign_from_16_threads_and_every_signature_verifies(
+    hsm_store: KeyStore,
+) -> None:
+    """python-pkcs11 asks the module for no locking: one process-wide lock keeps it alive."""
+    infos = [hsm_store.create_key(f"busy-{n}", TOKEN, kind=PKCS11_KIND) for n in range(HSM_KEYS)]
+    keys = [hsm_store.unlock(info.name, TOKEN).signing_key for info in infos]
+    signed = itertools.count()
+
+    def sign_with_every_key(thread: int) -> None:
+        for info, key in zip(infos, keys, strict=True):
+            verify(info.public_point, key.sign_digest(DIGEST))
+            next(signed)
+
+    sign_in_threads(sign_with_every_key)
+    assert next(signed) == HSM_KEYS * THREADS * SIGNATURES_PER_THREAD
+
+
+def test_a_reconnection_under_load_costs_cold_unlocks_and_no_wrong_signature(
+    hsm_store: KeyStore, softhsm: SoftHsm
+) -> None:
+    infos = [hsm_store.create_key(f"load-{n}", TOKEN, kind=PKCS11_KIND) for n in range(HSM_KEYS)]
+    unlocked = {info.name: hsm_store.unlock(info.name, TOKEN).signing_key for info in infos}
+    lost = itertools.count()
+    stop_dropping = threading.Event()
+
+    def sign_with_every_key(thread: int) -> None:
+        for info in infos:
+            for _ in range(2 * DROPS + 1):  # a drop, and the reconnection after it, cost unlocks
+                try:
+                    signature = unlocked[info.name].sign_digest(DIGEST)
+                    break
+                except SigningKeyLost:  # what the service does: unlock it again with the token
+                    next(lost)
+                    # The unlock's own check signature can meet a drop as well.
+                    with contextlib.suppress(SigningKeyLost):
+                        unlocked[info.name] = hsm_store.unlock(info.name, TOKEN).signing_key
+            verify(info.public_point, signature)
+
+    def drop_sessions_a_few_times() -> None:
+        for _ in range(DROPS):
+            if stop_dropping.wait(0.1):
+                return
+            drop_every_session(softhsm)
+
+    dropper = threading.Thread(target=drop_sessions_a_few_times)
+    dropper.start()
+    try:
+        sign_in_threads(sign_with_every_key)
+    finally:
+        stop_dropping.set()
+        dropper.join(10)
+    assert next(lost) > 0, "no reconnection happened while the threads signed"
+
+
+def test_a_missing_wrapping_key_is_a_clear_configuration_error_not_a_reconnection(
+    hsm_store: KeyStore, token_session: pkcs11.Session
+) -> None:
+    bystander = hsm_store.create_key("bystander", TOKEN, kind=PKCS11_KIND)
+    bystander_key = hsm_store.unlock("bystander", TOKEN).signing_key
+    hsm_store.create_key("orphan", TOKEN, kind=PKCS11_KIND)
+    orphan_id = record_id(hsm_store, "orphan")
+    with MODULE_CALLS, token_session.token.open(rw=True) as administrator:
+        for wrapping_key in wrapping_keys(administrator, orphan_id):
+            wrapping_key.destroy()  # as an HSM administrator with the PIN might
+    with pytest.raises(WrappingKeyMissing) as refused:
+        hsm_store.unlock("orphan", TOKEN)
+    message = str(refused.value)
+    assert WRAPPING_KEY_LABEL in message and orphan_id.hex() in message
+    assert "Retrying will not help" in message and TOKEN_LABEL in message
+    # No reconnection: the other key's session object is still there and signs.
+    verify(bystander.public_point, bystander_key.sign_digest(DIGEST))
