@@ -228,6 +228,11 @@ class TLSSettings:
 
 
 PKCS11_PIN_ENV = "SIGNSERV_PKCS11_PIN"
+# A setting that would put a secret in the YAML is refused with where that secret goes instead.
+_SECRET_ELSEWHERE = {
+    ("pkcs11", "user_pin"): "the HSM user PIN never goes in the config: put it in a file named "
+    f"by 'pkcs11.user_pin_file' (mode 0600), or in the environment variable {PKCS11_PIN_ENV}",
+}
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,8 @@ def _build_section(cls: type[Any], values: object, source: str, section: str) ->
     checked: dict[str, Any] = {}
     for key, value in values.items():
         where = f"{source}: '{section}.{key}'"
+        if (section, key) in _SECRET_ELSEWHERE:
+            raise ConfigError(f"{where}: {_SECRET_ELSEWHERE[section, key]}")
         if key not in settings:
             raise ConfigError(f"{where} is not a known setting (known: {', '.join(settings)})")
         checked[key] = _checked_value(settings[key], types[key], value, where)

@@ -131,3 +131,17 @@ def test_delete_of_an_hsm_key_through_the_cli_and_a_missing_module(
     failed = broken.run("keys", "create", "k", "--backend", "pkcs11", check=False)
     assert failed.returncode != 0
     assert "/nonexistent/libpkcs11.so does not exist" in failed.stderr
+
+
+def test_a_pin_in_the_yaml_is_refused_and_points_to_the_pin_file(
+    softhsm: SoftHsm, tmp_path: Path
+) -> None:
+    home = make_home(tmp_path / "signserv")
+    home.config.write_text(
+        home.config.read_text() + softhsm.config() + '  user_pin: "pin-in-yaml-0123"\n'
+    )
+    refused = home.run("keys", "list", check=False)
+    assert refused.returncode != 0
+    assert "'pkcs11.user_pin'" in refused.stderr
+    assert "pkcs11.user_pin_file" in refused.stderr and "SIGNSERV_PKCS11_PIN" in refused.stderr
+    assert "pin-in-yaml-0123" not in refused.stdout + refused.stderr
