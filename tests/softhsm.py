@@ -64,14 +64,23 @@ def require_softhsm() -> None:
 
 
 def start_softhsm(directory: Path) -> SoftHsm:
-    """A SoftHSM2 configuration in ``directory`` with one freshly initialised token."""
+    """A SoftHSM2 configuration in ``directory`` with one fresh token, made this process's own."""
+    softhsm = init_softhsm(directory)
+    os.environ["SOFTHSM2_CONF"] = str(softhsm.conf)
+    return softhsm
+
+
+def init_softhsm(directory: Path) -> SoftHsm:
+    """A SoftHSM2 configuration in ``directory`` with one freshly initialised token.
+
+    This process keeps using its own; pass ``SOFTHSM2_CONF`` to a subprocess to use this one.
+    """
     tokens = directory / "tokens"
     tokens.mkdir(parents=True)
     conf = directory / "softhsm2.conf"
     conf.write_text(
         f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
     )
-    os.environ["SOFTHSM2_CONF"] = str(conf)
     subprocess.run(
         [
             shutil.which("softhsm2-util") or "softhsm2-util",
@@ -86,6 +95,7 @@ def start_softhsm(directory: Path) -> SoftHsm:
         ],
         check=True,
         capture_output=True,
+        env={**os.environ, "SOFTHSM2_CONF": str(conf)},
     )
     pin_file = directory / "user-pin"
     pin_file.write_text(USER_PIN + "\n")
