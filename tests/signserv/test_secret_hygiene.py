@@ -14,8 +14,10 @@ import click
 import psycopg
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from keystore import KeyStore, MasterKey, TokenRejected, read_master_key
+from keystore import Argon2Runner, KeyStore, MasterKey, TokenRejected, crypto, read_master_key
 from signserv import contract
 from signserv.cli.main import cli
 from signserv.host.config import load_settings
@@ -23,10 +25,12 @@ from signserv.host.home import open_keystore
 from signserv.secret import Secret
 
 from ..conftest import SignservHome, make_home
+from ..softhsm import USER_PIN
 
 USER_TOKEN = "user-chosen-token-0123456789"
 WRONG_TOKEN = "wrong-token-0123456789abcdef"
 NEW_TOKEN = "rotated-user-token-0123456789"
+WRONG_PIN = "wrong-hsm-pin-0123"
 
 
 def every_command_path(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -182,3 +186,96 @@ def test_exceptions_and_reprs_hold_no_secret(tmp_path) -> None:
             assert USER_TOKEN not in text and master_text not in text
     scalar = unlocked.signing_key.private_key.private_numbers().private_value
     assert str(scalar) not in repr(unlocked) and hex(scalar)[2:] not in repr(unlocked)
+
+
+def test_no_hsm_pin_token_or_wrapped_key_leaks(start_signserv, softhsm, tmp_path) -> None:
+    """An HSM home: the PIN, a key's token, its wrapped blob and an imported scalar stay hidden.
+
+    The scalar of a generated HSM key never leaves the HSM, so there is nothing to look for;
+    the wrapped blob stands in for it (sealed in the record, it must show nowhere in clear).
+    An imported key's scalar was once in this process: it must be nowhere on disk or in a log.
+    """
+    pin_file = tmp_path / "hsm-pin"
+    pin_file.write_text(USER_PIN + "\n")
+    home = make_home(
+        tmp_path / "hsm-hygiene",
+        softhsm.config(use_for_new_keys=True, pin_file=pin_file) + "server:\n  access_log: true\n",
+    )
+    generated = home.create_key("in-hsm")
+    imported_key = ec.generate_private_key(ec.SECP521R1())
+    pem = tmp_path / "imported.pem"
+    pem.write_bytes(imported_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    token_file = tmp_path / "token"
+    token_file.write_text(USER_TOKEN)
+    imported = home.run(
+        "keys", "import", "imported", "--pem", str(pem), "--token-file", str(token_file)
+    )
+    pem.unlink()
+    outputs = [imported.stdout + imported.stderr]
+    pin_file.write_text(WRONG_PIN + "\n")
+    service = start_signserv(home, workers=1)
+    seen: list[str] = []
+
+    def call(method: str, path: str, token: str) -> None:
+        body = contract.build_sign_request_body(b"payload") if method == "POST" else None
+        response = requests.request(
+            method, service.url + path, data=body, headers={"Authorization": token}, timeout=30
+        )
+        seen.append(response.text + json.dumps(dict(response.headers)))
+
+    call("GET", "/readyz", "")  # the wrong PIN is refused and logged: by source, never value
+    call("POST", "/sign/in-hsm", generated)
+    pin_file.write_text(USER_PIN + "\n")
+    call("GET", "/readyz", "")
+    for token, name in ((generated, "in-hsm"), (USER_TOKEN, "imported")):
+        call("GET", f"/keys/{name}", token)
+        call("POST", f"/sign/{name}", token)
+        call("POST", f"/sign/{name}", WRONG_TOKEN)
+    for arguments in (
+        ("keys", "list", "--json"),
+        ("keys", "show", "in-hsm"),
+        ("backup", str(tmp_path / "backup.db")),
+        ("audit", "tail", "-n", "200"),
+    ):
+        result = home.run(*arguments)
+        outputs.append(result.stdout + result.stderr)
+    for path in every_command_path(cli):
+        outputs.append(home.run(*path, "--help").stdout)
+    service.stop()
+
+    settings = load_settings(home.home, home.config)
+    store = open_keystore(settings)
+    sealed = store.records.sealed("in-hsm")
+    assert sealed is not None
+    wrapped = crypto.unseal_hsm_wrapped_key(
+        "in-hsm",
+        sealed.sealed,
+        generated,
+        read_master_key(settings.keystore.master_key_file),
+        Argon2Runner(settings.kdf.parameters(), settings.kdf.max_concurrent),
+    )
+    scalar = imported_key.private_numbers().private_value
+    files = [path for path in (*home.home.rglob("*"), tmp_path / "backup.db") if path.is_file()]
+    places = {
+        "server log": service.log.read_text(),
+        "HTTP answers": "\n".join(seen),
+        "CLI output": "\n".join(outputs),
+        **{f"file {path}": path.read_bytes().decode("latin-1") for path in files},
+    }
+    assert "refused the user PIN from file" in places["server log"]
+    assert all('"signature"' in answer for answer in seen[4::3]), "the workload did not sign"
+    secrets = {
+        "the HSM user PIN": USER_PIN,
+        "a refused PIN": WRONG_PIN,
+        "the HSM key's token": generated,
+        "the imported key's token": USER_TOKEN,
+        "the wrapped blob (hex)": wrapped.hex(),
+        "the wrapped blob (base64)": base64.b64encode(wrapped).decode(),
+        "the wrapped blob (raw)": wrapped.decode("latin-1"),
+        "the imported scalar (hex)": f"{scalar:0132x}",
+        "the imported scalar (decimal)": str(scalar),
+        "the imported scalar (raw)": scalar.to_bytes(66, "big").decode("latin-1"),
+    }
+    for secret_name, secret in secrets.items():
+        for place, text in places.items():
+            assert secret not in text, f"{secret_name} found in the {place}"
