@@ -18,8 +18,10 @@ COPY setup.cfg pyproject.toml README.md LICENSE ./
 COPY foundation ./foundation
 COPY keystore ./keystore
 COPY signserv ./signserv
-# The same install step as the README's.
-RUN python3 -m pip install --no-cache-dir .
+# The README's install step, with the pkcs11 extra (python-pkcs11, a manylinux wheel): keys can
+# then live in an HSM whose PKCS#11 module is mounted in (docker run -v /usr/lib/<vendor>:...:ro)
+# and named by the config's 'pkcs11' section. The image ships no HSM module of its own.
+RUN python3 -m pip install --no-cache-dir '.[pkcs11]'
 
 USER signserv
 VOLUME ["/var/lib/signserv"]
