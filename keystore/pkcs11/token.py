@@ -294,7 +294,10 @@ class TokenConnection:
                 if selector.slot is None or token.slot.slot_id == selector.slot
             ]
         except p11.PKCS11Error as exc:
-            raise translate(exc, f"list the tokens of {self.module}") from exc
+            raise KeyBackendUnavailable(
+                f"the tokens of {self.module} cannot be listed ({type(exc).__name__}): "
+                f"is the {selector} removed, or the HSM unreachable?"
+            ) from exc
         if len(tokens) != 1:
             how_many = "no" if not tokens else f"{len(tokens)}"
             raise KeyBackendUnavailable(

@@ -248,6 +248,8 @@ def test_hsm_keys_from_16_threads_over_gunicorn_through_a_token_removal(
         verified_signature(response, keys[name])  # every worker recovered
     log = service.log.read_text()
     assert log.count("Booting worker") == 2 and "was sent SIG" not in log  # no worker died
+    not_ready = [line for line in log.splitlines() if line.startswith("not ready:")]
+    assert not_ready and all("token with label 'signserv-tests'" in line for line in not_ready)
 
 
 def test_an_imported_key_and_a_backup_restore_onto_the_same_token(
