@@ -116,17 +116,20 @@ class SigningService:
         raises :class:`PolicyRefused` or :class:`ClientCertificateRequired` before anything
         is signed.
         """
-        key = self._unlocked(name, token, address)
-        if key.policy is not None:
-            key.policy.check_client(client_certificate)
-            key.policy.check_input(signed)
-        try:
-            return key.signing_key.sign_digest(digest)
-        except SigningKeyLost:
-            # An HSM key's session object went with its connection; only the token unwraps it
-            # again, so this request goes cold (once), like the first after a restart.
-            lost = key.signing_key
-        return self._unlocked(name, token, address, lost).signing_key.sign_digest(digest)
+        lost: SigningKey | None = None
+        while True:
+            key = self._unlocked(name, token, address, lost)
+            if key.policy is not None:
+                key.policy.check_client(client_certificate)
+                key.policy.check_input(signed)
+            try:
+                return key.signing_key.sign_digest(digest)
+            except SigningKeyLost:
+                # An HSM key's session object went with its connection; only the token unwraps
+                # it again, so this request goes cold (once), like the first after a restart.
+                if lost is not None:
+                    raise
+                lost = key.signing_key
 
     def _unlocked(
         self, name: str, token: Secret[str], address: str, lost: SigningKey | None = None
