@@ -6,6 +6,7 @@ Every refusal is checked to change nothing: the state file is compared byte for 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 from ....iam_token_server import IamTokenServer
 from ....tls_certificates import write_self_signed_localhost
 from ..conftest import IAM_API_KEY
-from ..emulator_server import RunningEmulatorServer, start_emulator_server
+from ..emulator_server import SIGNSERV_TKE, RunningEmulatorServer, start_emulator_server
 from .test_master_key_cli import cli_runner, succeeded
 
 # TKE-REFERENCE §10 vector 13: Query Domain Attributes of CM 1, domain 15 (the emulator's
@@ -375,9 +376,45 @@ def test_admin_ceremony_over_tls_with_a_ca_bundle(
         server.stop()
 
 
-def test_client_commands_start_without_flask_gunicorn_or_the_server() -> None:
-    check = (
-        "import sys, signserv.tke.cli.main; "
-        "assert not {'flask', 'gunicorn', 'signserv.server'} & set(sys.modules), sys.modules"
+SERVER_SIDE_PACKAGES = {"flask", "werkzeug", "gunicorn"}
+
+
+def test_a_client_command_over_http_imports_no_flask_werkzeug_gunicorn_or_server(
+    workstation: Path, served: RunningEmulatorServer, iam_server: IamTokenServer
+) -> None:
+    """The real console script runs ``cryptounits`` against ``emulator serve``; -X importtime
+    lists every module it imported, and none is a server's."""
+    env = {
+        **os.environ,
+        **served.client_env(iam_server.url, IAM_API_KEY),
+        "CLOUDTKEFILES": str(workstation),
+    }
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", SIGNSERV_TKE, "cryptounits"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"service instance {served.instance_id} at {served.base_url}" in run.stdout
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "signserv.tke.client.cloud_api" in imported, "the HTTP transport was used"
+    top_level = {name.partition(".")[0] for name in imported}
+    assert not SERVER_SIDE_PACKAGES & top_level
+    assert not {
+        name
+        for name in imported
+        if name.startswith(
+            (
+                "signserv.server",
+                "signserv.tke.emulator.http_api",
+                "signserv.tke.emulator.gunicorn_runner",
+            )
+        )
+    }
