@@ -77,7 +77,15 @@ def test_an_unreachable_database_is_unavailable_without_credentials_in_the_messa
 ) -> None:
     password = postgres_database.password_file.read_text().strip()
     unreachable = PostgresDatabase("postgresql://signserv@127.0.0.1:1/nowhere", password)
-    with pytest.raises(KeystoreUnavailable) as refused:
+    with pytest.raises(KeystoreUnavailable, match="cannot be reached") as refused:
         open_postgres_keystore(unreachable, master_key, argon2)
     assert password not in str(refused.value)
     unreachable.close()
+
+
+def test_a_pool_has_a_connection_for_every_request_thread_of_a_worker() -> None:
+    """A warm request never queues for a connection while its worker has threads to spare."""
+    from keystore.postgres.database import DEFAULT_POOL_SIZE
+    from signserv.server.gunicorn_runner import WORKER_THREADS
+
+    assert DEFAULT_POOL_SIZE >= WORKER_THREADS
