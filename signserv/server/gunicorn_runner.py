@@ -88,6 +88,12 @@ def gunicorn_options(
         # let none remap paths: a SCRIPT_NAME or PATH_INFO header is dropped from every peer.
         "forwarded_allow_ips": ",".join(settings.server.trusted_proxies()),
         "forwarder_headers": "",
+        # The client address behind a load balancer (README, "Several replicas"): only the
+        # configured senders may prefix a connection with a PROXY v1 line; gunicorn sets
+        # REMOTE_ADDR from it. v1 only: v2's binary signature starts with the blank line the
+        # guarded worker reads as the end of a request head.
+        "proxy_protocol": "v1" if settings.server.proxy_protocol_senders() else "off",
+        "proxy_allow_ips": ",".join(settings.server.proxy_protocol_senders()),
         # gunicorn 27's runtime control socket is a management surface we do not offer.
         "control_socket_disable": True,
         "child_exit": lambda _server, worker: forget_worker(worker.pid),
