@@ -46,13 +46,16 @@ class KeystoreSettings:
     ``url`` selects PostgreSQL (``postgresql://user@host:port/database``) instead of the SQLite
     file at ``path``: the key records, lockout counters and audit chain then live in that
     database, shared by every replica. Its password comes from ``password_file``, or from libpq
-    (``PGPASSWORD``, ``~/.pgpass``, ``PGPASSFILE``) — never from the URL or this file.
+    (``PGPASSWORD``, ``~/.pgpass``, ``PGPASSFILE``) — never from the URL or this file. A replica
+    started before its database waits up to ``startup_wait_seconds`` for it.
     """
 
     path: Path = Path("keystore.db")
     master_key_file: Path = Path("master.key")
     url: str | None = None
     password_file: Path | None = None
+    startup_wait_seconds: int = at_least(0, default=60)
+    """How long `signserv serve` waits for an unreachable database before it gives up."""
 
     def __post_init__(self) -> None:
         if self.url is not None:

@@ -171,6 +171,28 @@ def app_once_storage_answers(build: Callable[[], Flask]) -> Flask:
             delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
 
 
+def open_keystore_once_reachable(settings: Settings) -> None:
+    """Open and close the keystore; a database not reachable yet is waited for, within bounds.
+
+    Replicas and their database often start together (deploy/replicated): a replica up first
+    waits ``keystore.startup_wait_seconds`` for it, saying what it waits for. A damaged
+    keystore, the wrong master key or a SQLite keystore fail at once, as before.
+    """
+    deadline = time.monotonic() + settings.keystore.startup_wait_seconds
+    while True:
+        try:
+            open_keystore(settings).close()
+            return
+        except KeystoreCorrupt:
+            raise
+        except KeystoreUnavailable as exc:
+            remaining = deadline - time.monotonic()
+            if settings.keystore.url is None or remaining <= 0:
+                raise
+            _logger.warning("waiting up to %d s more for the keystore: %s", remaining, exc)
+            time.sleep(min(STORAGE_RETRY_MAX_SECONDS, remaining))
+
+
 def _take_checkpoints_in_the_arbiter(
     settings: Settings, options: dict[str, Any], on_listening: Callable[[], None]
 ) -> None:
@@ -198,7 +220,7 @@ def serve(
 
     ``on_listening`` is called once gunicorn listens, before its workers start.
     """
-    open_keystore(settings).close()
+    open_keystore_once_reachable(settings)
     allow_descriptors_up_to_the_hard_limit()
     deadlines = ReadDeadlines(
         settings.server.request_read_seconds, settings.server.requests_read_per_address

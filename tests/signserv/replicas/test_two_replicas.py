@@ -276,6 +276,24 @@ def test_a_worker_replaced_while_postgres_is_down_waits_for_it_and_the_service_l
         time.sleep(0.2)
 
 
+def test_a_replica_started_before_its_database_waits_for_it_then_serves(
+    two_hosts, start_signserv, postgres_cluster: PostgresCluster
+) -> None:
+    """Replicas and their database start together: the first one up must not exit at once."""
+    home, _ = two_hosts
+    token = home.create_key("early")
+    postgres_cluster.stop()
+    database_returns = threading.Timer(4, postgres_cluster.start)
+    database_returns.start()
+    try:
+        service = start_signserv(home, timeout=60)
+    finally:
+        database_returns.join()
+    log = service.log.read_text()
+    assert "waiting up to" in log and "cannot be reached" in log, log[-2000:]
+    assert sign(service, "early", token) == 200
+
+
 def test_backup_and_restore_of_the_shared_keystore(
     two_hosts, tmp_path: Path, start_signserv
 ) -> None:
