@@ -192,6 +192,37 @@ def test_master_key_rotation_under_load_on_both_replicas_loses_nothing(
     assert "the master key does not open the keystore postgresql://" in refused.stderr
 
 
+def test_a_replica_left_with_the_retired_master_key_stops_signing_warm_keys_at_once(
+    two_hosts, start_signserv, tmp_path: Path, postgres_database: PostgresDatabaseUrl
+) -> None:
+    """Its own copy of the master key file (a read-only mount not yet updated): the cached,
+    unlocked key must not sign once the rotation committed, and the log says what to do."""
+    first_home, _ = two_hosts
+    token = first_home.create_key("warm")
+    shared_key = tmp_path / "shared" / "master.key"
+    own_key = tmp_path / "own" / "master.key"
+    own_key.parent.mkdir(mode=0o700)
+    own_key.write_bytes(shared_key.read_bytes())
+    own_key.chmod(0o600)
+    stale = start_signserv(replica_home(tmp_path / "host-c", postgres_database, own_key))
+    assert [sign(stale, "warm", token), sign(stale, "warm", token)] == [200, 200]
+    first_home.run("master-key", "rotate")
+    refused = requests.post(
+        f"{stale.url}/sign/warm",
+        data=BODY,
+        headers={"Authorization": token, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert refused.status_code == 503 and refused.json()["error"] == "keystore_unavailable"
+    assert "install the keystore's current master key file here" in stale.log.read_text()
+    # The operator installs the new key file: the replica follows without a restart.
+    staged = own_key.with_name("master.key.new")
+    staged.write_bytes(shared_key.read_bytes())
+    staged.chmod(0o600)
+    staged.replace(own_key)
+    assert sign(stale, "warm", token) == 200
+
+
 def test_sigkill_of_one_replica_under_load_leaves_the_other_serving(
     two_hosts, start_signserv
 ) -> None:
