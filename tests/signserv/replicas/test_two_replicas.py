@@ -374,3 +374,16 @@ def test_migrate_from_sqlite_to_postgres_and_back_without_tokens(
     again = SignservHome(home=tmp_path / "back", config=back_config)
     assert "verified: 2 records" in again.run("audit", "verify").stdout
     assert sign(start_signserv(again), "moved", token) == 200
+
+
+def test_a_replica_without_its_master_key_file_names_the_database_not_a_sqlite_file(
+    tmp_path: Path, postgres_database: PostgresDatabaseUrl
+) -> None:
+    lost = tmp_path / "lost" / "master.key"
+    lost.parent.mkdir(mode=0o700)
+    home = replica_home(tmp_path / "host", postgres_database, lost)
+    lost.unlink()
+    refused = home.run("keys", "list", check=False)
+    assert refused.returncode == 1
+    assert "for the PostgreSQL keystore that keystore.url names" in refused.stderr
+    assert "keystore.db" not in refused.stderr
