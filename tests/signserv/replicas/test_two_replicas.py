@@ -33,13 +33,17 @@ WRONG = "wrong-token-0123456789abcdef"
 BODY = contract.build_sign_request_body(b"replicated")
 
 
-def sign(service: RunningService, name: str, token: str) -> int:
+def sign_response(service: RunningService, name: str, token: str) -> requests.Response:
     return requests.post(
         f"{service.url}/sign/{name}",
         data=BODY,
         headers={"Authorization": token, "Content-Type": "application/json"},
         timeout=30,
-    ).status_code
+    )
+
+
+def sign(service: RunningService, name: str, token: str) -> int:
+    return sign_response(service, name, token).status_code
 
 
 def replica_home(
@@ -267,12 +271,7 @@ def test_a_replica_left_with_the_retired_master_key_stops_signing_warm_keys_at_o
     stale = start_signserv(replica_home(tmp_path / "host-c", postgres_database, own_key))
     assert [sign(stale, "warm", token), sign(stale, "warm", token)] == [200, 200]
     first_home.run("master-key", "rotate")
-    refused = requests.post(
-        f"{stale.url}/sign/warm",
-        data=BODY,
-        headers={"Authorization": token, "Content-Type": "application/json"},
-        timeout=30,
-    )
+    refused = sign_response(stale, "warm", token)
     assert refused.status_code == 503 and refused.json()["error"] == "keystore_unavailable"
     assert "install the keystore's current master key file here" in stale.log.read_text()
     # The operator installs the new key file: the replica follows without a restart.
@@ -331,14 +330,7 @@ def test_a_postgres_restart_under_load_answers_503_then_recovers_by_itself(
     assert sign(service, "resilient", token) == 200
     postgres_cluster.stop()
     try:
-        during = _answer_while_loaded(
-            lambda: requests.post(
-                f"{service.url}/sign/resilient",
-                data=BODY,
-                headers={"Authorization": token, "Content-Type": "application/json"},
-                timeout=30,
-            )
-        )
+        during = _answer_while_loaded(lambda: sign_response(service, "resilient", token))
         ready = _answer_while_loaded(lambda: requests.get(f"{service.url}/readyz", timeout=30))
     finally:
         postgres_cluster.start()
@@ -407,14 +399,7 @@ def test_a_read_only_database_refuses_clearly_writes_nothing_and_service_resumes
     assert sign(service, "steady", token) == 200
     _make_read_only(postgres_cluster, postgres_database.url, True)
     try:
-        during = _answer_while_loaded(
-            lambda: requests.post(
-                f"{service.url}/sign/steady",
-                data=BODY,
-                headers={"Authorization": token, "Content-Type": "application/json"},
-                timeout=30,
-            )
-        )
+        during = _answer_while_loaded(lambda: sign_response(service, "steady", token))
         ready = _answer_while_loaded(lambda: requests.get(f"{service.url}/readyz", timeout=30))
         refused = home.run("keys", "create", "while-read-only", "--json", check=False)
     finally:
