@@ -1,5 +1,6 @@
-"""What both ``keystore`` and ``signserv`` need and neither owns: durable private files and the
-key-name rule. It imports nothing from either, so every other package may depend on it."""
+"""What both ``keystore`` and ``signserv`` need and neither owns: durable private files, the
+key-name rule and the one argon2id call. It imports nothing from either, so every other package
+may depend on it."""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 from foundation.argon2id import Argon2Parameters
 from keystore.crypto import Argon2Runner, MasterKey
 from keystore.errors import (
+    BackupError,
+    BackupExists,
+    BackupUnusable,
     HsmFull,
     HsmLoginRefused,
     InvalidKeyName,
@@ -21,6 +24,7 @@ from keystore.errors import (
     MasterKeyMissing,
     MasterShareMismatch,
     RecordsChanged,
+    RestoreWouldOverwrite,
     SigningKeyLost,
     StorageFull,
     TokenRejected,
@@ -43,7 +47,6 @@ from keystore.records import (
 )
 from keystore.rotation import MasterKeyRotationFailed
 from keystore.signing_key import HeldKey, KeyBackend, SigningKey, SoftwareSigningKey
-from keystore.sqlite.backup import BackupError, BackupExists, BackupUnusable, RestoreWouldOverwrite
 from keystore.store import KeyStore, UnlockedKey
 
 __all__ = [

@@ -148,3 +148,19 @@ class AuditChainTruncated(AuditError):
 class AuditChainDiverged(AuditError):
     """The chain's hash after record N differs from a checkpoint's head at N: records were
     rewritten (with the audit MAC key), or an older copy was restored and written on."""
+
+
+class BackupError(KeystoreError):
+    """A backup or restore was refused; nothing was changed."""
+
+
+class BackupExists(BackupError):
+    """The backup file to write already exists; backups never replace a file."""
+
+
+class RestoreWouldOverwrite(BackupError):
+    """A keystore exists where the backup would be restored, and overwriting was not asked for."""
+
+
+class BackupUnusable(BackupError):
+    """The backup is damaged, not a signserv keystore, or does not open with the given master key."""

@@ -58,14 +58,21 @@ def sealed_record_from_row(row: Any) -> SealedRecord:
     return SealedRecord(sealed=sealed, status=status, public_point=bytes(point), kind=str(kind))
 
 
+STATUS_COLUMNS = (
+    "enabled, generation, record_id, token_salt, "
+    "(SELECT value FROM meta WHERE name = 'master_key_check')"
+)
+
+
 def status_from_row(row: Any) -> KeyStatus:
-    """A :class:`KeyStatus` from ``enabled, generation, record_id, token_salt``."""
-    enabled, generation, record_id, token_salt = row
+    """A :class:`KeyStatus` from ``STATUS_COLUMNS``."""
+    enabled, generation, record_id, token_salt, master_key_check = row
     return KeyStatus(
         enabled=bool(enabled),
         generation=int(generation),
         record_id=bytes(record_id),
         token_salt=bytes(token_salt),
+        master_key_check=bytes(master_key_check or b""),
     )
 
 

@@ -51,6 +51,9 @@ class KeyStatus:
     record_id: bytes
     token_salt: bytes
     """The salt of the record's token seal: random, and new with every token rotation."""
+    master_key_check: bytes = b""
+    """The keystore's master-key check, read with the status: a request then sees a master-key
+    rotation committed by another replica without a second read."""
 
     @property
     def version(self) -> str:

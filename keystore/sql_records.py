@@ -21,6 +21,7 @@ from keystore.record_rows import (
     INFO_COLUMNS,
     SEALED_COLUMNS,
     SERVER_SECRET_PREFIX,
+    STATUS_COLUMNS,
     info_from_row,
     key_row,
     master_seals_from_rows,
@@ -123,7 +124,8 @@ class SqlKeyRecords:
 
     def status(self, name: str) -> KeyStatus | None:
         rows = self._database.query(
-            "SELECT enabled, generation, record_id, token_salt FROM keys WHERE name = ?", (name,)
+            f"SELECT {STATUS_COLUMNS} FROM keys WHERE name = ?",  # noqa: S608
+            (name,),
         )
         return status_from_row(rows[0]) if rows else None
 

@@ -119,6 +119,9 @@ class KeyStore:
         self._argon2 = argon2
         self._reload_master_key = reload_master_key
         self._key_backends = {backend.kind: backend for backend in key_backends}
+        # The stored master-key check last proven to open with self._master_key: while the
+        # stored one equals it, a request needs no cryptography to know the key is current.
+        self._proven_check = b""
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -154,13 +157,25 @@ class KeyStore:
 
     def _check_records(self) -> None:
         self.records.check_ready()
-        check = self.records.master_key_check()
-        if not crypto.matches_master_key_check(
+        self._require_current_master_key(self.records.master_key_check())
+
+    def _require_current_master_key(self, check: bytes) -> None:
+        """Raise :class:`MasterKeyMismatch` unless this process holds (or, from the master key
+        file, adopts) the master key that ``check``, the stored master-key check, was made with."""
+        if check and check == self._proven_check:
+            return
+        if crypto.matches_master_key_check(
             self._master_key, check
-        ) and not self._adopt_rotated_master_key(check):
-            raise MasterKeyMismatch(
-                f"the master key does not open the keystore {self.records.location}"
-            )
+        ) or self._adopt_rotated_master_key(check):
+            self._proven_check = check
+            return
+        raise MasterKeyMismatch(
+            f"the master key does not open the keystore {self.records.location}: this process "
+            "holds a master key that the keystore is no longer (or never was) sealed under, "
+            "such as one retired by `signserv master-key rotate` on another host; install the "
+            "keystore's current master key file here (a running service reads it again on its "
+            "next request)"
+        )
 
     def _adopt_rotated_master_key(self, check: bytes | None = None) -> bool:
         """Take the master key file's current key if it opens this keystore; True if taken.
@@ -204,8 +219,16 @@ class KeyStore:
         return found
 
     def status(self, name: str) -> KeyStatus | None:
-        """Enabled flag and generation of ``name``, or None when there is no such key."""
-        return self.records.status(name)
+        """Enabled flag and generation of ``name``, or None when there is no such key.
+
+        Raises :class:`MasterKeyMismatch` once the keystore is sealed under a master key this
+        process neither holds nor finds in its master key file: the per-request read then
+        stops a replica left with a retired key from using keys it unlocked before.
+        """
+        found = self.records.status(name)
+        if found is not None:
+            self._require_current_master_key(found.master_key_check)
+        return found
 
     # --- unlocking ---------------------------------------------------------------------------
 
@@ -266,9 +289,7 @@ class KeyStore:
         so the first cold unlock after a rotation runs argon2id once; the retry covers only a
         rotation that commits between that check and the unseal.
         """
-        check = self.records.master_key_check()
-        if not crypto.matches_master_key_check(self._master_key, check):
-            self._adopt_rotated_master_key(check)
+        self._require_current_master_key(self.records.master_key_check())
         try:
             return unseal()
         except MasterShareMismatch:

@@ -29,7 +29,6 @@ SIGNSERVKEYS_FILENAME = "SIGNSERVKEYS"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_MESSAGE_BODY_CHARS = 2000
 
-_RAW_SIGNATURE_LENGTH = 2 * contract.P521_COORDINATE_BYTES
 _ENTRY_MEMBERS = ("key", "token")
 
 
@@ -248,9 +247,9 @@ def _decode_base64_member(value: str, *, member: str, what: str) -> bytes:
 
 
 def _decode_service_signature(encoded: bytes, *, what: str) -> tuple[int, int]:
-    if len(encoded) == _RAW_SIGNATURE_LENGTH and encoded[:1] != b"\x30":
+    if len(encoded) == contract.RAW_SIGNATURE_BYTES and encoded[:1] != b"\x30":
         raise InvalidServiceSignature(
-            f"{what}: the signature is {_RAW_SIGNATURE_LENGTH} raw bytes (r||s), "
+            f"{what}: the signature is {contract.RAW_SIGNATURE_BYTES} raw bytes (r||s), "
             "not DER SEQUENCE{INTEGER R, INTEGER S}"
         )
     try:

@@ -57,6 +57,8 @@ HASH_ALGORITHM = "sha2-512"
 KEY_PROBE_INPUT = bytes(100)
 """What the TKE client signs to learn whether a key is usable (§1.8); it authorises nothing."""
 P521_COORDINATE_BYTES = 66
+RAW_SIGNATURE_BYTES = 2 * P521_COORDINATE_BYTES
+"""r||s as fixed-width big-endian halves (IEEE P1363): the form an HSM returns, never the contract's."""
 # The order n of the P-521 group (SEC 2 §2.6.1): private scalars and signature values lie in [1, n-1].
 P521_GROUP_ORDER = int(
     "1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"

@@ -20,9 +20,15 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import settings
 
 from .postgres_cluster import PostgresCluster, start_cluster
 from .softhsm import SoftHsm, require_softhsm, start_softhsm
+
+# Property tests are judged on their examples, not their speed: on a 2-core CI machine shared with
+# gunicorn and PostgreSQL, hypothesis's default 200 ms deadline per example fails at random.
+settings.register_profile("signserv", deadline=None)
+settings.load_profile("signserv")
 
 # argon2id at a test cost; the production defaults are pinned by tests/signserv/test_config.py.
 FAST_CONFIG = """\

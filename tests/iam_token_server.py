@@ -3,7 +3,8 @@
 ``POST /identity/token`` takes ``grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=...``
 (form-encoded) and answers IAM's JSON (``access_token``, ``token_type``, ``expires_in``,
 ``expiration``); an unknown key gets IAM's 400 ``errorCode``/``errorMessage`` body. Access
-tokens are RS256 JWTs with ``exp``; ``GET /identity/keys`` publishes the verification key.
+tokens are RS256 JWTs with ``exp``; ``GET /identity/keys`` publishes the verification key
+(and any ``extra_jwks`` a test adds, broken ones included) and counts how often it was read.
 A real HTTP server on 127.0.0.1, stopped by whoever started it.
 """
 
@@ -35,6 +36,8 @@ class IamTokenServer:
         self.api_keys = set(api_keys)
         self.token_lifetime_seconds = token_lifetime_seconds
         self.exchanges = 0
+        self.key_fetches = 0
+        self.extra_jwks: list[dict[str, Any]] = []
         self._signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._kid = secrets.token_hex(4)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -50,9 +53,12 @@ class IamTokenServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def issue_token(self, lifetime_seconds: int) -> str:
-        """An access token valid for ``lifetime_seconds`` from now (negative: already expired)."""
-        header = {"alg": "RS256", "kid": self._kid, "typ": "JWT"}
+    def issue_token(self, lifetime_seconds: int, *, kid: str | None = None) -> str:
+        """An access token valid for ``lifetime_seconds`` from now (negative: already expired).
+
+        ``kid`` names another key id in the header (the signature stays this server's).
+        """
+        header = {"alg": "RS256", "kid": kid or self._kid, "typ": "JWT"}
         now = int(time.time())
         claims = {"iss": self.url, "iat": now, "exp": now + lifetime_seconds, "sub": "test"}
         signed = ".".join(_base64url(json.dumps(part).encode()) for part in (header, claims))
@@ -66,7 +72,7 @@ class IamTokenServer:
             return _base64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
         key = {"kty": "RSA", "alg": "RS256", "kid": self._kid, "n": encoded(numbers.n)}
-        return {"keys": [{**key, "e": encoded(numbers.e)}]}
+        return {"keys": [{**key, "e": encoded(numbers.e)}, *self.extra_jwks]}
 
     def _token_answer(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         if form.get("grant_type") != [API_KEY_GRANT]:
@@ -110,6 +116,7 @@ class IamTokenServer:
 
             def do_GET(self) -> None:
                 if self.path == "/identity/keys":
+                    iam.key_fetches += 1
                     self._answer(200, iam._published_keys())
                 else:
                     self._answer(404, {"errorMessage": "not found"})

@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).parents[1]
 GIT = shutil.which("git")
 # What the README's flows leave in a checkout: tokens, SIGNSERVKEYS, key parts and their
-# passwords, the emulator's state, a home, a backup.
+# passwords, the emulator's state, a home, a backup; the emulator server's access token and TLS
+# key, and an apply file with inline tokens.
 SECRETS = [
     "tke-files/SIGNSERVKEYS",
     "tke-files/mkpart-0123456789abcdef.json",
@@ -26,6 +27,10 @@ SECRETS = [
     "var/signserv/keystore.db",
     "master.key.old",
     "keys.backup",
+    "token.txt",
+    "tls.key",
+    "tke-files/tls.key",
+    "hsm_config.yaml",
 ]
 SOURCES = ["signserv/cli/main.py", "README.md", "setup.cfg", "docs/protocol.md"]
 

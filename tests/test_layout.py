@@ -168,6 +168,18 @@ def test_the_shared_base_imports_no_http_server(base: str) -> None:
     assert _importers_of((base,), (*HTTP_SERVER_MODULES, "signserv.server")) == {}
 
 
+def test_only_the_two_http_servers_import_flask_gunicorn_or_their_shared_runner() -> None:
+    """``signserv/gunicorn_application.py`` is the one base module that needs Flask and gunicorn,
+    so only the service and the emulator's HTTP front may import it or them."""
+    servers = ("signserv.server", "signserv.tke.emulator", "signserv.gunicorn_application")
+    importers = _importers_of(PACKAGES, (*HTTP_SERVER_MODULES, "signserv.gunicorn_application"))
+    assert {
+        module
+        for module in importers
+        if not any(module == server or module.startswith(f"{server}.") for server in servers)
+    } == set()
+
+
 def test_the_wire_formats_import_no_client_cli_or_emulator() -> None:
     sides = ("signserv.tke.client", "signserv.tke.cli", "signserv.tke.emulator")
     assert _importers_of(("signserv.tke.wire",), sides) == {}

@@ -25,7 +25,12 @@ from keystore.errors import InvalidDatabaseUrl, KeystoreError, KeystoreUnavailab
 # How long a request waits for a pooled connection (or a new one) before it answers 503.
 POOL_WAIT_SECONDS = 5.0
 _CONNECT_TIMEOUT_SECONDS = 5
-_POOL_MAX_SIZE = 4
+# Connections per pool and process: a gunicorn worker runs 16 request threads
+# (signserv.server.gunicorn_runner.WORKER_THREADS), and a thread holds at most one connection of
+# a pool at a time, so 16 never makes a warm request queue for a connection. Pools start with one
+# connection and grow only while threads wait; PostgreSQL's max_connections must allow the
+# product (README, "Several replicas").
+DEFAULT_POOL_SIZE = 16
 
 
 def _dialect(sql: str) -> str:
@@ -56,7 +61,9 @@ class PostgresDatabase:
     shared_row_lock = " FOR SHARE"
     exclusive_row_lock = " FOR UPDATE"
 
-    def __init__(self, url: str, password: str | None = None) -> None:
+    def __init__(
+        self, url: str, password: str | None = None, pool_size: int = DEFAULT_POOL_SIZE
+    ) -> None:
         try:
             parts = conninfo_to_dict(url)
         except psycopg.Error:
@@ -68,6 +75,7 @@ class PostgresDatabase:
             )
         self._url = url
         self._password = password
+        self._pool_size = pool_size
         self.location = "postgresql://{}:{}/{}".format(
             parts.get("host", "localhost"), parts.get("port", 5432), parts.get("dbname", "")
         )
@@ -93,7 +101,7 @@ class PostgresDatabase:
                     self._url,
                     kwargs=self._connection_options(),
                     min_size=1,
-                    max_size=_POOL_MAX_SIZE,
+                    max_size=self._pool_size,
                     open=False,
                     check=ConnectionPool.check_connection,
                     timeout=POOL_WAIT_SECONDS,
@@ -110,12 +118,14 @@ class PostgresDatabase:
         try:
             with self._current_pool().connection() as connection:
                 yield PostgresStatements(connection)
+        except PoolTimeout:
+            # Before psycopg.Error, of which it is a subclass: no connection came in time.
+            raise KeystoreUnavailable(
+                f"the keystore database {self.location} cannot be reached (no connection within "
+                f"{POOL_WAIT_SECONDS:g} s)"
+            ) from None
         except psycopg.Error as exc:
             raise self.translate(exc) from None
-        except PoolTimeout:
-            raise KeystoreUnavailable(
-                f"the keystore database {self.location} cannot be reached"
-            ) from None
 
     def query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[Any]:
         """Rows of one read."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keystore.postgres.database import PostgresDatabase
+from keystore.postgres.database import PostgresDatabase, PostgresStatements
 from keystore.postgres.schema import FAILURE_COUNT_LOCK
 from keystore.records import ANY_ADDRESS, AttemptRules, FailureCount, FailureState, Reservation
 
@@ -29,6 +29,14 @@ def _state(rows: list[Any], address: str) -> FailureState:
     return FailureState(pair=found.get(address), key=found.get(ANY_ADDRESS))
 
 
+def _lock_key_counts(statements: PostgresStatements, key_name: str) -> None:
+    """Hold ``key_name``'s counts until the transaction ends: reservations and releases take turns."""
+    # The key's rows may not exist yet, so row locks cannot serialise the first attempts.
+    statements.execute(
+        "SELECT pg_advisory_xact_lock(?, hashtext(?))", (FAILURE_COUNT_LOCK, key_name)
+    )
+
+
 class PostgresFailureCounters:
     """:class:`keystore.records.FailureCounterStore` in the keystore's PostgreSQL database."""
 
@@ -44,10 +52,7 @@ class PostgresFailureCounters:
         self, key_name: str, address: str, now: float, rules: AttemptRules
     ) -> Reservation:
         with self._database.transaction() as statements:
-            # The key's rows may not exist yet, so row locks cannot serialise the first attempts.
-            statements.execute(
-                "SELECT pg_advisory_xact_lock(?, hashtext(?))", (FAILURE_COUNT_LOCK, key_name)
-            )
+            _lock_key_counts(statements, key_name)
             rows = statements.execute(_SELECT_STATE, (key_name, address, ANY_ADDRESS)).fetchall()
             state = _state(rows, address)
             locked_until = rules.locked_until(state, now)
@@ -61,6 +66,9 @@ class PostgresFailureCounters:
 
     def release_attempt(self, key_name: str, address: str) -> None:
         with self._database.transaction() as statements:
+            # The reservation's lock: a reservation reads the key-wide count and writes it back
+            # plus one, so a decrement committed in between would be overwritten and lost.
+            _lock_key_counts(statements, key_name)
             statements.execute(
                 "DELETE FROM auth_failures WHERE key_name = ? AND address = ?", (key_name, address)
             )

@@ -24,28 +24,20 @@ from types import MappingProxyType
 
 from foundation import fsync_path
 from keystore.crypto import Argon2Runner, MasterKey, seal_server_secret
-from keystore.errors import KeystoreCorrupt, KeystoreError, KeystoreUnavailable, MasterKeyMismatch
+from keystore.errors import (
+    BackupError,
+    BackupExists,
+    BackupUnusable,
+    KeystoreCorrupt,
+    KeystoreUnavailable,
+    MasterKeyMismatch,
+    RestoreWouldOverwrite,
+)
 from keystore.sqlite.database import SqliteDatabase
 from keystore.sqlite.key_records import READABLE_SCHEMA_VERSIONS, SqliteKeyRecords
 from keystore.store import KeyStore
 
 _NOTHING_KEPT: Mapping[str, bytes] = MappingProxyType({})
-
-
-class BackupError(KeystoreError):
-    """A backup or restore was refused; nothing was changed."""
-
-
-class BackupExists(BackupError):
-    """The backup file to write already exists; backups never replace a file."""
-
-
-class RestoreWouldOverwrite(BackupError):
-    """A keystore exists where the backup would be restored, and overwriting was not asked for."""
-
-
-class BackupUnusable(BackupError):
-    """The backup is damaged, not a signserv keystore, or does not open with the given master key."""
 
 
 def _create_private_file(path: Path) -> None:

@@ -6,6 +6,7 @@ from signserv.checker.errors import ContractViolation
 from signserv.checker.probe import Exchange
 from signserv.checker.results import Verdict, passed
 from signserv.contract import (
+    RAW_SIGNATURE_BYTES,
     MalformedSignature,
     NonStandardBase64,
     UnusableAnswer,
@@ -13,8 +14,6 @@ from signserv.contract import (
     decode_signature,
     read_answer_member,
 )
-
-P1363_SIGNATURE_BYTES = 132
 
 
 def require_answered_directly(exchange: Exchange) -> None:
@@ -67,7 +66,7 @@ def signature_pair(exchange: Exchange) -> tuple[int, int]:
         return decode_signature(raw)
     except MalformedSignature as exc:
         hint = ""
-        if len(raw) == P1363_SIGNATURE_BYTES:
+        if len(raw) == RAW_SIGNATURE_BYTES:
             hint = f"; its {len(raw)} bytes look like raw r||s (IEEE P1363), not DER"
         raise ContractViolation(f"{exc}{hint}") from None
 

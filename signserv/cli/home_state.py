@@ -43,8 +43,14 @@ def require_ready_home(settings: Settings) -> None:
     if has_master_key and has_keystore:
         return
     if has_keystore:
+        # Name the keystore this home really uses: with keystore.url, keystore.path is unused.
+        keystore = (
+            f"the keystore {keystore_file}"
+            if settings.keystore.url is None
+            else "the PostgreSQL keystore that keystore.url names"
+        )
         raise HomeNotReady(
-            f"no master key file at {master_key_file} for the keystore {keystore_file}: restore "
+            f"no master key file at {master_key_file} for {keystore}: restore "
             f"that file from your backup, or point {MASTER_KEY_FILE_ENV} at it. (`signserv init` "
             "refuses here: keys sealed under the lost master key cannot use a new one)"
         )

@@ -15,7 +15,6 @@ from signserv.cli.home_state import open_home_keystore
 from signserv.cli.keys import (
     backend_option,
     generate_token,
-    keys_group,
     public_point,
     signservkeys_entry,
 )
@@ -59,7 +58,7 @@ def _report_import(info: KeyInfo, token: Secret[str], token_generated: bool, as_
         click.echo(f"  SIGNSERVKEYS entry: {signservkeys_entry(info.name, token)}")
 
 
-@keys_group.command("import")
+@click.command("import")
 @click.argument("name")
 @click.option(
     "--tke-file",

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from keystore import KeystoreError
-from signserv.cli import key_import  # noqa: F401 - defines `keys import` on keys_group
 from signserv.cli.audit import audit_group
 from signserv.cli.bench import bench_command
 from signserv.cli.check import check_command
+from signserv.cli.key_import import import_key
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.cli.migrate import migrate_command
@@ -53,6 +53,8 @@ def cli(ctx: click.Context, home: Path | None, config_file: Path | None, verbose
         ctx.obj.verbose = verbose
     ctx.obj = load_settings(home, config_file)
 
+
+keys_group.add_command(import_key)
 
 cli.add_command(init_command)
 cli.add_command(serve_command)

@@ -46,13 +46,16 @@ class KeystoreSettings:
     ``url`` selects PostgreSQL (``postgresql://user@host:port/database``) instead of the SQLite
     file at ``path``: the key records, lockout counters and audit chain then live in that
     database, shared by every replica. Its password comes from ``password_file``, or from libpq
-    (``PGPASSWORD``, ``~/.pgpass``, ``PGPASSFILE``) — never from the URL or this file.
+    (``PGPASSWORD``, ``~/.pgpass``, ``PGPASSFILE``) — never from the URL or this file. A replica
+    started before its database waits up to ``startup_wait_seconds`` for it.
     """
 
     path: Path = Path("keystore.db")
     master_key_file: Path = Path("master.key")
     url: str | None = None
     password_file: Path | None = None
+    startup_wait_seconds: int = at_least(0, default=60)
+    """How long `signserv serve` waits for an unreachable database before it gives up."""
 
     def __post_init__(self) -> None:
         if self.url is not None:
@@ -105,20 +108,35 @@ class ServerSettings:
     requests_read_per_address: int = at_least(0, default=8)
     cold_request_slots: int = at_least(1, default=6)
     forwarded_allow_ips: str = ""
+    proxy_protocol_from: str = ""
+    """Load balancers whose PROXY protocol (v1) header names the client: its address then is
+    the one lockout, limits and audit see. Empty: no PROXY header is accepted from anyone."""
     access_log: bool = False
 
     def __post_init__(self) -> None:
-        for entry in self.trusted_proxies():
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"'server.forwarded_allow_ips': {entry!r} is not an IP address or network"
-                ) from None
+        for setting in ("forwarded_allow_ips", "proxy_protocol_from"):
+            _addresses(setting, getattr(self, setting))
 
     def trusted_proxies(self) -> list[str]:
         """The addresses and networks in ``forwarded_allow_ips``."""
-        return [entry.strip() for entry in self.forwarded_allow_ips.split(",") if entry.strip()]
+        return _addresses("forwarded_allow_ips", self.forwarded_allow_ips)
+
+    def proxy_protocol_senders(self) -> list[str]:
+        """The addresses and networks in ``proxy_protocol_from``."""
+        return _addresses("proxy_protocol_from", self.proxy_protocol_from)
+
+
+def _addresses(setting: str, text: str) -> list[str]:
+    """The comma-separated IP addresses and networks of ``server.<setting>``, checked."""
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"'server.{setting}': {entry!r} is not an IP address or network"
+            ) from None
+    return entries
 
 
 @dataclass(frozen=True)

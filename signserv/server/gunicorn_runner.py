@@ -88,6 +88,12 @@ def gunicorn_options(
         # let none remap paths: a SCRIPT_NAME or PATH_INFO header is dropped from every peer.
         "forwarded_allow_ips": ",".join(settings.server.trusted_proxies()),
         "forwarder_headers": "",
+        # The client address behind a load balancer (README, "Several replicas"): only the
+        # configured senders may prefix a connection with a PROXY v1 line; gunicorn sets
+        # REMOTE_ADDR from it. v1 only: v2's binary signature starts with the blank line the
+        # guarded worker reads as the end of a request head.
+        "proxy_protocol": "v1" if settings.server.proxy_protocol_senders() else "off",
+        "proxy_allow_ips": ",".join(settings.server.proxy_protocol_senders()),
         # gunicorn 27's runtime control socket is a management surface we do not offer.
         "control_socket_disable": True,
         "child_exit": lambda _server, worker: forget_worker(worker.pid),
@@ -165,6 +171,28 @@ def app_once_storage_answers(build: Callable[[], Flask]) -> Flask:
             delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
 
 
+def open_keystore_once_reachable(settings: Settings) -> None:
+    """Open and close the keystore; a database not reachable yet is waited for, within bounds.
+
+    Replicas and their database often start together (deploy/replicated): a replica up first
+    waits ``keystore.startup_wait_seconds`` for it, saying what it waits for. A damaged
+    keystore, the wrong master key or a SQLite keystore fail at once, as before.
+    """
+    deadline = time.monotonic() + settings.keystore.startup_wait_seconds
+    while True:
+        try:
+            open_keystore(settings).close()
+            return
+        except KeystoreCorrupt:
+            raise
+        except KeystoreUnavailable as exc:
+            remaining = deadline - time.monotonic()
+            if settings.keystore.url is None or remaining <= 0:
+                raise
+            _logger.warning("waiting up to %d s more for the keystore: %s", remaining, exc)
+            time.sleep(min(STORAGE_RETRY_MAX_SECONDS, remaining))
+
+
 def _take_checkpoints_in_the_arbiter(
     settings: Settings, options: dict[str, Any], on_listening: Callable[[], None]
 ) -> None:
@@ -192,7 +220,7 @@ def serve(
 
     ``on_listening`` is called once gunicorn listens, before its workers start.
     """
-    open_keystore(settings).close()
+    open_keystore_once_reachable(settings)
     allow_descriptors_up_to_the_hard_limit()
     deadlines = ReadDeadlines(
         settings.server.request_read_seconds, settings.server.requests_read_per_address

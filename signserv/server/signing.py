@@ -28,6 +28,7 @@ from keystore import (
     KeyStore,
     KeystoreCorrupt,
     KeystoreError,
+    MasterKeyMismatch,
     SigningKey,
     SigningKeyLost,
     TokenRejected,
@@ -152,7 +153,11 @@ class SigningService:
         self, name: str, token: Secret[str], lost: SigningKey | None = None
     ) -> CachedKey | None:
         """The key if this token unlocked the record's current version and it is enabled."""
-        status = self._keystore.status(name)
+        try:
+            status = self._keystore.status(name)
+        except MasterKeyMismatch:
+            self._cache.clear()  # unlocked under a master key rotated away: never used again
+            raise
         if status is None or not status.enabled:
             self._cache.forget(name)
             return None

@@ -94,6 +94,11 @@ class UnlockCache:
             for slot in [slot for slot in self._entries if slot[0] == name]:
                 del self._entries[slot]
 
+    def clear(self) -> None:
+        """Drop every entry (the keystore is sealed under a master key this process lacks)."""
+        with self._lock:
+            self._entries.clear()
+
     def put(
         self,
         name: str,

@@ -77,7 +77,32 @@ def test_an_unreachable_database_is_unavailable_without_credentials_in_the_messa
 ) -> None:
     password = postgres_database.password_file.read_text().strip()
     unreachable = PostgresDatabase("postgresql://signserv@127.0.0.1:1/nowhere", password)
-    with pytest.raises(KeystoreUnavailable) as refused:
+    with pytest.raises(KeystoreUnavailable, match="cannot be reached") as refused:
         open_postgres_keystore(unreachable, master_key, argon2)
     assert password not in str(refused.value)
     unreachable.close()
+
+
+def test_a_pool_has_a_connection_for_every_request_thread_of_a_worker() -> None:
+    """A warm request never queues for a connection while its worker has threads to spare."""
+    from keystore.postgres.database import DEFAULT_POOL_SIZE
+    from signserv.server.gunicorn_runner import WORKER_THREADS
+
+    assert DEFAULT_POOL_SIZE >= WORKER_THREADS
+
+
+def test_a_keystore_of_schema_version_1_is_refused_until_init_migrates_it_keys_intact(
+    database, master_key, argon2
+) -> None:
+    """Upgrade: a database as the first PostgreSQL signserv left it (no key kind, no policy)."""
+    create_postgres_keystore(database, master_key, argon2).create_key("old", TOKEN)
+    with database.transaction() as statements:
+        statements.execute("ALTER TABLE keys DROP COLUMN policy, DROP COLUMN kind")
+        statements.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (b"1",))
+    with pytest.raises(KeystoreUnavailable, match="schema version 1; run `signserv init`"):
+        open_postgres_keystore(database, master_key, argon2)
+    assert PostgresKeyRecords(database).migrate() == 1
+    assert PostgresKeyRecords(database).migrate() == SCHEMA_VERSION, "a second run is a no-op"
+    store = open_postgres_keystore(database, master_key, argon2)
+    assert [(key.name, key.kind) for key in store.list_keys()] == [("old", "software")]
+    assert store.unlock("old", TOKEN).policy is None

@@ -1,10 +1,12 @@
 """The options that point ``signserv-tke`` at a service instance, and its IAM credentials.
 
-Named as ``ibmcloud`` and the Terraform provider name them: ``IBMCLOUD_API_KEY``,
-``IBMCLOUD_REGION``, ``IBMCLOUD_HPCS_TKE_ENDPOINT``, ``IBMCLOUD_IAM_API_ENDPOINT``; the
-instance id is ``IBMCLOUD_HPCS_INSTANCE_ID``. Without an instance id the local emulator
-is used. The API key and access tokens come from the environment, a file or a no-echo
-prompt, never from the command line.
+Named as ``ibmcloud`` and the Terraform provider name them: ``IBMCLOUD_API_KEY`` (or the
+provider's ``IC_API_KEY``), ``IBMCLOUD_IAM_TOKEN`` (``IC_IAM_TOKEN``), ``IBMCLOUD_REGION``
+(``IC_REGION``), ``IBMCLOUD_HPCS_TKE_ENDPOINT``, ``IBMCLOUD_IAM_API_ENDPOINT``; the instance
+id is ``IBMCLOUD_HPCS_INSTANCE_ID``. Without an instance id the local emulator is used. The
+API key and access tokens come from the environment, a file or a no-echo prompt, never from
+the command line; a file that cannot be read is named by its option, not its path (a key
+pasted where the path goes must not be echoed).
 """
 
 from __future__ import annotations
@@ -24,9 +26,54 @@ from signserv.tke.client.iam import (
     ApiKeyExchange,
     IssuedAccessToken,
 )
+from signserv.tke.errors import TKEError
 
 API_KEY_VARIABLE = "IBMCLOUD_API_KEY"
 ACCESS_TOKEN_VARIABLE = "IBMCLOUD_IAM_TOKEN"  # noqa: S105 (the name of a variable)
+# The Terraform provider's names for the same values; ours are read first.
+API_KEY_VARIABLES = (API_KEY_VARIABLE, "IC_API_KEY")
+ACCESS_TOKEN_VARIABLES = (ACCESS_TOKEN_VARIABLE, "IC_IAM_TOKEN")
+REGION_VARIABLES = ("IBMCLOUD_REGION", "IC_REGION")
+TKE_ENDPOINT_VARIABLE = "IBMCLOUD_HPCS_TKE_ENDPOINT"
+INSTANCE_ID_VARIABLE = "IBMCLOUD_HPCS_INSTANCE_ID"
+# Set without an instance id, these suggest the user meant the cloud, not the local emulator.
+CLOUD_VARIABLES = (
+    *API_KEY_VARIABLES,
+    *ACCESS_TOKEN_VARIABLES,
+    *REGION_VARIABLES,
+    TKE_ENDPOINT_VARIABLE,
+)
+
+
+class CredentialUnavailable(TKEError):
+    """No IBM Cloud API key or access token could be read; the message says where to put one."""
+
+
+def _from_environment(names: tuple[str, ...]) -> str | None:
+    return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+
+def _read_secret_option(source: str, what: str, option: str) -> Secret[str]:
+    """A secret from ``option``'s file (or ``-``); errors name the option, never the path.
+
+    A user may paste the secret itself where the path goes.
+    """
+    if source == "-":
+        return read_secret(source, what)
+    try:
+        text = Path(source).read_bytes()
+    except OSError as exc:
+        raise CredentialUnavailable(
+            f"cannot read the {what} file given with {option}: {exc.strerror}"
+        ) from None
+    try:
+        value = text.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        # The decoder's message would quote a byte of the secret.
+        raise CredentialUnavailable(f"the {what} file given with {option} is not UTF-8") from None
+    if not value:
+        raise CredentialUnavailable(f"the {what} file given with {option} is empty")
+    return Secret(value)
 
 
 @dataclass
@@ -46,45 +93,62 @@ class CloudOptions:
     def access_tokens(
         self, session: requests.Session, *, timeout: float, interactive: bool
     ) -> AccessTokenSource:
-        """An issued access token (file, then env) or an API key (file, env, then a prompt)."""
+        """An issued access token from a file, an API key from a file, the environment's API
+        key, then its access token, and last a no-echo prompt for an API key."""
         if self.access_token_file is not None:
-            return IssuedAccessToken(read_secret(self.access_token_file, "IAM access token"))
-        api_key = self._api_key(interactive=interactive)
-        if api_key is None:
-            return IssuedAccessToken(Secret(os.environ[ACCESS_TOKEN_VARIABLE]))
+            return IssuedAccessToken(
+                _read_secret_option(
+                    self.access_token_file, "IAM access token", "--access-token-file"
+                )
+            )
+        if self.api_key_file is not None:
+            api_key = _read_secret_option(self.api_key_file, "IBM Cloud API key", "--api-key-file")
+        elif api_key_text := _from_environment(API_KEY_VARIABLES):
+            api_key = Secret(api_key_text)
+        elif token := _from_environment(ACCESS_TOKEN_VARIABLES):
+            return IssuedAccessToken(Secret(token))
+        elif not interactive:
+            raise CredentialUnavailable(
+                "an IBM Cloud API key or IAM access token is needed and stdin is not a "
+                f"terminal to ask for one: set {API_KEY_VARIABLE} (or IC_API_KEY), pass "
+                f"--api-key-file PATH, set {ACCESS_TOKEN_VARIABLE} (or IC_IAM_TOKEN), or "
+                "pass --access-token-file PATH"
+            )
+        else:
+            api_key = read_secret(None, "IBM Cloud API key", interactive=True)
         return ApiKeyExchange(
             api_key, iam_endpoint=self.iam_endpoint, session=session, timeout=timeout
         )
 
-    def _api_key(self, *, interactive: bool) -> Secret[str] | None:
-        if self.api_key_file is not None:
-            return read_secret(self.api_key_file, "IBM Cloud API key")
-        from_environment = os.environ.get(API_KEY_VARIABLE)
-        if from_environment:
-            return Secret(from_environment)
-        if os.environ.get(ACCESS_TOKEN_VARIABLE):
-            return None
-        return read_secret(None, "IBM Cloud API key", interactive=interactive)
+    def cloud_settings_without_instance(self) -> list[str]:
+        """The cloud options and variables given although no instance id was: likely a mistake."""
+        given = [name for name in CLOUD_VARIABLES if os.environ.get(name)]
+        options = {
+            "--api-key-file": self.api_key_file,
+            "--access-token-file": self.access_token_file,
+            "--api-ca-bundle": self.api_ca_bundle,
+        }
+        return given + [option for option, value in options.items() if value is not None]
 
 
 # click options: each stores its value on the CloudOptions of the invocation.
 TARGET_OPTIONS = (
     click.option(
         "--instance-id",
-        envvar="IBMCLOUD_HPCS_INSTANCE_ID",
+        envvar=INSTANCE_ID_VARIABLE,
         metavar="GUID",
         help="Service instance to administer [env IBMCLOUD_HPCS_INSTANCE_ID]; "
         "without it, the local emulator.",
     ),
     click.option(
         "--region",
-        envvar=["IBMCLOUD_REGION", "IC_REGION"],
+        envvar=list(REGION_VARIABLES),
         metavar="REGION",
-        help="Region of the instance, e.g. us-south [env IBMCLOUD_REGION].",
+        help="Region of the instance, e.g. us-south [env IBMCLOUD_REGION or IC_REGION].",
     ),
     click.option(
         "--tke-endpoint",
-        envvar="IBMCLOUD_HPCS_TKE_ENDPOINT",
+        envvar=TKE_ENDPOINT_VARIABLE,
         metavar="DOMAIN",
         help="cloud.ibm.com (default), private.cloud.ibm.com, test.cloud.ibm.com or "
         "private.test.cloud.ibm.com [env IBMCLOUD_HPCS_TKE_ENDPOINT].",
@@ -108,13 +172,13 @@ TARGET_OPTIONS = (
         "--api-key-file",
         metavar="PATH",
         help=f"File holding the IBM Cloud API key, or - for stdin; default env "
-        f"{API_KEY_VARIABLE}, else a prompt.",
+        f"{API_KEY_VARIABLE} or IC_API_KEY, else a prompt.",
     ),
     click.option(
         "--access-token-file",
         metavar="PATH",
         help=f"File holding an issued IAM access token instead of an API key "
-        f"[or env {ACCESS_TOKEN_VARIABLE}].",
+        f"[or env {ACCESS_TOKEN_VARIABLE} or IC_IAM_TOKEN].",
     ),
     click.option(
         "--api-ca-bundle",

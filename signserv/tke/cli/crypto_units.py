@@ -56,7 +56,16 @@ def cryptounits(invocation: Invocation, as_json: bool) -> None:
     """Display the crypto units and which are selected."""
     targets = select_targets(invocation)
     if as_json:
-        print_json(_unit_rows(targets))
+        connection = invocation.connection()
+        state = connection.emulator_state
+        print_json(
+            {
+                "instance_id": connection.instance_id,
+                "endpoint": connection.endpoint,
+                "emulator_state": None if state is None else str(state),
+                "crypto_units": _unit_rows(targets),
+            }
+        )
     else:
         click.echo(f"Crypto units of the {invocation.connection().description}")
         _show_units(targets)

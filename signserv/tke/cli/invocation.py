@@ -79,10 +79,21 @@ class Invocation:
         )
         if target is None:
             state = self.emulator_state or self.files_directory() / DEFAULT_STATE_FILENAME
+            given = self.cloud.cloud_settings_without_instance()
+            if given:
+                click.echo(
+                    f"warning: {', '.join(given)} set but no service instance id "
+                    "(--instance-id or IBMCLOUD_HPCS_INSTANCE_ID): using the local emulator "
+                    f"({state}), not IBM Cloud",
+                    err=True,
+                )
             emulator = open_emulator(state)
             # The emulator's OA root stands in for the IBM roots real units chain up to (§3.9).
             return Connection(
-                emulator, dict([emulator.oa_trust_anchor()]), f"local emulator {state}"
+                emulator,
+                dict([emulator.oa_trust_anchor()]),
+                f"local emulator {state}",
+                emulator_state=state,
             )
         session = tke_api_session()
         tokens = self.cloud.access_tokens(
@@ -99,6 +110,8 @@ class Invocation:
             api,
             trust_anchors(self.cloud.trusted_roots),
             f"service instance {target.instance_id} at {target.base_url}",
+            instance_id=target.instance_id,
+            endpoint=target.base_url,
         )
 
     def key_ring(self) -> KeyRing:
@@ -143,6 +156,9 @@ class Connection:
     transport: CryptoUnitTransport
     anchors: TrustAnchors
     description: str
+    instance_id: str | None = None  # the cloud target's; None for the local emulator
+    endpoint: str | None = None  # the TKE API's base URL; None for the local emulator
+    emulator_state: Path | None = None  # the local emulator's state file
 
 
 @dataclass(frozen=True)

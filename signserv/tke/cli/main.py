@@ -100,8 +100,8 @@ def _remember_emulator_state(
         context.find_object(Invocation).emulator_state = value  # type: ignore[union-attr]
 
 
-for command in (*crypto_units.COMMANDS, *master_keys.COMMANDS, *instance_setup.COMMANDS):
-    # Accepted after the command name too, where users tend to put it.
+def _accept_emulator_state_after_the_name(command: click.Command) -> None:
+    """Accept ``--emulator-state`` after the command name too, where users tend to put it."""
     command.params.append(
         click.Option(
             ["--emulator-state"],
@@ -111,7 +111,14 @@ for command in (*crypto_units.COMMANDS, *master_keys.COMMANDS, *instance_setup.C
             help=_EMULATOR_STATE_HELP,
         )
     )
+
+
+for command in (*crypto_units.COMMANDS, *master_keys.COMMANDS, *instance_setup.COMMANDS):
+    _accept_emulator_state_after_the_name(command)
     cli.add_command(command)
+# Both "emulator --emulator-state F serve" and "emulator serve --emulator-state F".
+_accept_emulator_state_after_the_name(emulator_commands.emulator)
+_accept_emulator_state_after_the_name(emulator_commands.serve)
 cli.add_command(emulator_commands.emulator)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from importlib import metadata
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -19,7 +20,7 @@ from requests.adapters import HTTPAdapter
 
 from signserv.tke.client.http_answers import json_object, masked
 from signserv.tke.client.iam import AccessTokenSource
-from signserv.tke.client.targeting import CloudTarget
+from signserv.tke.client.targeting import CloudTarget, tke_host_pattern
 from signserv.tke.errors import TKEError
 from signserv.tke_http import send_like_the_tke_client
 
@@ -29,13 +30,30 @@ USER_AGENT = f"signserv-tke/{metadata.version('signserv')}"
 _HTP_REQUEST_TEXT = re.compile(r"[0-9A-Za-z ;]+")
 _QUERY_FAILED = "Error querying crypto units."
 _SEND_FAILED = "Error sending HTPRequest to target service instance."
+_ADVICE_401 = (
+    "The access token was refused: check the IBM Cloud API key (IBMCLOUD_API_KEY) or "
+    "get a fresh access token; it must belong to an account with access to the instance."
+)
+_ADVICE_500 = (
+    "The TKE API reported an internal error: try again later; if it persists, "
+    "contact IBM Cloud support."
+)
+# §3.2-§3.3: a GET names only the instance; a POST also names a crypto unit (hsm_id), so its
+# 404 may mean either is unknown.
 _ADVICE = {
-    401: "The access token was refused: check the IBM Cloud API key (IBMCLOUD_API_KEY) or "
-    "get a fresh access token; it must belong to an account with access to the instance.",
-    404: "The service instance was not found: check the instance id and the region "
-    "(or --api-endpoint) it was created in.",
-    500: "The TKE API reported an internal error: try again later; if it persists, "
-    "contact IBM Cloud support.",
+    "GET": {
+        401: _ADVICE_401,
+        404: "The service instance was not found: check the instance id and the region "
+        "(or --api-endpoint) it was created in.",
+        500: _ADVICE_500,
+    },
+    "POST": {
+        401: _ADVICE_401,
+        404: "The crypto unit (hsm_id) or the service instance was not found: check the "
+        "instance id and region, and list the instance's crypto units again with "
+        "'signserv-tke cryptounits'.",
+        500: _ADVICE_500,
+    },
 }
 
 
@@ -55,8 +73,8 @@ class CommandAnswerLost(TkeApiError):
     """A request reached the TKE API but its answer did not come back; it was not re-sent."""
 
 
-def _refusal(summary: str, status: int, body: str) -> TkeApiRefused:
-    advice = _ADVICE.get(status)
+def _refusal(method: str, summary: str, status: int, body: str) -> TkeApiRefused:
+    advice = _ADVICE[method].get(status)
     message = f"{summary}\nStatus code: {status}\nMessage: {body}"
     return TkeApiRefused(f"{message}\n{advice}" if advice else message, status)
 
@@ -110,7 +128,7 @@ class CloudTkeApi:
         url = f"{self.target.instance_url}/hsms"
         status, body = self._request("GET", url, None, summary=_QUERY_FAILED)
         if not 200 <= status < 300:
-            raise _refusal(_QUERY_FAILED, status, body)
+            raise _refusal("GET", _QUERY_FAILED, status, body)
         document = json_object(
             body, error=TkeApiError, what=f"{_QUERY_FAILED} The answer of GET {url}"
         )
@@ -120,13 +138,14 @@ class CloudTkeApi:
         """``POST <base>/v1/tke/<instance>/hsms/<hsm_id>`` with ``{"request": ...}`` (§3.3)."""
         if not _HTP_REQUEST_TEXT.fullmatch(htp_request):
             raise TkeApiError("an HTPRequest holds only letters, digits, spaces and ';'")
-        if not hsm_id or "/" in hsm_id:
-            raise TkeApiError(f"hsm_id {hsm_id!r} cannot be part of a URL path")
-        url = f"{self.target.instance_url}/hsms/{hsm_id}"
+        if not hsm_id:
+            raise TkeApiError("an empty hsm_id cannot name a crypto unit")
+        # One path segment whatever the id holds: a '/' or '?' must not change the route.
+        url = f"{self.target.instance_url}/hsms/{quote(hsm_id, safe='')}"
         body = ('{"request":"' + htp_request + '"}').encode("ascii")
         status, text = self._request("POST", url, body, summary=_SEND_FAILED)
         if not 200 <= status < 300:
-            raise _refusal(_SEND_FAILED, status, text)
+            raise _refusal("POST", _SEND_FAILED, status, text)
         document = json_object(
             text, error=TkeApiError, what=f"{_SEND_FAILED} The answer of POST {url}"
         )
@@ -155,6 +174,10 @@ class CloudTkeApi:
                 content = response.raw.read(MAX_TKE_RESPONSE_BYTES + 1, decode_content=True)
         except requests.RequestException as exc:
             raise self._transport_failure(method, url, exc, summary=summary) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # The status line and headers came, the body did not (cut off, timed out):
+            # the server had the whole request.
+            raise self._answer_cut_off(method, url, exc, summary=summary) from None
         if len(content) > MAX_TKE_RESPONSE_BYTES:
             raise TkeApiError(
                 f"{summary} The answer of {method} {url} is over {MAX_TKE_RESPONSE_BYTES} bytes"
@@ -173,17 +196,37 @@ class CloudTkeApi:
     ) -> TkeApiError:
         failure = f"{method} {url} failed ({type(exc).__name__})"
         if _host_not_found(exc):
-            return TkeApiError(
-                f"{summary}\n{failure}: no such host. Check the region: the instance's TKE API "
-                "host is tke.<region>.hs-crypto.cloud.ibm.com for the region it was created in."
-            )
+            return TkeApiError(f"{summary}\n{failure}: no such host. {self._host_hint()}")
         if method == "POST" and not _never_sent(exc):
-            return CommandAnswerLost(
-                f"{summary}\n{failure} after the request was sent. It was not re-sent: if it "
-                "was a signed command it may already have run. Re-run the signserv-tke command; "
-                "it reads the unit's state and transaction counter afresh, so a re-run is safe."
-            )
+            return _answer_lost(summary, f"{failure} after the request was sent")
         return TkeApiError(
             f"{summary}\n{failure}: is the TKE API reachable at {self.target.base_url}? "
             "Check the network, the URL (http or https) and the CA bundle."
         )
+
+    def _answer_cut_off(
+        self, method: str, url: str, exc: Exception, *, summary: str
+    ) -> TkeApiError:
+        failure = f"the answer of {method} {url} was cut off ({type(exc).__name__})"
+        if method == "POST":
+            return _answer_lost(summary, failure)
+        return TkeApiError(f"{summary}\n{failure}; nothing was changed: try again.")
+
+    def _host_hint(self) -> str:
+        """Where to look when the TKE API's host name does not resolve (§3.3's region hint)."""
+        host = urlsplit(self.target.base_url).hostname or self.target.base_url
+        pattern = tke_host_pattern(host)
+        if pattern is None:
+            return f"Check the host {host} of --api-endpoint."
+        return (
+            f"Check the region: {host} is not known; the instance's TKE API host is "
+            f"{pattern} for the region it was created in."
+        )
+
+
+def _answer_lost(summary: str, failure: str) -> CommandAnswerLost:
+    return CommandAnswerLost(
+        f"{summary}\n{failure}. The command was NOT re-sent: if it was a signed command it "
+        "may already have run. Re-run the signserv-tke command; it reads the unit's state and "
+        "transaction counter afresh, so a re-run is safe."
+    )

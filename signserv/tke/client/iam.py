@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import requests
+import urllib3.exceptions
 
 from signserv.secret import Secret
 from signserv.tke.client.http_answers import json_object, masked
@@ -99,6 +100,12 @@ class ApiKeyExchange:
             raise IamError(
                 f"cannot reach IAM at {self.token_url} ({type(exc).__name__}): check the IAM "
                 "endpoint (--iam-endpoint / IBMCLOUD_IAM_API_ENDPOINT) and the network"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # Headers came, the body did not: nothing was sent to the TKE API yet.
+            raise IamError(
+                f"the answer of IAM at {self.token_url} was cut off ({type(exc).__name__}); "
+                "nothing was sent to the TKE API: try again"
             ) from None
         text = masked(body[:MAX_IAM_RESPONSE_BYTES].decode("utf-8", "replace"), self._api_key)
         if response.status_code != 200:

@@ -261,7 +261,7 @@ class CryptoUnitSession:
             parent = parse_oa_certificate(parent_bytes, layout)
             if layout is not OAFormat.CEX5 and parent.subject_id != certificate.signer_id:
                 raise UnauthenticatedCryptoUnit(
-                    "Incorrect parent certificate fetched in OA certificate chain"
+                    "Incorrect parent certificate fetched in OA certificate chain."
                 )
             _require_oa_signature(
                 parent.point,

@@ -7,8 +7,9 @@ be given instead, for an emulator served by ``signserv-tke emulator serve``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from signserv.tke.errors import TKEError
 
@@ -35,7 +36,8 @@ class CloudTarget:
 
     @property
     def instance_url(self) -> str:
-        return f"{self.base_url}/v1/tke/{self.instance_id}"
+        # One path segment whatever the id holds: a '/' or '?' must not change the route.
+        return f"{self.base_url}/v1/tke/{quote(self.instance_id, safe='')}"
 
 
 def tke_base_url(api_endpoint: str, region: str) -> str:
@@ -50,6 +52,18 @@ def tke_base_url(api_endpoint: str, region: str) -> str:
     if not region or any(separator in region for separator in "./:@ "):
         raise InvalidTarget(f"region {region!r} is not a region name such as us-south")
     return "https://" + template.format(region=region)
+
+
+def tke_host_pattern(host: str) -> str | None:
+    """``host`` as the §3.1 template it comes from, the region shown as ``<region>``.
+
+    ``None`` for a host no template makes (an emulator's, given with ``--api-endpoint``).
+    """
+    for template in _TKE_HOSTS.values():
+        pattern = re.escape(template).replace(re.escape("{region}"), "[^.]+")
+        if re.fullmatch(pattern, host.lower()):
+            return template.format(region="<region>")
+    return None
 
 
 def _checked_base_url(url: str) -> str:
@@ -75,7 +89,7 @@ def resolve_target(
         if base_url:
             raise InvalidTarget("--api-endpoint needs --instance-id (IBMCLOUD_HPCS_INSTANCE_ID)")
         return None
-    if "/" in instance_id or not instance_id.strip():
+    if not instance_id.strip():
         raise InvalidTarget(f"instance id {instance_id!r} is not a service instance GUID")
     if base_url:
         return CloudTarget(_checked_base_url(base_url), instance_id)

@@ -3,6 +3,11 @@
 Either one fixed token (from a file), or IAM access tokens: RS256 JWTs whose signature is
 checked with the keys IAM publishes at ``<iam>/identity/keys`` and whose ``exp`` has not
 passed, as the cloud TKE API accepts the tokens IAM issues (TKE-REFERENCE §3.9a).
+
+The keys are fetched again for a key id not seen before, but at most once per
+:data:`KEYS_REFETCH_SECONDS`: a stream of tokens with made-up key ids must not turn the
+emulator into a flood of requests to IAM. A published key that cannot be used refuses the
+tokens it signed (401), and does not spoil the other keys.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from signserv.tke.errors import TKEError
 
 IAM_KEYS_ROUTE = "/identity/keys"
 KEYS_TIMEOUT_SECONDS = 10.0
+KEYS_REFETCH_SECONDS = 30.0
+MIN_RSA_KEY_BITS = 2048
 
 
 class AccessDenied(TKEError):
@@ -78,23 +85,48 @@ def _json_part(text: str) -> dict[str, object]:
     return document
 
 
-def _rsa_key(jwk: dict[str, object]) -> rsa.RSAPublicKey | None:
-    n, e = jwk.get("n"), jwk.get("e")
-    if jwk.get("kty") != "RSA" or not isinstance(n, str) or not isinstance(e, str):
-        return None
-    numbers = rsa.RSAPublicNumbers(
-        int.from_bytes(_base64url(e), "big"), int.from_bytes(_base64url(n), "big")
-    )
-    return numbers.public_key()
+class _UnusableKey(Exception):
+    """A published JWK that cannot verify anything; the message says why."""
+
+
+def _key_number(jwk: dict[str, object], member: str) -> int:
+    text = jwk.get(member)
+    if not isinstance(text, str) or not text:
+        raise _UnusableKey(f"its {member!r} is missing")
+    try:
+        return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+    except (binascii.Error, ValueError):
+        raise _UnusableKey(f"its {member!r} is not base64url") from None
+
+
+def _rsa_key(jwk: dict[str, object]) -> rsa.RSAPublicKey:
+    """The RSA public key of a JWK, or :class:`_UnusableKey` saying why there is none."""
+    if jwk.get("kty") != "RSA":
+        raise _UnusableKey("it is not an RSA key")
+    numbers = rsa.RSAPublicNumbers(_key_number(jwk, "e"), _key_number(jwk, "n"))
+    try:
+        key = numbers.public_key()
+    except ValueError:
+        raise _UnusableKey("it is not a valid RSA public key") from None
+    if key.key_size < MIN_RSA_KEY_BITS:
+        raise _UnusableKey(f"it is shorter than {MIN_RSA_KEY_BITS} bits")
+    return key
 
 
 class IamAccessTokens:
-    """Accept unexpired RS256 JWTs signed by a key IAM publishes (fetched once, again for a new kid)."""
+    """Accept unexpired RS256 JWTs signed by a key IAM publishes.
 
-    def __init__(self, iam_endpoint: str, *, clock: Callable[[], float] = time.time) -> None:
+    The keys are fetched on first use and again for a new key id, at most once per
+    :data:`KEYS_REFETCH_SECONDS`.
+    """
+
+    def __init__(self, iam_endpoint: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.keys_url = iam_endpoint.rstrip("/") + IAM_KEYS_ROUTE
         self._clock = clock
-        self._keys: dict[str, rsa.RSAPublicKey] = {}
+        # kid -> its key, or why IAM's JWK for it cannot be used.
+        self._keys: dict[str, rsa.RSAPublicKey | _UnusableKey] = {}
+        self._fetched_at: float | None = None
+        self._fetch_failure: str | None = None
         self._lock = threading.Lock()
 
     def check(self, authorization: str | None) -> None:
@@ -117,19 +149,35 @@ class IamAccessTokens:
         expiry = claims.get("exp")
         if not isinstance(expiry, int | float) or isinstance(expiry, bool):
             raise AccessDenied("the access token has no expiry")
-        if self._clock() >= expiry:
+        if time.time() >= expiry:
             raise AccessDenied("the access token has expired")
 
     def _key(self, kid: str) -> rsa.RSAPublicKey:
         with self._lock:
-            if kid not in self._keys:
-                self._keys = self._fetch_keys()
+            if kid not in self._keys and self._may_fetch():
+                self._fetched_at = self._clock()
+                try:
+                    self._keys = self._fetch_keys()
+                    self._fetch_failure = None
+                except IamKeysUnavailable as failure:
+                    self._fetch_failure = str(failure)
             key = self._keys.get(kid)
+            if key is None and self._fetch_failure is not None:
+                # Without IAM's keys no token can be judged: that is our problem, not a 401.
+                raise IamKeysUnavailable(self._fetch_failure)
         if key is None:
             raise AccessDenied("the access token was signed by a key IAM does not publish")
+        if isinstance(key, _UnusableKey):
+            raise AccessDenied(
+                f"the access token was signed by a key IAM publishes in a form that cannot be "
+                f"used ({key}); ask the IAM operator to fix its published keys"
+            )
         return key
 
-    def _fetch_keys(self) -> dict[str, rsa.RSAPublicKey]:
+    def _may_fetch(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= KEYS_REFETCH_SECONDS
+
+    def _fetch_keys(self) -> dict[str, rsa.RSAPublicKey | _UnusableKey]:
         try:
             response = requests.get(
                 self.keys_url, timeout=KEYS_TIMEOUT_SECONDS, allow_redirects=False
@@ -140,11 +188,14 @@ class IamAccessTokens:
             raise IamKeysUnavailable(
                 f"cannot read IAM keys at {self.keys_url}: {type(exc).__name__}"
             ) from None
-        keys: dict[str, rsa.RSAPublicKey] = {}
+        keys: dict[str, rsa.RSAPublicKey | _UnusableKey] = {}
         for jwk in document.get("keys", []) if isinstance(document, dict) else []:
-            key = _rsa_key(jwk) if isinstance(jwk, dict) else None
-            if key is not None and isinstance(jwk.get("kid"), str):
-                keys[jwk["kid"]] = key
+            if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
+                continue
+            try:
+                keys[jwk["kid"]] = _rsa_key(jwk)
+            except _UnusableKey as unusable:
+                keys[jwk["kid"]] = unusable
         return keys
 
 

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from keystore.sqlite.backup import BackupExists, BackupUnusable, RestoreWouldOverwrite
+from keystore.errors import BackupExists, BackupUnusable, RestoreWouldOverwrite
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.client import SigningServiceClient

@@ -1,4 +1,7 @@
-"""The Flask app: the contract's answers, and the bad-input table of the core issue."""
+"""The Flask app: the contract's answers, and the bad-input table of the core issue.
+
+Every test runs on each storage backend (SQLite, PostgreSQL) but those about the SQLite file.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from keystore import KeystoreCorrupt, KeystoreUnavailable, MasterKeyMismatch, Ma
 from signserv import contract
 from signserv.host.home import open_keystore
 from signserv.server.app import create_app
+
+from .backends import SQLITE_ONLY, settings_on_each_backend  # noqa: F401 (every test, both backends)
 
 SIGN_BODY = contract.build_sign_request_body(b"hello")
 WRONG_TOKEN = "wrong-token-0123456789abcdef"
@@ -202,6 +207,7 @@ def test_health_and_readiness(client) -> None:
     assert client.get("/readyz").json == {"status": "ready"}
 
 
+@SQLITE_ONLY
 def test_readiness_fails_cleanly_when_the_keystore_is_damaged(client, settings) -> None:
     """Damage in the live database (checkpointed, so not only in the WAL) is reported."""
     with closing(sqlite3.connect(settings.keystore.path)) as connection:
@@ -246,6 +252,7 @@ def test_app_refuses_to_start_with_another_master_key(settings) -> None:
         create_app(settings)
 
 
+@SQLITE_ONLY
 def test_app_refuses_to_start_on_a_truncated_keystore(settings) -> None:
     content = settings.keystore.path.read_bytes()
     settings.keystore.path.write_bytes(content[:100])

@@ -28,6 +28,12 @@ from signserv.server.app import create_app
 from signserv.tke.wire.signed_input import InputKind
 
 from ...conftest import make_home
+from .backends import (  # the fixtures: the tests taking settings run on both backends
+    SQLITE_ONLY,
+    refuse_audit_writes_on_each_backend,  # noqa: F401
+    settings_on_each_backend,  # noqa: F401
+    stored_audit_records,
+)
 
 MAC_KEY = b"k" * 32
 settings_for_hostile_inputs = hypothesis_settings(
@@ -118,12 +124,11 @@ def test_two_writers_keep_one_chain(tmp_path: Path) -> None:
     assert verify_log(path, MAC_KEY).records == 60
 
 
-def test_unwritable_log_fails_the_request_with_503(settings) -> None:
+def test_unwritable_log_fails_the_request_with_503(settings, refuse_audit_writes) -> None:
     token = "admin-token-0123456789abcdef"
     open_keystore(settings).create_key("admin", token)
     client = create_app(settings).test_client()
-    settings.audit.path.unlink(missing_ok=True)
-    settings.audit.path.mkdir()  # a directory where the log should be: every write fails
+    refuse_audit_writes()
     response = client.post(
         "/sign/admin",
         data=BODY,
@@ -135,13 +140,14 @@ def test_unwritable_log_fails_the_request_with_503(settings) -> None:
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_the_503_of_a_failed_audit_write_has_a_request_id_and_is_counted_as_503(settings) -> None:
+def test_the_503_of_a_failed_audit_write_has_a_request_id_and_is_counted_as_503(
+    settings, refuse_audit_writes
+) -> None:
     """The audit write runs before metrics and headers by construction, not by hook order."""
     token = "admin-token-0123456789abcdef"
     open_keystore(settings).create_key("admin", token)
     client = create_app(settings).test_client()
-    settings.audit.path.unlink(missing_ok=True)
-    settings.audit.path.mkdir()
+    refuse_audit_writes()
     response = client.get("/keys/admin", headers={"Authorization": token})
     assert response.status_code == 503
     assert len(response.headers["X-Request-ID"]) == 32
@@ -157,14 +163,14 @@ def test_records_name_key_operation_outcome_and_input_digest_only(settings) -> N
     client.post("/sign/admin", data=BODY, headers=headers)
     client.get("/keys/admin", headers={"Authorization": "wrong-token-0123456789"})
     client.get("/healthz")
-    records = [json.loads(line) for line in settings.audit.path.read_text().splitlines()]
+    records = stored_audit_records(settings)
     assert [(r["key"], r["operation"], r["status"], r["outcome"]) for r in records] == [
         ("admin", "sign", 200, "ok"),
         ("admin", "public_key", 401, "unauthorized"),
     ]
     assert records[0]["input_sha512"] == hashlib.sha512(b"hello").hexdigest()
     assert records[0]["input_length"] == 5
-    text = settings.audit.path.read_text()
+    text = json.dumps(records)
     assert token not in text and "aGVsbG8=" not in text and "hello" not in text
 
 
@@ -217,16 +223,19 @@ def test_short_write_fails_the_append_and_is_cut_back_so_the_next_one_lands(
     assert verify_log(path, MAC_KEY).records == 2
 
 
-def test_readyz_is_not_ready_while_the_audit_log_cannot_be_written(settings) -> None:
+def test_readyz_is_not_ready_while_the_audit_log_cannot_be_written(
+    settings, refuse_audit_writes
+) -> None:
     """Every request naming a key would be a 503, so the service must not report ready."""
     client = create_app(settings).test_client()
     assert client.get("/readyz").status_code == 200
-    settings.audit.path.unlink()
+    refuse_audit_writes()
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "audit log" in response.json["message"]
 
 
+@SQLITE_ONLY
 def test_readyz_is_not_ready_when_the_audit_file_system_is_nearly_full(
     settings, monkeypatch
 ) -> None:
@@ -254,6 +263,6 @@ def test_any_signed_input_is_signed_and_described_never_a_500(
         headers={"Authorization": admin_token, "Content-Type": "application/json"},
     )
     assert response.status_code == 200, response.get_data(as_text=True)
-    last = json.loads(settings.audit.path.read_text().splitlines()[-1])
+    last = stored_audit_records(settings)[-1]
     assert last["input_length"] == len(data)
     assert last["signed"]["kind"] in {kind.value for kind in InputKind}

@@ -47,21 +47,24 @@ def start_emulator_server(
     ca_bundle: Path | None = None,
     workers: int = 2,
     timeout: float = 30.0,
+    state_option_after_serve: bool = False,
 ) -> RunningEmulatorServer:
     """Serve ``state`` on a free port; wait until it answers.
 
     Tokens are checked against ``iam_url``, or must equal the one in ``access_token_file``.
+    ``--emulator-state`` goes before ``emulator serve``, or after it.
     """
     port = free_port()
     instance_id = str(uuid.uuid4())
     oa_root = state.with_name(f"oa-root-{port}.json")
     log = state.with_name(f"emulator-serve-{port}.log")
+    state_option = ["--emulator-state", str(state)]
     arguments = [
         SIGNSERV_TKE,
-        "--emulator-state",
-        str(state),
+        *([] if state_option_after_serve else state_option),
         "emulator",
         "serve",
+        *(state_option if state_option_after_serve else []),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",

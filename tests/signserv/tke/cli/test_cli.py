@@ -137,7 +137,7 @@ def test_selection_limits_which_units_change(run: Any, service_keys: dict[str, s
     """After cryptounit-rm, the removed unit is left alone; cryptounit-add brings it back."""
     alice = next(iter(service_keys))
     succeeded(run("cryptounit-rm", "--units", "3"))
-    rows = json.loads(succeeded(run("cryptounits", "--json")))
+    rows = json.loads(succeeded(run("cryptounits", "--json")))["crypto_units"]
     assert [row["selected"] for row in rows] == [True, True, False]
     succeeded(run("cryptounit-admin-add", "--key", alice, "--name", "Alice"))
     succeeded(run("cryptounit-add", "--units", "3"))

@@ -6,6 +6,7 @@ Every refusal is checked to change nothing: the state file is compared byte for 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 from ....iam_token_server import IamTokenServer
 from ....tls_certificates import write_self_signed_localhost
 from ..conftest import IAM_API_KEY
-from ..emulator_server import RunningEmulatorServer, start_emulator_server
+from ..emulator_server import SIGNSERV_TKE, RunningEmulatorServer, start_emulator_server
 from .test_master_key_cli import cli_runner, succeeded
 
 # TKE-REFERENCE §10 vector 13: Query Domain Attributes of CM 1, domain 15 (the emulator's
@@ -138,6 +139,121 @@ def test_a_chain_ending_at_the_emulator_root_is_refused_unless_trusted(
 ) -> None:
     output = refused_unchanged(run_with, served, SIGNSERV_TKE_TRUST_OA_ROOT=None)
     assert "which is not a trusted root" in output
+
+
+# --- credentials and targeting: where they come from, what an error may say ---------------------
+
+
+def test_cryptounits_json_names_the_instance_and_endpoint(run_with: Any, served: Any) -> None:
+    document = json.loads(succeeded(run_with("cryptounits", "--json")))
+    assert document["instance_id"] == served.instance_id
+    assert document["endpoint"] == served.base_url
+    assert document["emulator_state"] is None
+    assert [unit["type"] for unit in document["crypto_units"]] == [
+        "operational",
+        "operational",
+        "recovery",
+    ]
+
+
+def test_cryptounits_json_of_the_local_emulator_names_its_state_file(
+    run_with: Any, served: Any
+) -> None:
+    local = {"IBMCLOUD_HPCS_INSTANCE_ID": None, "SIGNSERV_TKE_API_ENDPOINT": None}
+    document = json.loads(
+        succeeded(run_with("cryptounits", "--json", IBMCLOUD_API_KEY=None, **local))
+    )
+    assert document["instance_id"] is None
+    assert document["endpoint"] is None
+    assert document["emulator_state"] == str(served.state)
+
+
+def test_the_terraform_providers_ic_api_key_is_accepted(
+    run_with: Any, served: Any, iam_server: IamTokenServer
+) -> None:
+    before = iam_server.exchanges
+    output = succeeded(run_with("cryptounits", IBMCLOUD_API_KEY=None, IC_API_KEY=IAM_API_KEY))
+    assert f"service instance {served.instance_id}" in output
+    assert iam_server.exchanges == before + 1
+
+
+def test_the_terraform_providers_ic_iam_token_is_accepted(
+    run_with: Any, served: Any, iam_server: IamTokenServer
+) -> None:
+    token = iam_server.issue_token(lifetime_seconds=300)
+    output = succeeded(run_with("cryptounits", IBMCLOUD_API_KEY=None, IC_IAM_TOKEN=token))
+    assert f"service instance {served.instance_id}" in output
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [("--api-key-file", "IBM Cloud API key"), ("--access-token-file", "IAM access token")],
+)
+def test_an_unreadable_credential_file_is_named_by_its_option_not_its_path(
+    run_with: Any, served: Any, option: str, what: str
+) -> None:
+    """The "path" may be the key itself, pasted in the wrong place: it is never echoed."""
+    pasted_key = f"hostile-pasted-key-{secrets.token_hex(8)}"
+    before = served.state.read_bytes()
+    result = run_with(option, pasted_key, "cryptounits", IBMCLOUD_API_KEY=None)
+    output = f"{result.output}{result.exception}"
+    assert result.exit_code == 1, output
+    assert f"cannot read the {what} file given with {option}" in output
+    assert pasted_key not in output
+    assert served.state.read_bytes() == before
+
+
+def test_without_a_key_or_terminal_the_error_names_every_way_to_give_one(
+    run_with: Any, served: Any
+) -> None:
+    output = refused_unchanged(run_with, served, IBMCLOUD_API_KEY=None)
+    assert "stdin is not a terminal" in output
+    for way in ("IBMCLOUD_API_KEY", "--api-key-file", "IBMCLOUD_IAM_TOKEN", "--access-token-file"):
+        assert way in output
+
+
+def test_cloud_settings_without_an_instance_id_warn_that_the_local_emulator_is_used(
+    run_with: Any, served: Any
+) -> None:
+    local = {"IBMCLOUD_HPCS_INSTANCE_ID": None, "SIGNSERV_TKE_API_ENDPOINT": None}
+    result = run_with("cryptounits", IBMCLOUD_API_KEY=None, IC_API_KEY=IAM_API_KEY, **local)
+    succeeded(result)
+    assert "warning: IC_API_KEY set but no service instance id" in result.stderr
+    assert "using the local emulator" in result.stderr
+    assert IAM_API_KEY not in result.output
+    quiet = run_with("cryptounits", IBMCLOUD_API_KEY=None, **local)
+    assert "warning" not in succeeded(quiet) + quiet.stderr
+
+
+def test_ibmcloud_hpcs_tke_endpoint_picks_the_host_and_the_hint_names_it(
+    run_with: Any, served: Any
+) -> None:
+    """A private test endpoint and an unknown region: the DNS hint names that very host."""
+    region = f"no-such-region-{secrets.token_hex(4)}"
+    output = refused_unchanged(
+        run_with,
+        served,
+        SIGNSERV_TKE_API_ENDPOINT=None,
+        IBMCLOUD_REGION=region,
+        IBMCLOUD_HPCS_TKE_ENDPOINT="private.test.cloud.ibm.com",
+    )
+    host = f"tke.private.{region}.hs-crypto.test.cloud.ibm.com"
+    assert f"GET https://{host}/v1/tke/{served.instance_id}/hsms failed" in output
+    assert f"Check the region: {host} is not known" in output
+    assert "tke.private.<region>.hs-crypto.test.cloud.ibm.com" in output
+
+
+def test_an_unknown_ibmcloud_hpcs_tke_endpoint_is_the_sdks_invalid_api_endpoint(
+    run_with: Any, served: Any
+) -> None:
+    output = refused_unchanged(
+        run_with,
+        served,
+        SIGNSERV_TKE_API_ENDPOINT=None,
+        IBMCLOUD_REGION="us-south",
+        IBMCLOUD_HPCS_TKE_ENDPOINT="example.com",
+    )
+    assert "Invalid API endpoint 'example.com'" in output
 
 
 # --- the HTTP API as an independent TKE client sends it (TKE-REFERENCE §3.2-§3.3) -----------
@@ -260,9 +376,45 @@ def test_admin_ceremony_over_tls_with_a_ca_bundle(
         server.stop()
 
 
-def test_client_commands_start_without_flask_gunicorn_or_the_server() -> None:
-    check = (
-        "import sys, signserv.tke.cli.main; "
-        "assert not {'flask', 'gunicorn', 'signserv.server'} & set(sys.modules), sys.modules"
+SERVER_SIDE_PACKAGES = {"flask", "werkzeug", "gunicorn"}
+
+
+def test_a_client_command_over_http_imports_no_flask_werkzeug_gunicorn_or_server(
+    workstation: Path, served: RunningEmulatorServer, iam_server: IamTokenServer
+) -> None:
+    """The real console script runs ``cryptounits`` against ``emulator serve``; -X importtime
+    lists every module it imported, and none is a server's."""
+    env = {
+        **os.environ,
+        **served.client_env(iam_server.url, IAM_API_KEY),
+        "CLOUDTKEFILES": str(workstation),
+    }
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", SIGNSERV_TKE, "cryptounits"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"service instance {served.instance_id} at {served.base_url}" in run.stdout
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "signserv.tke.client.cloud_api" in imported, "the HTTP transport was used"
+    top_level = {name.partition(".")[0] for name in imported}
+    assert not SERVER_SIDE_PACKAGES & top_level
+    assert not {
+        name
+        for name in imported
+        if name.startswith(
+            (
+                "signserv.server",
+                "signserv.tke.emulator.http_api",
+                "signserv.tke.emulator.gunicorn_runner",
+            )
+        )
+    }

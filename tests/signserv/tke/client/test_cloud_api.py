@@ -7,10 +7,10 @@ token.
 
 from __future__ import annotations
 
-import socket
+import secrets
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,10 +26,11 @@ from signserv.tke.client.cloud_api import (
     tke_api_session,
 )
 from signserv.tke.client.iam import IssuedAccessToken
-from signserv.tke.client.targeting import CloudTarget
+from signserv.tke.client.targeting import CloudTarget, resolve_target
 from signserv.tke.emulator import DEFAULT_STATE_FILENAME
 
 from ..emulator_server import start_emulator_server
+from .cut_answer_server import LossMode, cut_answer_server
 
 ACCESS_TOKEN = "test-access-token-7f3a"
 INSTANCE = "11111111-2222-3333-4444-555555555555"
@@ -50,65 +51,14 @@ def api_at(base_url: str) -> CloudTkeApi:
     )
 
 
-@dataclass
-class AnswerDroppingServer:
-    """Reads each whole HTTP request, counts it, and closes the connection without answering."""
-
-    listener: socket.socket
-    requests: list[bytes] = field(default_factory=list)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-
-    def serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return  # closed by the test
-            with connection:
-                self.requests.append(_read_request(connection))
-
-
-def _read_request(connection: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += connection.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += connection.recv(65536)
-    return head + b"\r\n\r\n" + body
-
-
-@pytest.fixture
-def answer_dropping_server() -> Iterator[AnswerDroppingServer]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    server = AnswerDroppingServer(listener)
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    yield server
-    listener.close()
-    thread.join(timeout=5)
-
-
-def test_a_post_whose_answer_is_lost_is_sent_once_and_the_user_is_told_to_re_run(
-    answer_dropping_server: AnswerDroppingServer,
-) -> None:
+def test_a_post_whose_answer_is_lost_is_sent_once_and_the_user_is_told_to_re_run() -> None:
     """The unit got the command; its answer never came. No retry: a re-run reads the counter."""
-    with pytest.raises(CommandAnswerLost) as lost:
-        api_at(answer_dropping_server.base_url).send("hsm-1", HTP_REQUEST)
-    assert len(answer_dropping_server.requests) == 1
-    assert HTP_REQUEST.encode() in answer_dropping_server.requests[0]
+    with cut_answer_server("drop") as server, pytest.raises(CommandAnswerLost) as lost:
+        api_at(server.base_url).send("hsm-1", HTP_REQUEST)
+    assert len(server.requests) == 1
+    assert HTP_REQUEST.encode() in server.requests[0]
     message = str(lost.value)
-    assert "It was not re-sent" in message
+    assert "The command was NOT re-sent" in message
     assert "Re-run the signserv-tke command" in message
     assert ACCESS_TOKEN not in message
 
@@ -216,3 +166,116 @@ def test_emulator_serve_with_access_token_file_accepts_exactly_that_token(
     finally:
         server.stop()
     assert ACCESS_TOKEN not in server.log.read_text()
+
+
+@pytest.mark.parametrize("mode", ["cut", "stall"])
+def test_a_post_whose_answer_body_is_cut_off_is_an_answer_lost_not_a_traceback(
+    mode: LossMode,
+) -> None:
+    """Headers came, the body did not: the unit had the command; it is not sent again."""
+    with cut_answer_server(mode) as server:
+        api = CloudTkeApi(
+            CloudTarget(server.base_url, INSTANCE),
+            IssuedAccessToken(Secret(ACCESS_TOKEN)),
+            session=tke_api_session(),
+            timeout=1,
+        )
+        with pytest.raises(CommandAnswerLost) as lost:
+            api.send("hsm-1", HTP_REQUEST)
+    assert len(server.requests) == 1
+    message = str(lost.value)
+    assert message.startswith("Error sending HTPRequest to target service instance.\n")
+    assert "was cut off" in message
+    assert "The command was NOT re-sent" in message
+    assert "Re-run the signserv-tke command" in message
+    assert "transaction counter" in message
+    assert ACCESS_TOKEN not in message
+
+
+def test_a_get_whose_answer_body_is_cut_off_says_try_again() -> None:
+    """A query changes nothing, so losing its answer is an ordinary error, not an answer lost."""
+    with cut_answer_server("cut") as server, pytest.raises(TkeApiError) as failed:
+        api_at(server.base_url).list_crypto_units()
+    assert not isinstance(failed.value, CommandAnswerLost)
+    assert str(failed.value).startswith("Error querying crypto units.\n")
+    assert "was cut off" in str(failed.value)
+    assert "try again" in str(failed.value)
+
+
+def test_instance_and_hsm_ids_are_each_one_quoted_path_segment() -> None:
+    """An id holding '/', '?' or '%' cannot reach another route (urllib.parse.quote, safe="")."""
+    recording = start_recording_server(404, {})
+    try:
+        api = CloudTkeApi(
+            CloudTarget(recording.base_url, "inst/../x?y"),
+            IssuedAccessToken(Secret(ACCESS_TOKEN)),
+            session=tke_api_session(),
+            timeout=5,
+        )
+        with pytest.raises(TkeApiRefused):
+            api.list_crypto_units()
+        with pytest.raises(TkeApiRefused):
+            api.send("hsm/1%2F", HTP_REQUEST)
+    finally:
+        recording.server.shutdown()
+        recording.server.server_close()
+    assert [path for path, _ in recording.seen] == [
+        "/v1/tke/inst%2F..%2Fx%3Fy/hsms",
+        "/v1/tke/inst%2F..%2Fx%3Fy/hsms/hsm%2F1%252F",
+    ]
+
+
+def test_a_404_advises_by_method_instance_for_get_crypto_unit_for_post() -> None:
+    """§3.2-§3.3: a GET names only the instance; a POST's 404 may be the unit (hsm_id)."""
+    recording = start_recording_server(404, {})
+    try:
+        api = api_at(recording.base_url)
+        with pytest.raises(TkeApiRefused) as get_refused:
+            api.list_crypto_units()
+        with pytest.raises(TkeApiRefused) as post_refused:
+            api.send("hsm-1", HTP_REQUEST)
+    finally:
+        recording.server.shutdown()
+        recording.server.server_close()
+    assert str(get_refused.value).endswith(
+        "The service instance was not found: check the instance id and the region "
+        "(or --api-endpoint) it was created in."
+    )
+    post_message = str(post_refused.value)
+    assert "The crypto unit (hsm_id) or the service instance was not found" in post_message
+    assert post_message.endswith("'signserv-tke cryptounits'.")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "pattern"),
+    [
+        ("cloud.ibm.com", "tke.<region>.hs-crypto.cloud.ibm.com"),
+        ("test.cloud.ibm.com", "tke.<region>.hs-crypto.test.cloud.ibm.com"),
+        ("private.cloud.ibm.com", "tke.private.<region>.hs-crypto.cloud.ibm.com"),
+        ("https://private.test.cloud.ibm.com", "tke.private.<region>.hs-crypto.test.cloud.ibm.com"),
+    ],
+)
+def test_an_unknown_host_hint_names_the_host_actually_used(endpoint: str, pattern: str) -> None:
+    """DNS says no such host: the region hint names that host and its endpoint's pattern."""
+    region = f"no-such-region-{secrets.token_hex(4)}"
+    target = resolve_target(
+        instance_id=INSTANCE, region=region, api_endpoint=endpoint, base_url=None
+    )
+    assert target is not None
+    host = pattern.replace("<region>", region)
+    assert target.base_url == f"https://{host}"
+    api = CloudTkeApi(
+        target, IssuedAccessToken(Secret(ACCESS_TOKEN)), session=tke_api_session(), timeout=5
+    )
+    with pytest.raises(TkeApiError) as failed:
+        api.list_crypto_units()
+    message = str(failed.value)
+    assert "no such host" in message
+    assert f"Check the region: {host} is not known" in message
+    assert f"the instance's TKE API host is {pattern}" in message
+
+
+def test_an_unknown_emulator_host_names_the_api_endpoint_option() -> None:
+    api = api_at(f"http://no-such-host-{secrets.token_hex(4)}.invalid:8700")
+    with pytest.raises(TkeApiError, match=r"no such host\. Check the host .* of --api-endpoint"):
+        api.list_crypto_units()

@@ -12,6 +12,7 @@ from signserv.tke.client.iam import REFRESH_MARGIN_SECONDS, ApiKeyExchange, IamE
 
 from ....iam_token_server import IamTokenServer
 from ..conftest import IAM_API_KEY
+from .cut_answer_server import LossMode, cut_answer_server
 
 
 class ManualClock:
@@ -60,6 +61,28 @@ def test_an_unreachable_iam_says_which_endpoint_to_check() -> None:
     )
     with pytest.raises(IamError, match="IBMCLOUD_IAM_API_ENDPOINT"):
         exchange.authorization()
+
+
+@pytest.mark.parametrize("mode", ["cut", "stall"])
+def test_an_iam_answer_cut_off_mid_body_is_an_iam_error_not_a_traceback(
+    mode: LossMode,
+) -> None:
+    """Headers came, the token did not: say so, and that nothing reached the TKE API."""
+    with cut_answer_server(mode) as server:
+        token_url = f"{server.base_url}/identity/token"
+        exchange = ApiKeyExchange(
+            Secret("hostile-key-in-flight"),
+            iam_endpoint=server.base_url,
+            session=requests.Session(),
+            timeout=1,
+        )
+        with pytest.raises(IamError) as failed:
+            exchange.authorization()
+    assert len(server.requests) == 1
+    message = str(failed.value)
+    assert f"the answer of IAM at {token_url} was cut off" in message
+    assert "nothing was sent to the TKE API" in message
+    assert "hostile-key-in-flight" not in message
 
 
 @pytest.mark.parametrize(

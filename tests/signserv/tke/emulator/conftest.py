@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from signserv.contract import PublicPoint
+from signserv.tke.client.transport import CryptoUnitTransport
 from signserv.tke.emulator import CryptoUnitEmulator
 from signserv.tke.wire import (
     AdminBlock,
@@ -78,7 +79,7 @@ def hashes_sha512(data: bytes) -> bytes:
 class UnitDriver:
     """Sends requests to one emulated crypto unit the way the SDK does (§4.1)."""
 
-    emulator: CryptoUnitEmulator
+    emulator: CryptoUnitTransport  # in process, or over HTTP (CloudTkeApi)
     hsm_id: str
     location: str
 
