@@ -263,9 +263,11 @@ class KeyStore:
         if found.kind == SOFTWARE_KIND:
             return SoftwareSigningKey(
                 self._with_current_master_key(
-                    lambda: crypto.unseal_private_key(
-                        name, found.sealed, token, self._master_key, self._argon2
-                    )
+                    name,
+                    found.sealed,
+                    lambda sealed: crypto.unseal_private_key(
+                        name, sealed, token, self._master_key, self._argon2
+                    ),
                 )
             )
         backend = self._key_backends.get(found.kind)
@@ -276,26 +278,37 @@ class KeyStore:
                 "configured here"
             )
         wrapped_key = self._with_current_master_key(
-            lambda: crypto.unseal_hsm_wrapped_key(
-                name, found.sealed, token, self._master_key, self._argon2
-            )
+            name,
+            found.sealed,
+            lambda sealed: crypto.unseal_hsm_wrapped_key(
+                name, sealed, token, self._master_key, self._argon2
+            ),
         )
         return backend.signing_key(found.sealed.record_id, wrapped_key, found.public_point)
 
-    def _with_current_master_key(self, unseal: Callable[[], _Unsealed]) -> _Unsealed:
-        """``unseal()`` under the master key the records are sealed with now.
+    def _with_current_master_key(
+        self, name: str, sealed: crypto.SealedKey, unseal: Callable[[crypto.SealedKey], _Unsealed]
+    ) -> _Unsealed:
+        """``unseal(sealed)`` under the master key the records are sealed with now.
 
         A key rotated by another process is adopted before unsealing (one read, no argon2id),
-        so the first cold unlock after a rotation runs argon2id once; the retry covers only a
-        rotation that commits between that check and the unseal.
+        so the first cold unlock after a rotation runs argon2id once. The retry covers a
+        rotation that commits while this request runs: ``sealed`` may have been read before
+        the commit and the master key after it (here, or by another thread adopting it), or
+        the other way round; the record is read again and opened with the key of that moment.
         """
         self._require_current_master_key(self.records.master_key_check())
         try:
-            return unseal()
+            return unseal(sealed)
         except MasterShareMismatch:
-            if not self._adopt_rotated_master_key():
-                raise
-            return unseal()
+            key_tried = self._master_key
+            self._require_current_master_key(self.records.master_key_check())
+            again = self.records.sealed(name)
+            if again is None:
+                raise KeyNotFound(f"no key named {name!r}") from None
+            if again.sealed == sealed and self._master_key is key_tried:
+                raise  # neither the record nor the key changed: it does not open
+            return unseal(again.sealed)
 
     def _spend_every_other_cost(self, token: str, own: Argon2Parameters | None) -> None:
         """Run argon2id once at each stored cost but ``own`` (the key's, None for no key).
@@ -454,7 +467,7 @@ class KeyStore:
         """
         found = self._sealed_record(name)
         return self._with_current_master_key(
-            lambda: crypto.verify_policy(name, found.sealed, self._master_key)
+            name, found.sealed, lambda sealed: crypto.verify_policy(name, sealed, self._master_key)
         )
 
     def set_policy(self, name: str, policy: bytes | None) -> None:
@@ -477,7 +490,9 @@ class KeyStore:
         check = self.records.master_key_check()
         found = self._sealed_record(name)
         resealed = self._with_current_master_key(
-            lambda: crypto.reseal_for_new_policy(name, found.sealed, policy, self._master_key)
+            name,
+            found.sealed,
+            lambda sealed: crypto.reseal_for_new_policy(name, sealed, policy, self._master_key),
         )
         return self.records.replace_policy(
             name, found.status.generation, resealed, expected_master_key_check=check
