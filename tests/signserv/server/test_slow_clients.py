@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -101,3 +104,109 @@ def test_a_burst_from_one_client_is_served_while_a_slow_loris_is_bounded(
     assert not any(is_open(connection) for connection in slow), "the read deadline was not kept"
     for connection in slow:
         connection.close()
+
+
+# argon2id dear enough that a cold request holds its thread for a while on 2 cores, as in
+# production (the test default is a few milliseconds), and a lockout that never stops the
+# flood: what is under test is the cold path's admission, not the lockout.
+COLD_FLOOD_CONFIG = """\
+kdf:
+  time_cost: 2
+  memory_cost_kib: 32768
+  parallelism: 1
+lockout:
+  pair_threshold: 1000000
+  key_threshold: 1000000
+"""
+FLOOD_ADDRESSES = [f"127.0.0.{host}" for host in range(2, 10)]
+FLOOD_CONNECTIONS_PER_ADDRESS = 8
+# The issue's target is a p99 under 250 ms on an otherwise idle 2-core machine. Here the flood's
+# own client shares those 2 cores (with whatever else CI runs), so the bound is looser; a
+# starved warm client waits many seconds (before this fix: the flood parked every thread).
+WARM_P99_BOUND_SECONDS = 1.0
+WARM_SAMPLES = 100
+WARM_BUDGET_SECONDS = 30.0
+
+
+def flood_one_name_and_token(
+    url: str, address: str, body: str, token: str, stop: threading.Event, statuses: Counter[str]
+) -> None:
+    """Keep one connection from ``address`` asking, without pause, for the same key with the
+    same token; tally each answer's status (and whether a 503 carried Retry-After)."""
+    host, port = url.removeprefix("http://").split(":")
+    headers = {"Authorization": token, "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection(
+        host, int(port), timeout=10, source_address=(address, 0)
+    )
+    while not stop.is_set():
+        try:
+            connection.request("POST", "/sign/admin", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException):
+            statuses["dropped"] += 1
+            connection.close()
+            continue
+        status = str(response.status)
+        if response.status == 503 and response.getheader("Retry-After") is None:
+            status += " without Retry-After"
+        statuses[status] += 1
+    connection.close()
+
+
+def test_a_cold_flood_of_one_name_and_token_leaves_warm_requests_a_thread(
+    start_signserv, tmp_path
+) -> None:
+    """Hostile: 64 connections from 8 addresses repeat one key name with one wrong token as fast
+    as they are answered; the owner's warm signatures keep their latency, and the refused
+    excess is told when to come back."""
+    home = make_home(tmp_path / "cold-flood")
+    home.config.write_text(COLD_FLOOD_CONFIG)  # in place of the fast test cost
+    token = home.create_key("admin")
+    service = start_signserv(home)
+    body = '{"hash_algorithm":"sha2-512","input":"aGVsbG8="}'
+    owner = requests.Session()
+    headers = {"Authorization": token, "Content-Type": "application/json"}
+    for _ in range(4):  # warm both workers' caches
+        assert owner.post(f"{service.url}/sign/admin", data=body, headers=headers, timeout=30).ok
+    stop = threading.Event()
+    statuses: Counter[str] = Counter()
+    flooders = [
+        threading.Thread(
+            target=flood_one_name_and_token,
+            args=(service.url, address, body, "wrong-" + "0" * 40, stop, statuses),
+        )
+        for address in FLOOD_ADDRESSES
+        for _ in range(FLOOD_CONNECTIONS_PER_ADDRESS)
+    ]
+    for flooder in flooders:
+        flooder.start()
+    latencies = []
+    try:
+        time.sleep(1.0)  # let the flood fill every cold slot
+        budget_ends = time.monotonic() + WARM_BUDGET_SECONDS
+        while len(latencies) < WARM_SAMPLES and time.monotonic() < budget_ends:
+            started = time.monotonic()
+            response = owner.post(
+                f"{service.url}/sign/admin", data=body, headers=headers, timeout=30
+            )
+            latencies.append(time.monotonic() - started)
+            assert response.status_code == 200
+            time.sleep(0.05)
+        assert requests.get(f"{service.url}/healthz", timeout=5).ok
+    finally:
+        stop.set()
+        for flooder in flooders:
+            flooder.join(timeout=30)
+    assert len(latencies) == WARM_SAMPLES, (
+        f"{len(latencies)} warm answers in {WARM_BUDGET_SECONDS} s"
+    )
+    latencies.sort()
+    p99 = latencies[98]
+    print(
+        f"warm p50 {latencies[49] * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; flood {dict(statuses)}"
+    )
+    assert p99 < WARM_P99_BOUND_SECONDS, f"warm p99 {p99:.2f} s during the flood"
+    assert statuses["503"] > 0, f"the flood was never refused: {dict(statuses)}"
+    assert statuses["401"] > 0, f"no flood request reached argon2id: {dict(statuses)}"
+    assert not any("without" in status for status in statuses), dict(statuses)
