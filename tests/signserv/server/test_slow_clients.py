@@ -214,3 +214,49 @@ def test_a_cold_flood_of_one_name_and_token_leaves_warm_requests_a_thread(
     assert statuses["503"] > 0, f"the flood was never refused: {dict(statuses)}"
     assert statuses["401"] > 0, f"no flood request reached argon2id: {dict(statuses)}"
     assert not any("without" in status for status in statuses), dict(statuses)
+
+
+def idle_connections(url: str, address: str, count: int) -> list[socket.socket]:
+    """``count`` connections from ``address`` that send nothing."""
+    host, port = url.removeprefix("http://").split(":")
+    return [
+        socket.create_connection((host, int(port)), timeout=5, source_address=(address, 0))
+        for _ in range(count)
+    ]
+
+
+def closed_by_the_server(connection: socket.socket, within: float) -> bool:
+    """True once the server closes ``connection`` (end of stream or reset), within ``within`` s."""
+    connection.settimeout(within)
+    try:
+        return connection.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_connections_beyond_the_per_address_bound_are_closed_at_accept(
+    start_signserv, tmp_path
+) -> None:
+    """Hostile: 127.0.0.2 opens 16 idle connections, the bound, then 4 more; the 4 are closed
+    at once, the 16 stay open, 127.0.0.1 is answered, and a closed one frees its place."""
+    home = make_home(tmp_path / "per-address", "server:\n  connections_per_address: 16\n")
+    service = start_signserv(home, workers=1)  # the bound is per worker: one makes it exact
+    held = idle_connections(service.url, "127.0.0.2", 16)
+    try:
+        beyond = idle_connections(service.url, "127.0.0.2", 4)
+        assert all(closed_by_the_server(connection, within=2.0) for connection in beyond)
+        assert requests.get(f"{service.url}/healthz", timeout=5).ok
+        assert all(is_open(connection) for connection in held)
+        for connection in held[:4]:
+            connection.close()
+        time.sleep(0.5)  # the worker's poller sees the four go
+        again = idle_connections(service.url, "127.0.0.2", 4)
+        assert not any(closed_by_the_server(connection, within=0.5) for connection in again)
+        assert requests.get(f"{service.url}/healthz", timeout=5).ok
+        for connection in beyond + again:
+            connection.close()
+    finally:
+        for connection in held:
+            connection.close()
