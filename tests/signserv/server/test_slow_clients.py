@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import threading
 import time
@@ -260,3 +261,90 @@ def test_connections_beyond_the_per_address_bound_are_closed_at_accept(
     finally:
         for connection in held:
             connection.close()
+
+
+def trickle_body(url: str, address: str, seconds: float) -> bool:
+    """Send a whole request head from ``address``, then its body one byte a second; True when
+    the server drops the connection before ``seconds`` have passed."""
+    host, port = url.removeprefix("http://").split(":")
+    head = b"POST /sign/admin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=2, source_address=(address, 0)) as s:
+        s.sendall(head)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                s.send(b"{")
+            except OSError:
+                return True
+            if closed_by_the_server(s, within=1.0):
+                return True
+    return False
+
+
+def warm_signature_latencies(url: str, token: str, count: int) -> list[float]:
+    """Sign ``count`` times, one every 0.1 s, as the owner of a warm key; each answer's latency."""
+    headers = {"Authorization": token, "Content-Type": "application/json"}
+    body = '{"hash_algorithm":"sha2-512","input":"aGVsbG8="}'
+    latencies = []
+    for _ in range(count):
+        started = time.monotonic()
+        assert requests.get(f"{url}/healthz", timeout=10).ok
+        response = requests.post(f"{url}/sign/admin", data=body, headers=headers, timeout=10)
+        assert response.status_code == 200
+        latencies.append(time.monotonic() - started)
+        time.sleep(0.1)
+    return latencies
+
+
+def test_64_connections_trickling_a_body_are_dropped_and_others_still_served(
+    start_signserv, tmp_path
+) -> None:
+    """Hostile: 64 connections from 127.0.0.2 send a whole head, then a byte of body a second;
+    every one is dropped (beyond the per-address bound at once, the others at the 3 s
+    deadline), and /healthz and a warm signature keep answering from 127.0.0.1 meanwhile."""
+    home = make_home(tmp_path / "body", "server:\n  request_read_seconds: 3\n")
+    token = home.create_key("admin")
+    service = start_signserv(home)
+    warm_signature_latencies(service.url, token, 2)
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        dropped = [pool.submit(trickle_body, service.url, "127.0.0.2", 10.0) for _ in range(64)]
+        time.sleep(0.5)
+        latencies = warm_signature_latencies(service.url, token, 20)
+        assert all(future.result(timeout=30) for future in dropped), "a trickler outlived 10 s"
+    print(f"healthz + warm sign: worst {max(latencies) * 1000:.0f} ms")
+    assert max(latencies) < 1.0, f"the owner waited {max(latencies):.2f} s"
+
+
+IDLE_CONNECTIONS = 500
+
+
+def count_open(connections: list[socket.socket]) -> int:
+    """How many of ``connections`` the server has not closed (nothing readable: no end of stream)."""
+    poll = select.poll()
+    for connection in connections:
+        poll.register(connection, select.POLLIN)
+    readable = {fd for fd, _ in poll.poll(0)}
+    return sum(connection.fileno() not in readable for connection in connections)
+
+
+def test_500_idle_connections_leave_warm_signatures_answered(start_signserv, tmp_path) -> None:
+    """Hostile: 500 idle connections from 127.0.0.2-9 (each within its address's bound, so all
+    are held until the 5 s keep-alive timeout) do not delay a warm signature from 127.0.0.1."""
+    home = make_home(tmp_path / "idle")
+    token = home.create_key("admin")
+    service = start_signserv(home)
+    warm_signature_latencies(service.url, token, 2)
+    idle = [
+        connection
+        for address in FLOOD_ADDRESSES
+        for connection in idle_connections(service.url, address, IDLE_CONNECTIONS // 8 + 1)
+    ][:IDLE_CONNECTIONS]
+    try:
+        latencies = warm_signature_latencies(service.url, token, 10)
+        held = count_open(idle)
+    finally:
+        for connection in idle:
+            connection.close()
+    print(f"{held} idle held; healthz + warm sign: worst {max(latencies) * 1000:.0f} ms")
+    assert held == IDLE_CONNECTIONS, f"only {held} idle connections were held, not all"
+    assert max(latencies) < 1.0, f"the owner waited {max(latencies):.2f} s"
