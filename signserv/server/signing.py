@@ -140,6 +140,7 @@ class SigningService:
         cached = self._cached(name, token, lost)
         if cached is None:
             self._record_cache_result(False)
+            self._guard.refuse_if_locked(name, address)
             return self._unlock_admitted(name, token, address, lost)
         self._record_cache_result(True)
         self._stamp_last_used(name)

@@ -58,7 +58,9 @@ def test_a_service_under_load_writes_checkpoints_that_verify_without_the_master_
 ) -> None:
     witness = tmp_path / "witness" / "checkpoints.txt"
     witness.parent.mkdir()
-    home = make_home(tmp_path / "signserv", backend_config + checkpoint_config(witness))
+    # 8 first requests at once: as many cold slots as threads, so that none is shed.
+    config = backend_config + checkpoint_config(witness) + "server:\n  cold_request_slots: 16\n"
+    home = make_home(tmp_path / "signserv", config)
     token = home.create_key("admin")
     service = start_signserv(home)
     headers = {"Authorization": token, "Content-Type": "application/json"}
