@@ -39,7 +39,7 @@ from signserv.contract import PublicPoint, encode_public_key
 from signserv.errors import SignservError
 from signserv.host.key_policy import KeyPolicy, PolicyInvalid
 from signserv.secret import Secret
-from signserv.server.lockout import LockoutGuard
+from signserv.server.lockout import LockedOut, LockoutGuard
 from signserv.server.unlock_cache import CachedKey, UnlockCache
 from signserv.tke.wire.signed_input import SignedInput
 
@@ -139,8 +139,6 @@ class SigningService:
         """The cached key, else unlocked cold; a cached ``lost`` key counts as a miss."""
         cached = self._cached(name, token, lost)
         if cached is None:
-            self._record_cache_result(False)
-            self._guard.refuse_if_locked(name, address)
             return self._unlock_admitted(name, token, address, lost)
         self._record_cache_result(True)
         self._stamp_last_used(name)
@@ -166,19 +164,26 @@ class SigningService:
     def _unlock_admitted(
         self, name: str, token: Secret[str], address: str, lost: SigningKey | None
     ) -> CachedKey:
-        """The cold path if one of this worker's slots is free; :class:`ColdPathBusy` if not.
+        """The cold path if the pair is not locked (:class:`LockedOut`) and one of this
+        worker's slots is free (:class:`ColdPathBusy` if not).
 
         The slot is taken before waiting for another request's unlock with the same name and
         token: a flood repeating one name and token would otherwise park every thread on that
         wait, and warm requests would find none.
         """
-        if not self._cold_slots.acquire(blocking=False):
-            raise ColdPathBusy
+        try:
+            self._guard.refuse_if_locked(name, address)
+            if not self._cold_slots.acquire(blocking=False):
+                raise ColdPathBusy
+        except (LockedOut, ColdPathBusy):
+            self._record_cache_result(False)  # refused before the cache could be asked again
+            raise
         try:
             # Requests that miss with the same token take turns: the first unlocks, the others
             # then find its result in the cache instead of each running argon2id.
             with self._cache.unlocking(name, token.reveal()):
                 cached = self._cached(name, token, lost)
+                self._record_cache_result(cached is not None)
                 if cached is not None:
                     self._stamp_last_used(name)
                     return cached
