@@ -33,7 +33,9 @@ from keystore.errors import (
     MasterKeyMismatch,
     RestoreWouldOverwrite,
 )
+from keystore.file_audit_chain import LogEnd
 from keystore.record_rows import SERVER_SECRET_PREFIX
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
 from keystore.sqlite.database import SqliteDatabase
 from keystore.sqlite.key_records import READABLE_SCHEMA_VERSIONS, SqliteKeyRecords
 from keystore.store import KeyStore
@@ -102,9 +104,10 @@ def _stage_verified_copy(
     home_master_key: MasterKey,
     argon2: Argon2Runner,
     kept_server_secrets: Mapping[str, bytes],
+    kept_audit_log_end: LogEnd | None,
 ) -> int:
     """Copy ``source`` to ``staged``, verify it, re-seal it under the home's master key and
-    put ``kept_server_secrets`` in place of the backup's."""
+    put ``kept_server_secrets`` and ``kept_audit_log_end`` in place of the backup's."""
     _copy_checked(source, staged)
     try:
         store = KeyStore.open(SqliteKeyRecords(SqliteDatabase(staged)), backup_master_key, argon2)
@@ -123,9 +126,11 @@ def _stage_verified_copy(
         raise BackupUnusable(f"the backup {source} holds a damaged record: {exc}") from None
     finally:
         store.close()
-    records = SqliteKeyRecords(SqliteDatabase(staged))
+    database = SqliteDatabase(staged)
+    records = SqliteKeyRecords(database)
     for purpose, secret in kept_server_secrets.items():
         records.replace_server_secret(purpose, seal_server_secret(home_master_key, purpose, secret))
+    SqliteAuditLogEnd(database).replace(kept_audit_log_end)
     records.close()
     fsync_path(staged)
     return count
@@ -190,11 +195,13 @@ def restore_backup(
     *,
     overwrite: bool,
     kept_server_secrets: Mapping[str, bytes] = _NOTHING_KEPT,
+    kept_audit_log_end: LogEnd | None = None,
 ) -> int:
     """Replace the keystore at ``store_path`` with the verified backup ``source``; returns the key count.
 
     ``kept_server_secrets`` (by purpose) replace the backup's: secrets that belong to the host
-    rather than to the keys, such as the key of an audit log that outlives the restore.
+    rather than to the keys, such as the key of an audit log that outlives the restore. So does
+    ``kept_audit_log_end``, where that log ended (None: no end recorded), for the same reason.
     """
     if store_path.exists() and not overwrite:
         raise RestoreWouldOverwrite(
@@ -205,7 +212,13 @@ def restore_backup(
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=store_path.parent) as scratch:
         staged = Path(scratch) / store_path.name
         count = _stage_verified_copy(
-            source, staged, backup_master_key, home_master_key, argon2, kept_server_secrets
+            source,
+            staged,
+            backup_master_key,
+            home_master_key,
+            argon2,
+            kept_server_secrets,
+            kept_audit_log_end,
         )
         _install(staged, store_path)
     return count

@@ -32,7 +32,7 @@ from keystore import (
     write_master_key,
 )
 from keystore.errors import AuditChainBroken, BackupError
-from keystore.file_audit_chain import FileAuditChain, read_lines, verify_records
+from keystore.file_audit_chain import FileAuditChain, LogEnd, read_lines, verify_records
 from keystore.postgres import (
     PostgresAuditChain,
     PostgresDatabase,
@@ -55,6 +55,7 @@ from keystore.sqlite import (
     SqliteLocation,
     create_sqlite_keystore,
 )
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
 from keystore.sqlite.backup import backup_server_secrets, restore_backup, write_backup
 from signserv.host.audit_log import AUDIT_CHECKPOINT_PURPOSE, AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings
@@ -164,11 +165,59 @@ def open_failure_counters(settings: Settings) -> FailureCounterStore:
 
 
 def open_audit_chain(settings: Settings, mac_key: bytes) -> AuditChainStore:
-    """The audit chain: the file ``audit.path`` beside SQLite, the shared table with PostgreSQL."""
+    """The audit chain: the file ``audit.path`` beside SQLite, the shared table with PostgreSQL.
+
+    The file's end is recorded in the SQLite keystore as records are written, so a log deleted
+    or cut short is noticed by the next writer and by ``verify``. PostgreSQL keeps the chain
+    itself in the database.
+    """
     database = postgres_database(settings)
     if database is None:
-        return FileAuditChain(settings.audit.path, mac_key, settings.audit.fsync)
+        return _file_audit_chain(settings, mac_key)
     return PostgresAuditChain(database, mac_key)
+
+
+def _file_audit_chain(settings: Settings, mac_key: bytes) -> FileAuditChain:
+    log_end = SqliteAuditLogEnd(SqliteDatabase(settings.keystore.path))
+    return FileAuditChain(settings.audit.path, mac_key, settings.audit.fsync, log_end)
+
+
+def check_audit_log_continues(settings: Settings) -> None:
+    """Raise :class:`AuditLogReplaced` unless the audit log file still holds the last record
+    the keystore recorded (a service must not start a new chain over a deleted or cut log)."""
+    if postgres_database(settings) is not None:
+        return
+    database = SqliteDatabase(settings.keystore.path)
+    try:
+        # No MAC key is needed: the recorded record is found by its offset and hash.
+        log_end = SqliteAuditLogEnd(database)
+        FileAuditChain(settings.audit.path, b"", log_end=log_end).check_recorded_end()
+    finally:
+        database.close()
+
+
+class AuditLogInTheWay(KeystoreError):
+    """A new audit chain was asked for while the audit log file still holds records."""
+
+
+def forget_recorded_audit_log_end(settings: Settings) -> LogEnd | None:
+    """Forget the recorded end of the audit log, so that a new chain may start at record 1.
+
+    Only once the old log is out of the way (moved aside, or lost): a log still holding
+    records is refused. Returns what was forgotten. Nothing to do with PostgreSQL.
+    """
+    if postgres_database(settings) is not None:
+        return None
+    path = settings.audit.path
+    if path.exists() and path.stat().st_size > 0:
+        raise AuditLogInTheWay(
+            f"the audit log {path} still holds records: move it aside (keep it: it is "
+            "evidence) before starting a new audit chain"
+        )
+    log_end = SqliteAuditLogEnd(SqliteDatabase(settings.keystore.path))
+    forgotten = log_end.recorded()
+    log_end.replace(None)
+    return forgotten
 
 
 def audit_chain_location(settings: Settings) -> str:
@@ -312,6 +361,7 @@ def restore_keystore(
                 argon2,
                 overwrite=overwrite,
                 kept_server_secrets=kept,
+                kept_audit_log_end=_recorded_audit_log_end(settings),
             )
         else:
             count = _restore_into_postgres(
@@ -405,6 +455,17 @@ def _audit_keys_to_keep(
         "changed. Move the log aside (keep it: it is evidence) and restore again, or restore a "
         "backup of the keystore that wrote it"
     )
+
+
+def _recorded_audit_log_end(settings: Settings) -> LogEnd | None:
+    """The end of the home's audit log as its keystore recorded it: it describes the log that
+    outlives a restore, not the backup's (none when there is no keystore to read)."""
+    if not settings.keystore.path.exists():
+        return None  # (opening it would create an empty file where the restore goes)
+    try:
+        return SqliteAuditLogEnd(SqliteDatabase(settings.keystore.path)).recorded()
+    except KeystoreError:
+        return None
 
 
 def _log_verifies_under(settings: Settings, mac_key: bytes) -> bool:

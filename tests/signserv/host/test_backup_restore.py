@@ -15,6 +15,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from keystore.errors import BackupExists, BackupUnusable, RestoreWouldOverwrite
+from keystore.sqlite import SqliteDatabase
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
 from signserv.cli.audit import audit_group
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
@@ -315,3 +317,26 @@ def _sign_once_in(settings: Settings) -> None:
         .get("/keys/stranger", headers={"Authorization": "token-of-a-stranger-0123456789"})
     )
     assert response.status_code == 200
+
+
+def test_a_restore_keeps_where_the_homes_audit_log_ended_not_the_backups(
+    keyed_settings: Settings, tmp_path: Path
+) -> None:
+    """The log outlives the restore: its recorded end is the home's, in place or on a new host."""
+    _sign_once(keyed_settings)
+    backup = tmp_path / "after-one-record.db"
+    assert invoke(backup_command, keyed_settings, str(backup)).exit_code == 0
+    _sign_once(keyed_settings)
+    recorded = SqliteAuditLogEnd(SqliteDatabase(keyed_settings.keystore.path))
+    before = recorded.recorded()
+    assert before is not None and before.records == 2
+    assert invoke(restore_command, keyed_settings, str(backup), "--force").exit_code == 0
+    assert recorded.recorded() == before
+    rebuilt = _rebuilt_home(tmp_path, keyed_settings)  # a new host: no log, no recorded end
+    master_key = str(keyed_settings.keystore.master_key_file)
+    restored = invoke(
+        restore_command, rebuilt, str(backup), "--force", "--master-key-file", master_key
+    )
+    assert restored.exit_code == 0, restored.output
+    assert SqliteAuditLogEnd(SqliteDatabase(rebuilt.keystore.path)).recorded() is None
+    _sign_once(rebuilt)  # a new log starts at record 1
