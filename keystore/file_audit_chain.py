@@ -6,7 +6,10 @@ the caller's business (signserv writes one per request that names a key). The ch
 first) and ``mac`` (HMAC-SHA256 of the line without ``mac``, keyed from the master key).
 Editing, deleting, inserting or reordering any record therefore breaks the chain or a MAC, and
 rewriting the whole chain needs the master key. A cut-off tail is not detectable from the file
-alone: ``verify`` reports the head hash so it can be anchored elsewhere.
+alone, so a writer given a :class:`LogEndRecord` records, outside the file (in the keystore),
+the count, hash and byte offset of the last record it made durable; a writer starting later
+(a restarted or replaced service) and ``verify`` refuse a log that does not hold that record
+where it ended: deleted, cut short, or replaced by another chain.
 
 Workers append under an exclusive ``flock`` on the log file, so several processes keep one
 chain. A record is fsync'ed before its request is answered; the fsync runs after the lock is
@@ -36,8 +39,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
-from keystore.errors import AuditChainBroken, AuditError, AuditLogReplaced, AuditWriteError
+from keystore.errors import (
+    AuditChainBroken,
+    AuditChainDiverged,
+    AuditChainTruncated,
+    AuditError,
+    AuditLogReplaced,
+    AuditWriteError,
+    KeystoreError,
+)
 from keystore.records import ChainHead, VerifiedChain
 
 GENESIS = "0" * 64
@@ -49,6 +61,26 @@ _TORN_TAIL_READS = 5
 _TORN_TAIL_PAUSE_SECONDS = 0.01
 MIN_FREE_BYTES = 1024 * 1024
 """Below this much free space on the log's file system, the log reports itself not writable."""
+
+
+@dataclass(frozen=True)
+class LogEnd(ChainHead):
+    """A chain's head, and the byte offset in the log file where its last record's line ends."""
+
+    end: int
+
+    def describe(self) -> str:
+        return f"record {self.records} (hash {self.head}) ending at byte {self.end}"
+
+
+class LogEndRecord(Protocol):
+    """Where the log file ended when last written, kept outside it (in the keystore)."""
+
+    def recorded(self) -> LogEnd | None:
+        """The end last recorded, or None."""
+
+    def advance(self, end: LogEnd) -> None:
+        """Record ``end`` unless one at least as far on is recorded."""
 
 
 @dataclass(frozen=True)
@@ -121,18 +153,29 @@ def _last_line(descriptor: int, end: int) -> bytes | None:
 class FileAuditChain:
     """Appends records to one file shared by every worker."""
 
-    def __init__(self, path: Path, mac_key: bytes, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        mac_key: bytes,
+        fsync: bool = True,
+        log_end: LogEndRecord | None = None,
+    ) -> None:
         self.path = path
         self._mac_key = mac_key
         self._fsync = fsync
+        self._log_end = log_end
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self._record_lock = threading.Lock()
         self._records_written = 0
         self._synced = _Written(inode=-1, count=0)
         self._open_log: _OpenLog | None = None
         self._known_end = -1
         self._known_head = GENESIS
         self._known_seq = 0
+        self._written_end: LogEnd | None = None  # the last record this process wrote
+        self._durable_end: LogEnd | None = None  # the last one an fsync of this process covered
+        self._recorded_records = 0
 
     def append(self, entry: Mapping[str, object]) -> None:
         """Write one record at the end of the chain and make it durable, or raise :class:`AuditWriteError`."""
@@ -145,6 +188,57 @@ class FileAuditChain:
                 self._sync_through(log.descriptor, written)
         except (OSError, ValueError) as exc:
             raise AuditWriteError(f"cannot write the audit log {self.path}: {exc}") from None
+        self._record_end()
+
+    def _record_end(self) -> None:
+        """Record the end of the last durable record in the keystore (after the fsync, so the
+        record never runs ahead of the file); one write covers every thread queued behind it."""
+        if self._log_end is None:
+            return
+        with self._record_lock:
+            end = self._durable_end if self._fsync else self._written_end
+            if end is None or end.records <= self._recorded_records:
+                return
+            try:
+                self._log_end.advance(end)
+            except KeystoreError as exc:
+                raise AuditWriteError(
+                    f"cannot record the end of the audit log {self.path} in the keystore: {exc}"
+                ) from None
+            self._recorded_records = end.records
+
+    def check_recorded_end(self) -> None:
+        """Raise :class:`AuditLogReplaced` unless the log holds the last record the keystore
+        recorded, where it ended (for a service about to start; reads, never creates, the file)."""
+        recorded = self._log_end.recorded() if self._log_end is not None else None
+        if recorded is None or recorded.records == 0:
+            return
+        try:
+            descriptor = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise self._behind_record(recorded, "is missing") from None
+        except OSError as exc:
+            raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+        try:
+            self._require_recorded_end(descriptor, os.fstat(descriptor).st_size, recorded)
+        finally:
+            os.close(descriptor)
+
+    def _require_recorded_end(self, descriptor: int, size: int, recorded: LogEnd) -> None:
+        if size < recorded.end:
+            raise self._behind_record(recorded, f"holds only {size} bytes")
+        line = _last_line(descriptor, recorded.end)
+        if line is None or line_hash(line) != recorded.head:
+            raise self._behind_record(recorded, "holds another record there")
+
+    def _behind_record(self, recorded: LogEnd, what_it_is: str) -> AuditLogReplaced:
+        return AuditLogReplaced(
+            f"the audit log {self.path} {what_it_is}, but the keystore recorded that it holds "
+            f"{recorded.describe()}: it was deleted, cut short or replaced since. Refusing to "
+            "start a new chain silently. Put the log back (a copy that holds that record), or "
+            "point audit.path at it; if it is lost for good, move what is left of it aside and "
+            "run `signserv serve --start-new-audit-chain` once"
+        )
 
     def check_writable(self) -> None:
         """Raise :class:`AuditWriteError` unless the next append would find its file whole and room to land.
@@ -197,6 +291,7 @@ class FileAuditChain:
             self._known_head = line_hash(line)
             self._known_seq += 1
             self._records_written += 1
+            self._written_end = LogEnd(self._known_seq, self._known_head, self._known_end)
             return _Written(inode=log.inode, count=self._records_written)
         finally:
             fcntl.flock(log.descriptor, fcntl.LOCK_UN)
@@ -238,6 +333,11 @@ class FileAuditChain:
         if (named.st_dev, named.st_ino) != (log.device, log.inode):
             raise self._replaced("was replaced by another file")
         end = os.fstat(log.descriptor).st_size
+        if self._known_end < 0 and self._log_end is not None:
+            # First look at the file in this process: it must continue the recorded chain.
+            recorded = self._log_end.recorded()
+            if recorded is not None and recorded.records > 0:
+                self._require_recorded_end(log.descriptor, end, recorded)
         if end < self._known_end:
             raise self._replaced(f"shrank from {self._known_end} to {end} bytes")
         if end != self._known_end:
@@ -268,9 +368,12 @@ class FileAuditChain:
         with self._sync_lock:
             if self._synced.inode == written.inode and self._synced.count >= written.count:
                 return
-            covered = _Written(inode=written.inode, count=self._records_written)
+            with self._lock:
+                covered = _Written(inode=written.inode, count=self._records_written)
+                covered_end = self._written_end
             os.fsync(descriptor)
             self._synced = covered
+            self._durable_end = covered_end
 
     def _read_head(self, descriptor: int, end: int) -> None:
         """Learn the last record's hash and seq (another worker wrote since our last append)."""
@@ -286,7 +389,8 @@ class FileAuditChain:
             # Fail closed: chaining onto a record we cannot read would hide the damage.
             raise AuditWriteError(
                 f"the last record of {self.path} is unreadable (torn write?); run "
-                "`signserv audit verify`, then move the file aside to start a new chain"
+                "`signserv audit verify`, then move the file aside to start a new chain (`signserv "
+                "serve --start-new-audit-chain`)"
             ) from None
         self._known_head = line_hash(last)
 
@@ -316,8 +420,34 @@ class FileAuditChain:
         raise AuditError(f"the last record of {self.path} stays torn; run `signserv audit verify`")
 
     def verify(self) -> VerifiedChain:
-        """Check every record's seq, chain link and MAC (see :func:`verify_chain`)."""
-        return verify_chain(self.path, self._mac_key)
+        """Check every record's seq, chain link and MAC (see :func:`verify_chain`), and that the
+        chain still holds the last record the keystore recorded: :class:`AuditChainTruncated`
+        when it ends before it (deleted, cut short), :class:`AuditChainDiverged` when another
+        record stands in its place."""
+        recorded = self._log_end.recorded() if self._log_end is not None else None
+        if recorded is None or recorded.records == 0:
+            return verify_chain(self.path, self._mac_key)
+        if not self.path.exists():
+            raise AuditChainTruncated(
+                f"the audit log {self.path} is missing, but the keystore recorded that it holds "
+                f"{recorded.describe()}"
+            )
+        end = ChainHead(records=0, head=GENESIS)
+        at_recorded: ChainHead | None = None
+        for end in chain_heads(self.records(), self._mac_key):
+            if end.records == recorded.records:
+                at_recorded = end
+        if at_recorded is None:
+            raise AuditChainTruncated(
+                f"the audit log {self.path} holds {end.records} records, but the keystore "
+                f"recorded that it holds {recorded.describe()}: its tail was cut off"
+            )
+        if at_recorded.head != recorded.head:
+            raise AuditChainDiverged(
+                f"the audit log {self.path} holds another record {recorded.records} than the "
+                f"keystore recorded ({recorded.describe()}): the log was replaced or rewritten"
+            )
+        return VerifiedChain(records=end.records, head=end.head)
 
 
 def read_lines(path: Path) -> Iterator[bytes]:

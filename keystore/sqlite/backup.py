@@ -17,13 +17,13 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from pathlib import Path
 from types import MappingProxyType
 
 from foundation import fsync_path
-from keystore.crypto import Argon2Runner, MasterKey, seal_server_secret
+from keystore.crypto import Argon2Runner, MasterKey, open_server_secret, seal_server_secret
 from keystore.errors import (
     BackupError,
     BackupExists,
@@ -33,6 +33,9 @@ from keystore.errors import (
     MasterKeyMismatch,
     RestoreWouldOverwrite,
 )
+from keystore.file_audit_chain import LogEnd
+from keystore.record_rows import SERVER_SECRET_PREFIX
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
 from keystore.sqlite.database import SqliteDatabase
 from keystore.sqlite.key_records import READABLE_SCHEMA_VERSIONS, SqliteKeyRecords
 from keystore.store import KeyStore
@@ -84,6 +87,16 @@ def write_backup(records: SqliteKeyRecords, destination: Path) -> int:
     return count
 
 
+def _copy_checked(source: Path, copy: Path) -> None:
+    """Copy the backup ``source`` to the new private file ``copy`` and check the copy."""
+    try:
+        _create_private_file(copy)
+        shutil.copyfile(source, copy)
+    except OSError as exc:
+        raise BackupUnusable(f"cannot read the backup {source}: {exc.strerror}") from None
+    _intact_key_count(copy, source)
+
+
 def _stage_verified_copy(
     source: Path,
     staged: Path,
@@ -91,15 +104,11 @@ def _stage_verified_copy(
     home_master_key: MasterKey,
     argon2: Argon2Runner,
     kept_server_secrets: Mapping[str, bytes],
+    kept_audit_log_end: LogEnd | None,
 ) -> int:
     """Copy ``source`` to ``staged``, verify it, re-seal it under the home's master key and
-    put ``kept_server_secrets`` in place of the backup's."""
-    try:
-        _create_private_file(staged)
-        shutil.copyfile(source, staged)
-    except OSError as exc:
-        raise BackupUnusable(f"cannot read the backup {source}: {exc.strerror}") from None
-    _intact_key_count(staged, source)
+    put ``kept_server_secrets`` and ``kept_audit_log_end`` in place of the backup's."""
+    _copy_checked(source, staged)
     try:
         store = KeyStore.open(SqliteKeyRecords(SqliteDatabase(staged)), backup_master_key, argon2)
     except MasterKeyMismatch:
@@ -117,12 +126,42 @@ def _stage_verified_copy(
         raise BackupUnusable(f"the backup {source} holds a damaged record: {exc}") from None
     finally:
         store.close()
-    records = SqliteKeyRecords(SqliteDatabase(staged))
+    database = SqliteDatabase(staged)
+    records = SqliteKeyRecords(database)
     for purpose, secret in kept_server_secrets.items():
         records.replace_server_secret(purpose, seal_server_secret(home_master_key, purpose, secret))
+    SqliteAuditLogEnd(database).replace(kept_audit_log_end)
     records.close()
     fsync_path(staged)
     return count
+
+
+def backup_server_secrets(
+    source: Path, backup_master_key: MasterKey, purposes: Iterable[str]
+) -> dict[str, bytes]:
+    """The server secrets for ``purposes`` that the backup ``source`` holds (those it lacks are
+    left out), read from a private, checked copy: a restore never touches its source."""
+    with tempfile.TemporaryDirectory(prefix=".restore-") as scratch:
+        copy = Path(scratch) / source.name
+        _copy_checked(source, copy)
+        with closing(sqlite3.connect(f"{copy.resolve().as_uri()}?mode=ro", uri=True)) as database:
+            sealed = {
+                str(name).removeprefix(SERVER_SECRET_PREFIX): bytes(value)
+                for name, value in database.execute(
+                    "SELECT name, value FROM meta WHERE name LIKE ?", (SERVER_SECRET_PREFIX + "%",)
+                )
+            }
+    try:
+        return {
+            purpose: open_server_secret(backup_master_key, purpose, sealed[purpose])
+            for purpose in purposes
+            if purpose in sealed
+        }
+    except KeystoreCorrupt:
+        raise BackupUnusable(
+            f"the backup {source} was made under another master key; name that master key's "
+            "file (--master-key-file)"
+        ) from None
 
 
 def _install(staged: Path, store_path: Path) -> None:
@@ -156,11 +195,13 @@ def restore_backup(
     *,
     overwrite: bool,
     kept_server_secrets: Mapping[str, bytes] = _NOTHING_KEPT,
+    kept_audit_log_end: LogEnd | None = None,
 ) -> int:
     """Replace the keystore at ``store_path`` with the verified backup ``source``; returns the key count.
 
     ``kept_server_secrets`` (by purpose) replace the backup's: secrets that belong to the host
-    rather than to the keys, such as the key of an audit log that outlives the restore.
+    rather than to the keys, such as the key of an audit log that outlives the restore. So does
+    ``kept_audit_log_end``, where that log ended (None: no end recorded), for the same reason.
     """
     if store_path.exists() and not overwrite:
         raise RestoreWouldOverwrite(
@@ -171,7 +212,13 @@ def restore_backup(
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=store_path.parent) as scratch:
         staged = Path(scratch) / store_path.name
         count = _stage_verified_copy(
-            source, staged, backup_master_key, home_master_key, argon2, kept_server_secrets
+            source,
+            staged,
+            backup_master_key,
+            home_master_key,
+            argon2,
+            kept_server_secrets,
+            kept_audit_log_end,
         )
         _install(staged, store_path)
     return count

@@ -11,7 +11,7 @@ from signserv.cli.context import pass_settings
 from signserv.cli.home_state import require_ready_home
 from signserv.cli.keys import generate_token, public_point, signservkeys_entry
 from signserv.host.config import ServerSettings, Settings
-from signserv.host.home import initialize_home, open_keystore
+from signserv.host.home import forget_recorded_audit_log_end, initialize_home, open_keystore
 from signserv.server.gunicorn_runner import check_bind_address, serve
 
 DEMO_KEY = "demo-admin"
@@ -53,10 +53,26 @@ def announce_url(settings: Settings, bind: str | None) -> Callable[[], None]:
     type=click.IntRange(min=1),
     help=f"gunicorn worker processes [default: server.workers in the config, else {_DEFAULTS.workers}].",
 )
+@click.option(
+    "--start-new-audit-chain",
+    is_flag=True,
+    help="The audit log was lost: forget where the keystore recorded it ended and start a new "
+    "chain at record 1. Refused while the log file still holds records (move it aside first).",
+)
 @pass_settings
-def serve_command(settings: Settings, bind: str | None, workers: int | None) -> None:
+def serve_command(
+    settings: Settings, bind: str | None, workers: int | None, start_new_audit_chain: bool
+) -> None:
     """Run the signing service under gunicorn in the foreground."""
     require_ready_home(settings)
+    if start_new_audit_chain:
+        forgotten = forget_recorded_audit_log_end(settings)
+        if forgotten is not None:
+            click.echo(
+                f"warning: starting a new audit chain in {settings.audit.path}; the old one "
+                f"ended at {forgotten.describe()}",
+                err=True,
+            )
     serve(settings, bind, workers, on_listening=announce_url(settings, bind))
 
 

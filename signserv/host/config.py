@@ -106,6 +106,7 @@ class ServerSettings:
     rate_limit_burst: int = at_least(1, default=20)
     request_read_seconds: int = at_least(1, default=10)
     requests_read_per_address: int = at_least(0, default=8)
+    connections_per_address: int = at_least(0, default=64)
     cold_request_slots: int = at_least(1, default=6)
     forwarded_allow_ips: str = ""
     proxy_protocol_from: str = ""

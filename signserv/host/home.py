@@ -31,7 +31,8 @@ from keystore import (
     read_master_key,
     write_master_key,
 )
-from keystore.file_audit_chain import FileAuditChain, read_lines
+from keystore.errors import AuditChainBroken, BackupError
+from keystore.file_audit_chain import FileAuditChain, LogEnd, read_lines, verify_records
 from keystore.postgres import (
     PostgresAuditChain,
     PostgresDatabase,
@@ -54,7 +55,8 @@ from keystore.sqlite import (
     SqliteLocation,
     create_sqlite_keystore,
 )
-from keystore.sqlite.backup import restore_backup, write_backup
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
+from keystore.sqlite.backup import backup_server_secrets, restore_backup, write_backup
 from signserv.host.audit_log import AUDIT_CHECKPOINT_PURPOSE, AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings
 from signserv.host.key_backends import configured_key_backends
@@ -163,11 +165,59 @@ def open_failure_counters(settings: Settings) -> FailureCounterStore:
 
 
 def open_audit_chain(settings: Settings, mac_key: bytes) -> AuditChainStore:
-    """The audit chain: the file ``audit.path`` beside SQLite, the shared table with PostgreSQL."""
+    """The audit chain: the file ``audit.path`` beside SQLite, the shared table with PostgreSQL.
+
+    The file's end is recorded in the SQLite keystore as records are written, so a log deleted
+    or cut short is noticed by the next writer and by ``verify``. PostgreSQL keeps the chain
+    itself in the database.
+    """
     database = postgres_database(settings)
     if database is None:
-        return FileAuditChain(settings.audit.path, mac_key, settings.audit.fsync)
+        return _file_audit_chain(settings, mac_key)
     return PostgresAuditChain(database, mac_key)
+
+
+def _file_audit_chain(settings: Settings, mac_key: bytes) -> FileAuditChain:
+    log_end = SqliteAuditLogEnd(SqliteDatabase(settings.keystore.path))
+    return FileAuditChain(settings.audit.path, mac_key, settings.audit.fsync, log_end)
+
+
+def check_audit_log_continues(settings: Settings) -> None:
+    """Raise :class:`AuditLogReplaced` unless the audit log file still holds the last record
+    the keystore recorded (a service must not start a new chain over a deleted or cut log)."""
+    if postgres_database(settings) is not None:
+        return
+    database = SqliteDatabase(settings.keystore.path)
+    try:
+        # No MAC key is needed: the recorded record is found by its offset and hash.
+        log_end = SqliteAuditLogEnd(database)
+        FileAuditChain(settings.audit.path, b"", log_end=log_end).check_recorded_end()
+    finally:
+        database.close()
+
+
+class AuditLogInTheWay(KeystoreError):
+    """A new audit chain was asked for while the audit log file still holds records."""
+
+
+def forget_recorded_audit_log_end(settings: Settings) -> LogEnd | None:
+    """Forget the recorded end of the audit log, so that a new chain may start at record 1.
+
+    Only once the old log is out of the way (moved aside, or lost): a log still holding
+    records is refused. Returns what was forgotten. Nothing to do with PostgreSQL.
+    """
+    if postgres_database(settings) is not None:
+        return None
+    path = settings.audit.path
+    if path.exists() and path.stat().st_size > 0:
+        raise AuditLogInTheWay(
+            f"the audit log {path} still holds records: move it aside (keep it: it is "
+            "evidence) before starting a new audit chain"
+        )
+    log_end = SqliteAuditLogEnd(SqliteDatabase(settings.keystore.path))
+    forgotten = log_end.recorded()
+    log_end.replace(None)
+    return forgotten
 
 
 def audit_chain_location(settings: Settings) -> str:
@@ -301,7 +351,7 @@ def restore_keystore(
         home_has_key = home_key_file.exists()
         backup_master_key = read_master_key(backup_master_key_file or home_key_file)
         home_master_key = read_master_key(home_key_file) if home_has_key else backup_master_key
-        kept = _audit_key_to_keep(location, home_master_key, argon2)
+        kept = _audit_keys_to_keep(settings, location, source, backup_master_key, home_master_key)
         if database is None:
             count = restore_backup(
                 source,
@@ -311,6 +361,7 @@ def restore_keystore(
                 argon2,
                 overwrite=overwrite,
                 kept_server_secrets=kept,
+                kept_audit_log_end=_recorded_audit_log_end(settings),
             )
         else:
             count = _restore_into_postgres(
@@ -371,12 +422,67 @@ def _restore_into_postgres(
     return count
 
 
-def _audit_key_to_keep(
+class AuditLogUnverifiable(BackupError):
+    """The home's audit log verifies under neither the backup's audit key nor the home's."""
+
+
+def _audit_keys_to_keep(
+    settings: Settings,
+    location: KeystoreLocation,
+    source: Path,
+    backup_master_key: MasterKey,
+    home_master_key: MasterKey,
+) -> dict[str, bytes]:
+    """The audit keys the restored keystore is to hold in place of the backup's.
+
+    The home's audit log outlives the restore, so the restored keystore keeps the keys it
+    verifies under: the backup's when they do (a rebuilt host, whose `init` made fresh keys, with
+    the old log copied back; an empty or missing log), else the home's (a backup made before its
+    audit keys existed). A log that neither verifies is refused before anything changes. The
+    checkpoint key goes with its MAC key: both come from one keystore.
+    """
+    backup = backup_server_secrets(source, backup_master_key, _AUDIT_SECRETS)
+    if AUDIT_MAC_PURPOSE in backup and _log_verifies_under(settings, backup[AUDIT_MAC_PURPOSE]):
+        return {}
+    home = _home_audit_secrets(location, home_master_key, _argon2(settings))
+    if AUDIT_MAC_PURPOSE in home and _log_verifies_under(settings, home[AUDIT_MAC_PURPOSE]):
+        return home
+    if not backup and not home:
+        return {}  # no audit key on either side: the log cannot be checked by anyone
+    raise AuditLogUnverifiable(
+        f"the audit log {audit_chain_location(settings)} verifies under neither the backup's "
+        "audit key nor this home's, so after the restore it could not be checked; nothing was "
+        "changed. Move the log aside (keep it: it is evidence) and restore again, or restore a "
+        "backup of the keystore that wrote it"
+    )
+
+
+def _recorded_audit_log_end(settings: Settings) -> LogEnd | None:
+    """The end of the home's audit log as its keystore recorded it: it describes the log that
+    outlives a restore, not the backup's (none when there is no keystore to read)."""
+    if not settings.keystore.path.exists():
+        return None  # (opening it would create an empty file where the restore goes)
+    try:
+        return SqliteAuditLogEnd(SqliteDatabase(settings.keystore.path)).recorded()
+    except KeystoreError:
+        return None
+
+
+def _log_verifies_under(settings: Settings, mac_key: bytes) -> bool:
+    """True when every stored audit record (none, if there is no log) checks out under ``mac_key``."""
+    if postgres_database(settings) is None and not settings.audit.path.exists():
+        return True
+    try:
+        verify_records(audit_records(settings), mac_key)
+    except AuditChainBroken:
+        return False
+    return True
+
+
+def _home_audit_secrets(
     location: KeystoreLocation, home_master_key: MasterKey, argon2: Argon2Runner
 ) -> dict[str, bytes]:
-    """The audit keys of the keystore a restore replaces: the home's audit log is chained under
-    its MAC key and checkpointed under its checkpoint key (whose public key witnesses hold), so
-    the restored keystore keeps both whatever the backup holds (or lacks)."""
+    """The audit keys of the keystore a restore replaces (none when there is none to read)."""
     if not location.exists():
         return {}
     try:

@@ -11,6 +11,10 @@ and nothing is answered. This worker bounds what one client can hold:
   cost a file descriptor each, not a thread;
 - a request must arrive whole (head and body) within ``request_read_seconds`` of a thread
   taking it up, or its connection is shut down, which frees the thread at once;
+- one client address may hold at most ``connections_per_address`` open connections to a
+  worker, idle or busy; a connection beyond that is closed as it is accepted, before it can
+  take a thread or wait in the poller, so one address cannot use up a worker's
+  ``worker_connections`` (nor its descriptors) and shut every other client out;
 - one client address may have at most ``requests_read_per_address`` requests of a worker
   partly arrived at once. Only requests being read count: a client's kept-alive connections
   idle between requests, and requests being answered, do not. A connection beyond the bound is
@@ -30,6 +34,7 @@ connections past their deadline.
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import socket
 import threading
@@ -108,6 +113,52 @@ class ReadDeadlines:
         return len(connections)
 
 
+class OpenConnections:
+    """Open connections of one worker by client address, against a bound (0: no bound)."""
+
+    def __init__(self, per_address: int) -> None:
+        self.per_address = per_address
+        self._lock = threading.Lock()
+        self._by_address: Counter[str] = Counter()
+
+    def opened(self, address: str) -> bool:
+        """Count a new connection from ``address``; False (and not counted) beyond the bound."""
+        with self._lock:
+            if self.per_address and self._by_address[address] >= self.per_address:
+                return False
+            self._by_address[address] += 1
+            return True
+
+    def closed(self, address: str) -> None:
+        """A counted connection from ``address`` was closed."""
+        with self._lock:
+            self._by_address[address] -= 1
+            if self._by_address[address] <= 0:
+                del self._by_address[address]
+
+
+class _CountedConnection(TConn):  # type: ignore[misc]
+    """gthread's connection, uncounted from its address when it is closed (once)."""
+
+    def __init__(self, open_connections: OpenConnections, address: str, *args: Any) -> None:
+        super().__init__(*args)
+        self._open_connections = open_connections
+        self._address = address
+        self._counted = True
+
+    def close(self, graceful: bool = False) -> None:
+        try:
+            super().close(graceful)
+        finally:
+            if self._counted:
+                self._counted = False
+                self._open_connections.closed(self._address)
+
+
+def _address_of(client: object) -> str:
+    return str(client[0]) if isinstance(client, tuple) else ""
+
+
 def whole_request(waiting: bytes) -> bool:
     """True when ``waiting`` holds a complete HTTP/1.1 request: head and declared body."""
     head_end = waiting.find(_HEAD_END)
@@ -133,18 +184,39 @@ def _peek(connection: socket.socket) -> bytes | None:
 
 
 class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """``gthread`` with a read deadline and a per-address bound on requests being read.
+    """``gthread`` with a read deadline and per-address bounds on open connections and on
+    requests being read.
 
     Configured by :func:`guarded_worker_class`.
     """
 
     deadlines: ReadDeadlines
+    connections: OpenConnections
+
+    def accept(self, listener: socket.socket) -> None:
+        """gthread's accept, closing at once a connection beyond its address's bound."""
+        try:
+            client_socket, client = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        address = _address_of(client)
+        if not self.connections.opened(address):
+            client_socket.close()
+            return
+        self.nr_conns += 1
+        client_socket.setblocking(True)
+        connection = _CountedConnection(
+            self.connections, address, self.cfg, client_socket, client, listener.getsockname()
+        )
+        self.enqueue_req(connection)
 
     def handle(self, connection: TConn) -> Any:
         """Serve one request, under the read deadline until the application says it arrived."""
         if not connection.initialized and _peek(connection.sock) == b"":
             return _DEFER  # nothing sent yet: wait in gunicorn's poller, holding no thread
-        address = str(connection.client[0]) if isinstance(connection.client, tuple) else ""
+        address = _address_of(connection.client)
         if not self._admit(connection, address):
             # Shut down first: gunicorn's graceful close would otherwise wait up to 2 s for
             # this client, in the worker's main loop.
@@ -179,6 +251,15 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.deadlines.shut_down_late()
 
 
-def guarded_worker_class(deadlines: ReadDeadlines) -> type[GuardedThreadWorker]:
-    """A worker class with these bounds (gunicorn takes a class, and builds its workers)."""
-    return type("SignservWorker", (GuardedThreadWorker,), {"deadlines": deadlines})
+def guarded_worker_class(
+    deadlines: ReadDeadlines, connections_per_address: int
+) -> type[GuardedThreadWorker]:
+    """A worker class with these bounds (gunicorn takes a class, and builds its workers).
+
+    Each worker is forked from the master, so each counts its own connections.
+    """
+    return type(
+        "SignservWorker",
+        (GuardedThreadWorker,),
+        {"deadlines": deadlines, "connections": OpenConnections(connections_per_address)},
+    )

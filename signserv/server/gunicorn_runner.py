@@ -1,10 +1,11 @@
 """Running the app under gunicorn: the one place its configuration is decided.
 
 `signserv serve` and the Dockerfile both come here. The keystore is opened once in the master
-process before any worker starts, so a missing master key or a damaged keystore stops the
-service with a clear message instead of a crash loop. A worker started later (gunicorn replaces
-one that died or hung) while a shared database is unreachable waits for it rather than fail to
-boot: gunicorn stops the whole service when a worker fails to boot.
+process before any worker starts, so a missing master key, a damaged keystore or an audit log
+that no longer holds its recorded last record stops the service with a clear message instead
+of a crash loop. A worker started later (gunicorn replaces one that died or hung) while a
+shared database is unreachable waits for it rather than fail to boot: gunicorn stops the whole
+service when a worker fails to boot.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from signserv.errors import SignservError
 from signserv.gunicorn_application import FlaskGunicorn
 from signserv.host.audit_checkpoints import PeriodicCheckpoints, open_checkpoint_writer
 from signserv.host.config import Settings
-from signserv.host.home import open_keystore
+from signserv.host.home import check_audit_log_continues, open_keystore
 from signserv.server.app import create_app
 from signserv.server.guarded_worker import ReadDeadlines, guarded_worker_class
 from signserv.server.metrics import forget_worker, prepare_multiprocess_directory
@@ -72,7 +73,7 @@ def gunicorn_options(
         **tls_options(settings),
         "bind": [bind or settings.server.bind],
         "workers": workers or settings.server.workers,
-        "worker_class": guarded_worker_class(deadlines),
+        "worker_class": guarded_worker_class(deadlines, settings.server.connections_per_address),
         "threads": WORKER_THREADS,
         "worker_connections": WORKER_CONNECTIONS,
         "keepalive": KEEPALIVE_SECONDS,
@@ -221,6 +222,7 @@ def serve(
     ``on_listening`` is called once gunicorn listens, before its workers start.
     """
     open_keystore_once_reachable(settings)
+    check_audit_log_continues(settings)
     allow_descriptors_up_to_the_hard_limit()
     deadlines = ReadDeadlines(
         settings.server.request_read_seconds, settings.server.requests_read_per_address

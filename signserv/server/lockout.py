@@ -57,6 +57,17 @@ class LockoutGuard:
         self._clock = clock
         self._attempts_since_prune = 0
 
+    def refuse_if_locked(self, key_name: str, address: str) -> None:
+        """Raise :class:`LockedOut` if the pair is locked now (a read: nothing is counted).
+
+        Asked before a request takes a cold slot, so a locked-out flood is answered 429 without
+        holding the slots other clients' cold requests need; :meth:`reserve` decides for good.
+        """
+        now = self._clock()
+        locked_until = self._rules.locked_until(self._store.state(key_name, address), now)
+        if locked_until > now:
+            raise LockedOut(retry_after=max(1, math.ceil(locked_until - now)))
+
     def reserve(self, key_name: str, address: str) -> None:
         """Count an attempt as failed before its token is checked, or raise :class:`LockedOut`."""
         now = self._clock()

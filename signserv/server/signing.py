@@ -5,9 +5,10 @@ generation (one indexed read), then uses the worker's unlocked-key cache. Only a
 the lockout, runs argon2id and unseals the key: a cache hit already proves the exact token.
 Concurrent misses with the same key name and token run that cold path one at a time, so a
 burst of first requests costs one argon2id run, not one per thread. At most
-``cold_request_slots`` distinct (name, token) unlocks per worker are on the cold path at once
-(running argon2id or waiting for it); the next is refused at once with :class:`ColdPathBusy`,
-so a flood of unknown names or wrong tokens never takes the threads warm requests need.
+``cold_request_slots`` requests per worker are on the cold path at once (running argon2id, or
+waiting for it or for another request's unlock with the same name and token); the next is
+refused at once with :class:`ColdPathBusy`, so a flood of unknown names or wrong tokens, one
+name and token repeated included, never takes the threads warm requests need.
 
 A key's signing policy (:mod:`signserv.host.key_policy`) is judged only once the token is
 proven, warm or cold: its client-certificate binding on both operations, its input rules on
@@ -38,7 +39,7 @@ from signserv.contract import PublicPoint, encode_public_key
 from signserv.errors import SignservError
 from signserv.host.key_policy import KeyPolicy, PolicyInvalid
 from signserv.secret import Secret
-from signserv.server.lockout import LockoutGuard
+from signserv.server.lockout import LockedOut, LockoutGuard
 from signserv.server.unlock_cache import CachedKey, UnlockCache
 from signserv.tke.wire.signed_input import SignedInput
 
@@ -138,13 +139,7 @@ class SigningService:
         """The cached key, else unlocked cold; a cached ``lost`` key counts as a miss."""
         cached = self._cached(name, token, lost)
         if cached is None:
-            # Requests that miss with the same token take turns: the first unlocks, the others
-            # then find its result in the cache instead of each running argon2id.
-            with self._cache.unlocking(name, token.reveal()):
-                cached = self._cached(name, token, lost)
-                if cached is None:
-                    self._record_cache_result(False)
-                    return self._unlock_admitted(name, token, address)
+            return self._unlock_admitted(name, token, address, lost)
         self._record_cache_result(True)
         self._stamp_last_used(name)
         return cached
@@ -166,12 +161,33 @@ class SigningService:
             return None  # the unlock that follows replaces the entry
         return cached
 
-    def _unlock_admitted(self, name: str, token: Secret[str], address: str) -> CachedKey:
-        """The cold path if one of this worker's slots is free; :class:`ColdPathBusy` if not."""
-        if not self._cold_slots.acquire(blocking=False):
-            raise ColdPathBusy
+    def _unlock_admitted(
+        self, name: str, token: Secret[str], address: str, lost: SigningKey | None
+    ) -> CachedKey:
+        """The cold path if the pair is not locked (:class:`LockedOut`) and one of this
+        worker's slots is free (:class:`ColdPathBusy` if not).
+
+        The slot is taken before waiting for another request's unlock with the same name and
+        token: a flood repeating one name and token would otherwise park every thread on that
+        wait, and warm requests would find none.
+        """
         try:
-            return self._unlock_cold(name, token, address)
+            self._guard.refuse_if_locked(name, address)
+            if not self._cold_slots.acquire(blocking=False):
+                raise ColdPathBusy
+        except (LockedOut, ColdPathBusy):
+            self._record_cache_result(False)  # refused before the cache could be asked again
+            raise
+        try:
+            # Requests that miss with the same token take turns: the first unlocks, the others
+            # then find its result in the cache instead of each running argon2id.
+            with self._cache.unlocking(name, token.reveal()):
+                cached = self._cached(name, token, lost)
+                self._record_cache_result(cached is not None)
+                if cached is not None:
+                    self._stamp_last_used(name)
+                    return cached
+                return self._unlock_cold(name, token, address)
         finally:
             self._cold_slots.release()
 

@@ -8,12 +8,22 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from keystore.errors import AuditError, AuditLogReplaced, AuditWriteError
-from keystore.file_audit_chain import GENESIS, FileAuditChain
+from keystore import KeyStore
+from keystore.errors import (
+    AuditChainDiverged,
+    AuditChainTruncated,
+    AuditError,
+    AuditLogReplaced,
+    AuditWriteError,
+)
+from keystore.file_audit_chain import GENESIS, FileAuditChain, LogEnd
+from keystore.sqlite import SqliteDatabase
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
 
 MAC_KEY = b"m" * 32
 
@@ -178,3 +188,99 @@ def test_head_of_a_log_whose_last_record_stays_torn_is_refused(tmp_path: Path) -
         log.write(b'{"what":"half a rec')
     with pytest.raises(AuditError, match="stays torn"):
         FileAuditChain(path, MAC_KEY, fsync=False).head()
+
+
+@pytest.fixture
+def log_end(store: KeyStore, store_path: Path) -> SqliteAuditLogEnd:
+    """Where the log ended, recorded in a real SQLite keystore's file."""
+    return SqliteAuditLogEnd(SqliteDatabase(store_path))
+
+
+def written_chain(path: Path, log_end: SqliteAuditLogEnd, records: int) -> FileAuditChain:
+    chain = FileAuditChain(path, MAC_KEY, fsync=True, log_end=log_end)
+    for number in range(records):
+        chain.append({"what": number})
+    return chain
+
+
+def test_the_keystore_records_where_the_log_ended_and_a_restart_chains_on(
+    tmp_path: Path, log_end: SqliteAuditLogEnd
+) -> None:
+    path = tmp_path / "audit.log"
+    written_chain(path, log_end, records=3)
+    recorded = log_end.recorded()
+    assert recorded is not None
+    assert (recorded.records, recorded.end) == (3, path.stat().st_size)
+    restarted = FileAuditChain(path, MAC_KEY, log_end=log_end)
+    restarted.check_recorded_end()
+    restarted.append({"what": "after the restart"})
+    assert restarted.verify().records == 4
+    assert log_end.recorded() == LogEnd(4, restarted.head().head, path.stat().st_size)
+
+
+def test_concurrent_appends_record_the_last_end_whatever_order_they_finish_in(
+    tmp_path: Path, log_end: SqliteAuditLogEnd
+) -> None:
+    path = tmp_path / "audit.log"
+    chain = FileAuditChain(path, MAC_KEY, fsync=True, log_end=log_end)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda number: chain.append({"what": number}), range(64)))
+    assert log_end.recorded() == LogEnd(64, chain.head().head, path.stat().st_size)
+
+
+def delete_the_log(path: Path) -> None:
+    path.unlink()
+
+
+def cut_off_the_last_record(path: Path) -> None:
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "refusal", "verify_failure"),
+    [
+        (delete_the_log, r"audit\.log is missing", "is missing"),
+        (cut_off_the_last_record, "holds only", r"holds 2 records.*record 3"),
+    ],
+)
+def test_a_log_deleted_or_cut_while_stopped_is_refused_by_the_next_writer_and_by_verify(
+    tmp_path: Path,
+    log_end: SqliteAuditLogEnd,
+    tamper: Callable[[Path], None],
+    refusal: str,
+    verify_failure: str,
+) -> None:
+    """Hostile: a new chain must not start at record 1 over a log deleted or cut short."""
+    path = tmp_path / "audit.log"
+    written_chain(path, log_end, records=3)
+    tamper(path)
+    restarted = FileAuditChain(path, MAC_KEY, log_end=log_end)
+    with pytest.raises(AuditLogReplaced, match=refusal) as refused:
+        restarted.check_recorded_end()
+    assert "record 3 (hash" in str(refused.value)
+    assert "--start-new-audit-chain" in str(refused.value)
+    with pytest.raises(AuditChainTruncated, match=verify_failure):
+        restarted.verify()
+    before = path.read_bytes() if path.exists() else b""
+    with pytest.raises(AuditLogReplaced):
+        restarted.append({"what": "a new chain"})
+    assert path.read_bytes() == before, "nothing was appended"
+
+
+def test_another_chain_of_the_same_length_is_refused(
+    tmp_path: Path, log_end: SqliteAuditLogEnd
+) -> None:
+    """Hostile: the log is replaced by another chain just as long (written with the MAC key)."""
+    path = tmp_path / "audit.log"
+    written_chain(path, log_end, records=2)
+    size = path.stat().st_size
+    path.unlink()
+    forger = FileAuditChain(path, MAC_KEY, fsync=False)
+    forger.append({"what": 7})
+    forger.append({"what": 8})
+    assert path.stat().st_size == size
+    restarted = FileAuditChain(path, MAC_KEY, log_end=log_end)
+    with pytest.raises(AuditLogReplaced, match="holds another record there"):
+        restarted.check_recorded_end()
+    with pytest.raises(AuditChainDiverged, match="another record 2"):
+        restarted.verify()

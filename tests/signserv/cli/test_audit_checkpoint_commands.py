@@ -21,13 +21,15 @@ from click.testing import CliRunner
 from keystore.audit_checkpoint import CheckpointVerifier, split_notes
 from keystore.errors import VerifierKeyInvalid
 from keystore.file_audit_chain import GENESIS, chained_record, line_hash
+from keystore.sqlite import SqliteDatabase
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
 from signserv import contract
 from signserv.cli.audit import audit_group
 from signserv.cli.home_state import open_home_keystore
 from signserv.host.audit_log import AUDIT_MAC_PURPOSE
 from signserv.host.config import Settings, load_settings
 
-from ...conftest import RunningService, SignservHome, make_home
+from ...conftest import RunningService, SignservHome, free_port, make_home
 
 BODY = contract.build_sign_request_body(b"checkpointed")
 SIGNATURES = 200
@@ -58,7 +60,9 @@ def test_a_service_under_load_writes_checkpoints_that_verify_without_the_master_
 ) -> None:
     witness = tmp_path / "witness" / "checkpoints.txt"
     witness.parent.mkdir()
-    home = make_home(tmp_path / "signserv", backend_config + checkpoint_config(witness))
+    # 8 first requests at once: as many cold slots as threads, so that none is shed.
+    config = backend_config + checkpoint_config(witness) + "server:\n  cold_request_slots: 16\n"
+    home = make_home(tmp_path / "signserv", config)
     token = home.create_key("admin")
     service = start_signserv(home)
     headers = {"Authorization": token, "Content-Type": "application/json"}
@@ -188,14 +192,21 @@ def test_verify_names_a_rollback_and_a_chain_rewritten_with_the_mac_key(
 
     records = [line.encode() for line in whole.splitlines()]
     log.write_text(_rechained(records, mac_key, hide_the_first_lookup))
-    assert "verified: 5 records" in home.run("audit", "verify").stdout  # every MAC holds
+    # Every MAC holds, but record 5 is not the one the keystore recorded as the log's end.
+    mac_only = home.run("audit", "verify", check=False)
+    assert mac_only.returncode == 1 and "replaced or rewritten" in mac_only.stderr
     rewritten = home.run("audit", "verify", "--checkpoints", str(witness), check=False)
     assert rewritten.returncode == 1
     assert "differs from the checkpoint of" in rewritten.stderr
     assert "(3 records) at record 3 (it agrees with no earlier checkpoint)" in rewritten.stderr
     assert "rewritten by someone holding the audit MAC key" in rewritten.stderr
 
-    log.write_text(older_copy)  # the older copy put back, and a service writing on
+    log.write_text(older_copy)  # the older copy put back: a service refuses to write on it
+    refused = home.run("serve", "--bind", f"127.0.0.1:{free_port()}", check=False)
+    assert refused.returncode == 1 and "cut short or replaced" in refused.stderr
+    # Someone who can write the keystore too makes it forget the log's end; a service writes on.
+    keystore_path = load_settings(home.home, home.config).keystore.path
+    SqliteAuditLogEnd(SqliteDatabase(keystore_path)).replace(None)
     _serve_lookups(home, start_signserv, token, count=2)
     written_on = home.run("audit", "verify", "--checkpoints", str(witness), check=False)
     assert written_on.returncode == 1

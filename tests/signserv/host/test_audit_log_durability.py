@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 from keystore import file_audit_chain as audit
 from signserv.host.audit_log import AuditEvent, AuditLog, AuditWriteError, verify_log
+
+from ...conftest import (
+    RunningService,
+    SignservHome,
+    free_port,
+    make_home,
+    stop_process,
+    wait_until_answering,
+)
 
 MAC_KEY = b"k" * 32
 THREADS = 16
@@ -109,3 +122,78 @@ def test_a_second_writer_chains_onto_a_last_record_longer_than_the_first_read(
     second.append(event(2))
     first.append(event(3))
     assert verify_log(path, MAC_KEY).records == 4
+
+
+SERVE = [sys.executable, "-m", "signserv", "serve"]
+
+
+def _served_three_requests(tmp_path: Path, start_signserv: Callable[..., RunningService]) -> Path:
+    """A home whose service answered three audited requests and stopped; its audit log."""
+    home = make_home(tmp_path / "served")
+    token = home.create_key("admin")
+    service = start_signserv(home, workers=1)
+    for _ in range(3):
+        headers = {"Authorization": token}
+        assert requests.get(f"{service.url}/keys/admin", headers=headers, timeout=30).ok
+    service.stop()
+    return home.home / "audit.log"
+
+
+def _serve_refused(home: SignservHome) -> str:
+    """`signserv serve` exits at once with an error; its message."""
+    refused = home.run("serve", "--bind", f"127.0.0.1:{free_port()}", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    return refused.stderr
+
+
+def test_a_service_restarted_over_a_deleted_or_cut_log_refuses_to_start_a_new_chain(
+    tmp_path: Path, start_signserv: Callable[..., RunningService]
+) -> None:
+    """Hostile: the log is deleted, then cut short, while the service is stopped."""
+    log = _served_three_requests(tmp_path, start_signserv)
+    home = SignservHome(home=log.parent, config=tmp_path / "served" / "config.yaml")
+    whole = log.read_bytes()
+
+    log.unlink()
+    message = _serve_refused(home)
+    assert f"the audit log {log} is missing" in message
+    assert "record 3 (hash" in message and "--start-new-audit-chain" in message
+    verify = home.run("audit", "verify", check=False)
+    assert verify.returncode == 1 and "is missing" in verify.stderr
+    assert not log.exists(), "the refusal must not create a new log"
+
+    log.write_bytes(b"".join(whole.splitlines(keepends=True)[:2]))
+    assert "holds only" in _serve_refused(home)
+    verify = home.run("audit", "verify", check=False)
+    assert verify.returncode == 1 and "holds 2 records" in verify.stderr
+
+    log.write_bytes(whole)  # put back whole, the service starts and chains on
+    start_signserv(home, workers=1).stop()
+
+
+def test_a_new_chain_is_started_only_knowingly_and_once_the_old_log_is_aside(
+    tmp_path: Path, start_signserv: Callable[..., RunningService]
+) -> None:
+    log = _served_three_requests(tmp_path, start_signserv)
+    home = SignservHome(home=log.parent, config=tmp_path / "served" / "config.yaml")
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0])  # cut: what is left still holds a record
+    refused = home.run("serve", "--start-new-audit-chain", check=False)
+    assert refused.returncode == 1 and "move it aside" in refused.stderr
+    log.rename(tmp_path / "audit.log.cut")
+    port = free_port()
+    output = tmp_path / "serve-new-chain.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [*SERVE, "--start-new-audit-chain", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=home.env(),
+        )
+    try:
+        wait_until_answering(process, output, f"http://127.0.0.1:{port}/healthz", 200, 30)
+    finally:
+        stop_process(process)
+    assert "starting a new audit chain" in output.read_text()
+    assert "record 3 (hash" in output.read_text()
+    start_signserv(home, workers=1).stop()  # later starts need no flag

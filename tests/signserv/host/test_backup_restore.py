@@ -15,12 +15,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from keystore.errors import BackupExists, BackupUnusable, RestoreWouldOverwrite
+from keystore.sqlite import SqliteDatabase
+from keystore.sqlite.audit_log_end import SqliteAuditLogEnd
+from signserv.cli.audit import audit_group
 from signserv.cli.keys import keys_group
 from signserv.cli.maintenance import backup_command, master_key_group, restore_command
 from signserv.client import SigningServiceClient
 from signserv.host.audit_log import AUDIT_MAC_PURPOSE, verify_log
 from signserv.host.config import Settings, load_settings
-from signserv.host.home import open_keystore
+from signserv.host.home import AuditLogUnverifiable, initialize_home, open_keystore
 from signserv.secret import Secret
 from signserv.server.app import create_app
 
@@ -259,3 +262,81 @@ def test_a_token_revoked_after_a_restore_does_not_sign_from_a_workers_cache(
     open_keystore(keyed_settings).rotate_token(name, backup_token, current_token)
     assert client.get(f"/keys/{name}", headers={"Authorization": cached_token}).status_code == 401
     assert client.get(f"/keys/{name}", headers={"Authorization": current_token}).status_code == 200
+
+
+def _rebuilt_home(tmp_path: Path, original: Settings) -> Settings:
+    """A new host's home after `init` (fresh master key and audit keys), same config."""
+    rebuilt = load_settings(tmp_path / "rebuilt-home", tmp_path / "config.yaml")
+    initialize_home(rebuilt)
+    assert rebuilt.audit.path != original.audit.path
+    return rebuilt
+
+
+def test_a_restore_keeps_the_backups_audit_key_when_the_log_was_written_under_it(
+    keyed_settings: Settings, backup_file: Path, tmp_path: Path
+) -> None:
+    """A rebuilt host: `init` made fresh audit keys, the old log is copied back, the backup is
+    restored; the restored keystore holds the key the log verifies under."""
+    _sign_once(keyed_settings)
+    rebuilt = _rebuilt_home(tmp_path, keyed_settings)
+    shutil.copyfile(keyed_settings.audit.path, rebuilt.audit.path)
+    master_key = str(keyed_settings.keystore.master_key_file)
+    restored = invoke(
+        restore_command, rebuilt, str(backup_file), "--force", "--master-key-file", master_key
+    )
+    assert restored.exit_code == 0, restored.output
+    verified = CliRunner().invoke(audit_group, ["verify"], obj=rebuilt)
+    assert verified.exit_code == 0, verified.output
+    assert "1 records" in verified.output
+    _sign_once(rebuilt)
+    audit_key = open_keystore(rebuilt).server_secret(AUDIT_MAC_PURPOSE)
+    assert verify_log(rebuilt.audit.path, audit_key).records == 2
+
+
+def test_a_restore_is_refused_when_the_log_verifies_under_neither_audit_key(
+    keyed_settings: Settings, backup_file: Path, tmp_path: Path
+) -> None:
+    """Hostile: the home's log was written under a third keystore's key; nothing changes."""
+    stranger = _rebuilt_home(tmp_path, keyed_settings)
+    _sign_once_in(stranger)
+    shutil.copyfile(stranger.audit.path, keyed_settings.audit.path)
+    before = described_keys(keyed_settings)
+    refused = invoke(restore_command, keyed_settings, str(backup_file), "--force")
+    assert isinstance(refused.exception, AuditLogUnverifiable)
+    assert "verifies under neither the backup's audit key nor this home's" in str(refused.exception)
+    assert str(keyed_settings.audit.path) in str(refused.exception)
+    assert described_keys(keyed_settings) == before
+
+
+def _sign_once_in(settings: Settings) -> None:
+    """One audited request, for a key made here, in ``settings``'s home."""
+    open_keystore(settings).create_key("stranger", "token-of-a-stranger-0123456789")
+    response = (
+        create_app(settings)
+        .test_client()
+        .get("/keys/stranger", headers={"Authorization": "token-of-a-stranger-0123456789"})
+    )
+    assert response.status_code == 200
+
+
+def test_a_restore_keeps_where_the_homes_audit_log_ended_not_the_backups(
+    keyed_settings: Settings, tmp_path: Path
+) -> None:
+    """The log outlives the restore: its recorded end is the home's, in place or on a new host."""
+    _sign_once(keyed_settings)
+    backup = tmp_path / "after-one-record.db"
+    assert invoke(backup_command, keyed_settings, str(backup)).exit_code == 0
+    _sign_once(keyed_settings)
+    recorded = SqliteAuditLogEnd(SqliteDatabase(keyed_settings.keystore.path))
+    before = recorded.recorded()
+    assert before is not None and before.records == 2
+    assert invoke(restore_command, keyed_settings, str(backup), "--force").exit_code == 0
+    assert recorded.recorded() == before
+    rebuilt = _rebuilt_home(tmp_path, keyed_settings)  # a new host: no log, no recorded end
+    master_key = str(keyed_settings.keystore.master_key_file)
+    restored = invoke(
+        restore_command, rebuilt, str(backup), "--force", "--master-key-file", master_key
+    )
+    assert restored.exit_code == 0, restored.output
+    assert SqliteAuditLogEnd(SqliteDatabase(rebuilt.keystore.path)).recorded() is None
+    _sign_once(rebuilt)  # a new log starts at record 1

@@ -176,7 +176,9 @@ def test_records_name_key_operation_outcome_and_input_digest_only(settings) -> N
 
 def test_busy_multi_worker_run_verifies_and_cli_names_a_deleted_record(start_signserv, tmp_path):
     """The issue's scenario: 4 gunicorn workers, concurrent clients, then `signserv audit verify`."""
-    home = make_home(tmp_path / "busy")
+    # 12 first requests at once may land in one worker: as many cold slots as threads, so that
+    # none is shed (shedding is test_slow_clients.py's business).
+    home = make_home(tmp_path / "busy", "server:\n  cold_request_slots: 16\n")
     token = home.create_key("admin")
     service = start_signserv(home, workers=4)
     headers = {"Authorization": token, "Content-Type": "application/json"}

@@ -60,7 +60,9 @@ def test_metrics_count_requests_failures_cache_and_lockouts(tmp_path) -> None:
 
 def test_metrics_add_up_across_gunicorn_workers(start_signserv, tmp_path) -> None:
     """Both workers sign (one cold unlock each); every scrape, whichever worker answers, sums both."""
-    home = make_home(tmp_path / "metrics")
+    # 8 first requests at once may land in one worker: as many cold slots as threads, so that
+    # none is shed (shedding is test_slow_clients.py's business).
+    home = make_home(tmp_path / "metrics", "server:\n  cold_request_slots: 16\n")
     token = home.create_key("admin")
     service = start_signserv(home, workers=2)
     headers = {"Authorization": token, "Content-Type": "application/json"}

@@ -17,7 +17,7 @@ from signserv.host.config import Settings
 from signserv.host.home import open_failure_counters, open_keystore
 from signserv.secret import Secret
 from signserv.server.lockout import LockoutGuard, LockoutSettings
-from signserv.server.signing import SigningService
+from signserv.server.signing import ColdPathBusy, SigningService
 from signserv.server.unlock_cache import UnlockCache
 from signserv.tke.wire.signed_input import InputKind, SignedInput
 
@@ -29,6 +29,8 @@ THREADS = 8
 class CountingSlowUnlocks:
     """Wraps KeyStore.unlock: counts the calls and holds each long enough for others to pile up."""
 
+    seconds = 0.05
+
     def __init__(self, store: KeyStore) -> None:
         self.calls = 0
         self._unlock = store.unlock
@@ -37,7 +39,7 @@ class CountingSlowUnlocks:
     def __call__(self, name: str, token: str) -> UnlockedKey:
         with self._lock:
             self.calls += 1
-        time.sleep(0.05)
+        time.sleep(self.seconds)
         return self._unlock(name, token)
 
 
@@ -61,11 +63,14 @@ def counters(settings: Settings) -> FailureCounterStore:
 
 
 def signing_service(
-    store: KeyStore, counters: FailureCounterStore, cache_seconds: int = 300
+    store: KeyStore,
+    counters: FailureCounterStore,
+    cache_seconds: int = 300,
+    cold_request_slots: int = THREADS,
 ) -> SigningService:
     guard = LockoutGuard(counters, LockoutSettings())
     return SigningService(
-        store, UnlockCache(cache_seconds, 16), guard, lambda hit: None, cold_request_slots=THREADS
+        store, UnlockCache(cache_seconds, 16), guard, lambda hit: None, cold_request_slots
     )
 
 
@@ -80,7 +85,7 @@ def sign_together(service: SigningService, tokens: list[str]) -> list[object]:
             return service.sign_digest(
                 "admin", Secret(token), digest, "127.0.0.1", None, OPAQUE_INPUT
             )
-        except TokenRejected as exc:
+        except (TokenRejected, ColdPathBusy) as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
@@ -116,6 +121,22 @@ def test_with_the_cache_off_every_request_unlocks(
     service = signing_service(store, counters, cache_seconds=0)
     assert all(isinstance(result, bytes) for result in sign_together(service, [TOKEN] * 4))
     assert unlocks.calls == 4
+
+
+def test_a_flood_repeating_one_wrong_token_is_refused_beyond_the_cold_slots_at_once(
+    store: KeyStore, counters: FailureCounterStore, unlocks: CountingSlowUnlocks
+) -> None:
+    """Hostile: 8 requests with one name and one wrong token, 2 cold slots. Two take the slots
+    (one unlocks, one waits its turn); the other six are refused at once, not parked on the
+    shared unlock, where they would hold threads warm requests need."""
+    service = signing_service(store, counters, cold_request_slots=2)
+    started = time.monotonic()
+    outcomes = sign_together(service, ["wrong-token-repeated-000000"] * THREADS)
+    refused = [outcome for outcome in outcomes if isinstance(outcome, ColdPathBusy)]
+    assert len(refused) == THREADS - 2
+    assert sum(isinstance(outcome, TokenRejected) for outcome in outcomes) == 2
+    assert unlocks.calls == 2
+    assert time.monotonic() - started < 2 * unlocks.seconds + 1.0
 
 
 def service_public_key(service: SigningService) -> ec.EllipticCurvePublicKey:
