@@ -12,9 +12,11 @@ and nothing is answered. This worker bounds what one client can hold:
 - a request must arrive whole (head and body) within ``request_read_seconds`` of a thread
   taking it up, or its connection is shut down, which frees the thread at once;
 - one client address may hold at most ``connections_per_address`` open connections to a
-  worker, idle or busy; a connection beyond that is closed as it is accepted, before it can
-  take a thread or wait in the poller, so one address cannot use up a worker's
-  ``worker_connections`` (nor its descriptors) and shut every other client out;
+  worker, idle or busy; a new one beyond that closes the address's oldest connection that
+  holds no thread (idle, or kept alive between requests), or is itself closed as it is
+  accepted when every one of them is being served, so one address cannot use up a worker's
+  ``worker_connections`` (nor its descriptors) and shut every other client out, and a client
+  that opens a connection per request is not refused by its own closed ones not yet reaped;
 - one client address may have at most ``requests_read_per_address`` requests of a worker
   partly arrived at once. Only requests being read count: a client's kept-alive connections
   idle between requests, and requests being answered, do not. A connection beyond the bound is
@@ -35,16 +37,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import re
 import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 # _DEFER is gthread's own answer for "no data yet: park the connection in the poller".
 from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 TLS_SLOT_WAIT_SECONDS = 0.05
 _HEAD_END = b"\r\n\r\n"
 _PEEK_BYTES = 16384
@@ -143,7 +148,7 @@ class _CountedConnection(TConn):  # type: ignore[misc]
     def __init__(self, open_connections: OpenConnections, address: str, *args: Any) -> None:
         super().__init__(*args)
         self._open_connections = open_connections
-        self._address = address
+        self.address = address
         self._counted = True
 
     def close(self, graceful: bool = False) -> None:
@@ -152,7 +157,7 @@ class _CountedConnection(TConn):  # type: ignore[misc]
         finally:
             if self._counted:
                 self._counted = False
-                self._open_connections.closed(self._address)
+                self._open_connections.closed(self.address)
 
 
 def _address_of(client: object) -> str:
@@ -192,6 +197,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     deadlines: ReadDeadlines
     connections: OpenConnections
+    proxy_senders: tuple[IPNetwork, ...]
 
     def accept(self, listener: socket.socket) -> None:
         """gthread's accept, closing at once a connection beyond its address's bound."""
@@ -202,15 +208,52 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         address = _address_of(client)
-        if not self.connections.opened(address):
+        from_proxy = self._is_proxy(address)
+        if not from_proxy and not self._room_for(address):
             client_socket.close()
             return
         self.nr_conns += 1
         client_socket.setblocking(True)
-        connection = _CountedConnection(
-            self.connections, address, self.cfg, client_socket, client, listener.getsockname()
+        arguments = (self.cfg, client_socket, client, listener.getsockname())
+        self.enqueue_req(
+            TConn(*arguments)
+            if from_proxy
+            else _CountedConnection(self.connections, address, *arguments)
         )
-        self.enqueue_req(connection)
+
+    def _room_for(self, address: str) -> bool:
+        """Count a new connection from ``address``, closing its oldest waiting one if need be."""
+        if self.connections.opened(address):
+            return True
+        return self._close_oldest_waiting(address) and self.connections.opened(address)
+
+    def _close_oldest_waiting(self, address: str) -> bool:
+        """Close ``address``'s oldest connection that holds no thread (it has sent nothing yet,
+        or waits kept alive between requests); False when all of them are being served.
+
+        Its client may have closed it already: a client that opens a connection per request
+        leaves the server's ends counted until the poller sees them go, and would otherwise be
+        refused by its own past. An attacker holding the bound gets its own oldest closed.
+        """
+        for waiting in (self.pending_conns, self.keepalived_conns):
+            for connection in waiting:
+                if isinstance(connection, _CountedConnection) and connection.address == address:
+                    waiting.remove(connection)
+                    with contextlib.suppress(OSError, KeyError, ValueError):
+                        self.poller.unregister(connection.sock)
+                    self.nr_conns -= 1
+                    connection.close()
+                    return True
+        return False
+
+    def _is_proxy(self, address: str) -> bool:
+        """Whether ``address`` is a configured PROXY-protocol sender: it carries many clients'
+        connections, so the per-address bounds, meant for one client, do not apply to it."""
+        try:
+            peer = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(peer in network for network in self.proxy_senders)
 
     def handle(self, connection: TConn) -> Any:
         """Serve one request, under the read deadline until the application says it arrived."""
@@ -230,6 +273,8 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _admit(self, connection: TConn, address: str) -> bool:
         """Count this connection's request against its address's bound, or refuse it."""
+        if self._is_proxy(address):
+            return self.deadlines.start(connection.sock, address, beyond_bound=True)
         if self.deadlines.start(connection.sock, address):
             return True
         if self.cfg.is_ssl:
@@ -252,14 +297,22 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
 
 def guarded_worker_class(
-    deadlines: ReadDeadlines, connections_per_address: int
+    deadlines: ReadDeadlines, connections_per_address: int, proxy_senders: Sequence[str] = ()
 ) -> type[GuardedThreadWorker]:
     """A worker class with these bounds (gunicorn takes a class, and builds its workers).
 
-    Each worker is forked from the master, so each counts its own connections.
+    Each worker is forked from the master, so each counts its own connections. Connections
+    from ``proxy_senders`` (addresses or networks allowed to send a PROXY line) keep the read
+    deadline but not the per-address bounds: the proxy in front bounds its clients.
     """
     return type(
         "SignservWorker",
         (GuardedThreadWorker,),
-        {"deadlines": deadlines, "connections": OpenConnections(connections_per_address)},
+        {
+            "deadlines": deadlines,
+            "connections": OpenConnections(connections_per_address),
+            "proxy_senders": tuple(
+                ipaddress.ip_network(sender, strict=False) for sender in proxy_senders
+            ),
+        },
     )

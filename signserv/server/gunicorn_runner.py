@@ -73,7 +73,11 @@ def gunicorn_options(
         **tls_options(settings),
         "bind": [bind or settings.server.bind],
         "workers": workers or settings.server.workers,
-        "worker_class": guarded_worker_class(deadlines, settings.server.connections_per_address),
+        "worker_class": guarded_worker_class(
+            deadlines,
+            settings.server.connections_per_address,
+            settings.server.proxy_protocol_senders(),
+        ),
         "threads": WORKER_THREADS,
         "worker_connections": WORKER_CONNECTIONS,
         "keepalive": KEEPALIVE_SECONDS,

@@ -4,11 +4,13 @@ Framework-free so the Flask routes stay thin. A request checks the record's enab
 generation (one indexed read), then uses the worker's unlocked-key cache. Only a miss consults
 the lockout, runs argon2id and unseals the key: a cache hit already proves the exact token.
 Concurrent misses with the same key name and token run that cold path one at a time, so a
-burst of first requests costs one argon2id run, not one per thread. At most
-``cold_request_slots`` requests per worker are on the cold path at once (running argon2id, or
-waiting for it or for another request's unlock with the same name and token); the next is
-refused at once with :class:`ColdPathBusy`, so a flood of unknown names or wrong tokens, one
-name and token repeated included, never takes the threads warm requests need.
+burst of first requests costs one argon2id run, not one per thread. Both the cold path and that
+wait are bounded per worker: at most ``cold_request_slots`` requests unlock (run argon2id or
+wait for it) and at most as many more wait for another request's unlock with the same name and
+token; the next is refused at once with :class:`ColdPathBusy`. So a flood of unknown names or
+wrong tokens, one name and token repeated included, never takes the threads warm requests need,
+and a burst of first requests with the right token mostly waits for one unlock instead of being
+refused.
 
 A key's signing policy (:mod:`signserv.host.key_policy`) is judged only once the token is
 proven, warm or cold: its client-certificate binding on both operations, its input rules on
@@ -21,7 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from keystore import (
@@ -56,6 +59,17 @@ class ColdPathBusy(SignservError):
         self.retry_after = COLD_PATH_RETRY_SECONDS
 
 
+@contextmanager
+def _admitted(slots: threading.BoundedSemaphore) -> Iterator[None]:
+    """Hold one of ``slots`` for the block, or refuse at once with :class:`ColdPathBusy`."""
+    if not slots.acquire(blocking=False):
+        raise ColdPathBusy
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def public_key_der(signing_key: SigningKey) -> bytes:
     """The contract's DER ``SEQUENCE{X, Y}`` for a signing key's public point."""
     return encode_public_key(PublicPoint.from_uncompressed(signing_key.public_point))
@@ -83,6 +97,7 @@ class SigningService:
         cold_request_slots: int,
     ) -> None:
         self._cold_slots = threading.BoundedSemaphore(cold_request_slots)
+        self._waiting_slots = threading.BoundedSemaphore(cold_request_slots)
         self._keystore = keystore
         self._cache = cache
         self._guard = guard
@@ -164,32 +179,36 @@ class SigningService:
     def _unlock_admitted(
         self, name: str, token: Secret[str], address: str, lost: SigningKey | None
     ) -> CachedKey:
-        """The cold path if the pair is not locked (:class:`LockedOut`) and one of this
-        worker's slots is free (:class:`ColdPathBusy` if not).
+        """The cold path if the pair is not locked (:class:`LockedOut`) and this worker has room
+        for it (:class:`ColdPathBusy` if not).
 
-        The slot is taken before waiting for another request's unlock with the same name and
-        token: a flood repeating one name and token would otherwise park every thread on that
-        wait, and warm requests would find none.
+        Requests that miss with the same token take turns: the first unlocks, the others wait
+        (each holding a waiting slot, never an unlocking one) and then find its result in the
+        cache instead of each running argon2id. Only a request that must unlock takes an
+        unlocking slot, and only for as long as it unlocks.
         """
         try:
             self._guard.refuse_if_locked(name, address)
-            if not self._cold_slots.acquire(blocking=False):
-                raise ColdPathBusy
-        except (LockedOut, ColdPathBusy):
+        except LockedOut:
             self._record_cache_result(False)  # refused before the cache could be asked again
             raise
-        try:
-            # Requests that miss with the same token take turns: the first unlocks, the others
-            # then find its result in the cache instead of each running argon2id.
-            with self._cache.unlocking(name, token.reveal()):
-                cached = self._cached(name, token, lost)
-                self._record_cache_result(cached is not None)
-                if cached is not None:
-                    self._stamp_last_used(name)
-                    return cached
+        with self._cache.unlocking(name, token.reveal(), self._waiting_admitted):
+            cached = self._cached(name, token, lost)
+            self._record_cache_result(cached is not None)
+            if cached is not None:
+                self._stamp_last_used(name)
+                return cached
+            with _admitted(self._cold_slots):
                 return self._unlock_cold(name, token, address)
-        finally:
-            self._cold_slots.release()
+
+    @contextmanager
+    def _waiting_admitted(self) -> Iterator[None]:
+        try:
+            with _admitted(self._waiting_slots):
+                yield
+        except ColdPathBusy:
+            self._record_cache_result(False)  # refused before the cache could be asked again
+            raise
 
     def _unlock_cold(self, name: str, token: Secret[str], address: str) -> CachedKey:
         """Reserve an attempt, run argon2id and unseal; a proven token releases the attempt."""

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from keystore import SigningKey
@@ -121,15 +121,26 @@ class UnlockCache:
                 self._entries.popitem(last=False)
 
     @contextmanager
-    def unlocking(self, name: str, token: str) -> Iterator[None]:
-        """Held while unlocking ``name`` with ``token``: threads with the same pair take turns."""
+    def unlocking(
+        self, name: str, token: str, while_waiting: Callable[[], AbstractContextManager[object]]
+    ) -> Iterator[None]:
+        """Held while unlocking ``name`` with ``token``: threads with the same pair take turns.
+
+        A thread that finds the turn taken waits inside ``while_waiting()``, which may refuse
+        (raise) to bound how many wait.
+        """
         slot = self._slot(name, token)
         with self._lock:
             turn, holders = self._unlocking.get(slot, (threading.Lock(), 0))
             self._unlocking[slot] = (turn, holders + 1)
         try:
-            with turn:
+            if not turn.acquire(blocking=False):
+                with while_waiting():
+                    turn.acquire()
+            try:
                 yield
+            finally:
+                turn.release()
         finally:
             with self._lock:
                 turn, holders = self._unlocking[slot]

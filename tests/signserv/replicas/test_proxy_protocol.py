@@ -61,3 +61,22 @@ def test_a_proxy_line_from_a_peer_not_allowed_names_nobody(tmp_path: Path, start
     assert _sign_through_proxy_line(service, "k") == 403  # gunicorn: forbidden PROXY line
     audit_log = home.home / "audit.log"
     assert not audit_log.exists() or CLAIMED_CLIENT not in _audited_clients(home)
+
+
+def test_the_balancer_is_not_held_to_one_clients_connection_bound(
+    tmp_path: Path, start_signserv
+) -> None:
+    """Every client's connection comes from the balancer: the per-address bounds, meant for
+    one client, must not close its connections (each client's own bound is the balancer's)."""
+    home = make_home(
+        tmp_path, "server:\n  proxy_protocol_from: 127.0.0.1\n  connections_per_address: 2\n"
+    )
+    home.create_key("k")
+    service = start_signserv(home)
+    parts = urlsplit(service.url)
+    held = [socket.create_connection((parts.hostname, parts.port), timeout=30) for _ in range(10)]
+    try:
+        assert [_sign_through_proxy_line(service, "k") for _ in range(4)] == [401] * 4
+    finally:
+        for connection in held:
+            connection.close()

@@ -26,6 +26,10 @@ from ...conftest import RunningService, SignservHome, make_home
 from ...softhsm import SoftHsm, init_softhsm
 
 INDEPENDENT_CLIENT = Path(__file__).parents[1] / "independent_client" / "tke_like_client.mjs"
+# Command blocks the client signs at once beside its 4 fixed inputs: 7 first requests together,
+# all admitted even by one cold worker (one unlocks; up to cold_request_slots, 6, wait for it).
+# More would be refused 503 "busy" with Retry-After, by design.
+INDEPENDENT_CLIENT_COMMAND_BLOCKS = 3
 
 
 def create(home: SignservHome, name: str, *backend: str) -> str:
@@ -109,7 +113,7 @@ def test_an_hsm_key_passes_signserv_check_and_the_independent_client(
                 service.url,
                 name,
                 tokens[name],
-                "16",
+                str(INDEPENDENT_CLIENT_COMMAND_BLOCKS),
             ],
             capture_output=True,
             text=True,
@@ -174,15 +178,25 @@ def test_a_pin_in_the_yaml_is_refused_and_points_to_the_pin_file(
 BURST_THREADS = 16
 
 
+def sign_when_admitted(service: RunningService, name: str, token: str) -> requests.Response:
+    """Sign, trying again after ``Retry-After`` (at most 10 times) while the worker's cold path
+    is full: a burst of first requests beyond it is refused with 503 "busy" by design."""
+    for _ in range(10):
+        answer = sign(service, name, token)
+        if answer.status_code != 503 or answer.json().get("error") != "busy":
+            return answer
+        time.sleep(float(answer.headers["Retry-After"]))
+    return answer
+
+
 def sign_in_a_burst(
     service: RunningService, tokens: dict[str, str], per_key: int
 ) -> list[tuple[str, requests.Response]]:
     """``per_key`` requests for every key, from BURST_THREADS threads at once."""
     names = [name for name in tokens for _ in range(per_key)]
     with ThreadPoolExecutor(BURST_THREADS) as pool:
-        return list(
-            zip(names, pool.map(lambda name: sign(service, name, tokens[name]), names), strict=True)
-        )
+        answers = pool.map(lambda name: sign_when_admitted(service, name, tokens[name]), names)
+        return list(zip(names, answers, strict=True))
 
 
 def wait_for_readiness(service: RunningService, status: int, seconds: float = 30) -> None:
