@@ -228,23 +228,32 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         return self._close_oldest_waiting(address) and self.connections.opened(address)
 
     def _close_oldest_waiting(self, address: str) -> bool:
-        """Close ``address``'s oldest connection that holds no thread (it has sent nothing yet,
-        or waits kept alive between requests); False when all of them are being served.
+        """Close one of ``address``'s connections that hold no thread; False when all of them
+        are being served.
 
-        Its client may have closed it already: a client that opens a connection per request
+        First one its client has closed already: a client that opens a connection per request
         leaves the server's ends counted until the poller sees them go, and would otherwise be
-        refused by its own past. An attacker holding the bound gets its own oldest closed.
+        refused by its own past. Else the oldest kept alive between requests (its answers were
+        sent), else the oldest that has sent nothing yet. An attacker holding the bound gets its
+        own closed.
         """
-        for waiting in (self.pending_conns, self.keepalived_conns):
-            for connection in waiting:
-                if isinstance(connection, _CountedConnection) and connection.address == address:
-                    waiting.remove(connection)
-                    with contextlib.suppress(OSError, KeyError, ValueError):
-                        self.poller.unregister(connection.sock)
-                    self.nr_conns -= 1
-                    connection.close()
-                    return True
-        return False
+        candidates = [
+            (waiting, connection)
+            for waiting in (self.keepalived_conns, self.pending_conns)
+            for connection in waiting
+            if isinstance(connection, _CountedConnection) and connection.address == address
+        ]
+        if not candidates:
+            return False
+        waiting, connection = next(
+            (found for found in candidates if _peek(found[1].sock) is None), candidates[0]
+        )
+        waiting.remove(connection)
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            self.poller.unregister(connection.sock)
+        self.nr_conns -= 1
+        connection.close()
+        return True
 
     def _is_proxy(self, address: str) -> bool:
         """Whether ``address`` is a configured PROXY-protocol sender: it carries many clients'
