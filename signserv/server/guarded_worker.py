@@ -233,9 +233,9 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
         First one its client has closed already: a client that opens a connection per request
         leaves the server's ends counted until the poller sees them go, and would otherwise be
-        refused by its own past. Else the oldest kept alive between requests (its answers were
-        sent), else the oldest that has sent nothing yet. An attacker holding the bound gets its
-        own closed.
+        refused by its own past. Else the oldest with nothing waiting to be read, kept alive
+        between requests (its answers were sent) before one that has sent nothing yet, so that
+        a request already sent is not dropped. An attacker holding the bound gets its own closed.
         """
         candidates = [
             (waiting, connection)
@@ -245,9 +245,12 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         ]
         if not candidates:
             return False
-        waiting, connection = next(
-            (found for found in candidates if _peek(found[1].sock) is None), candidates[0]
+        waiting_bytes = [_peek(connection.sock) for _, connection in candidates]
+        chosen = next(
+            (index for index, waits in enumerate(waiting_bytes) if waits is None),
+            next((index for index, waits in enumerate(waiting_bytes) if waits == b""), 0),
         )
+        waiting, connection = candidates[chosen]
         waiting.remove(connection)
         with contextlib.suppress(OSError, KeyError, ValueError):
             self.poller.unregister(connection.sock)
