@@ -48,12 +48,15 @@ class SqliteAuditLogEnd:
         return _decode(rows[0][0], self._database.location) if rows else None
 
     def advance(self, end: LogEnd) -> None:
-        """Record ``end`` unless one at least as far on is recorded (workers race to record)."""
+        """Record ``end`` unless one at least as far on is recorded (workers race to record):
+        one conditional upsert, no read first."""
         with self._database.transaction() as connection:
-            row = connection.execute(_SELECT, (_ROW,)).fetchone()
-            if row is not None and _decode(row[0], self._database.location).records >= end.records:
-                return
-            self._write(connection, end)
+            connection.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value "
+                "WHERE json_extract(CAST(meta.value AS TEXT), '$.records') < ?",
+                (_ROW, _encode(end), end.records),
+            )
 
     def replace(self, end: LogEnd | None) -> None:
         """Record ``end`` whatever is recorded, or forget the record when ``end`` is None."""

@@ -222,12 +222,12 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         )
 
     def _room_for(self, address: str) -> bool:
-        """Count a new connection from ``address``, closing its oldest waiting one if need be."""
+        """Count a new connection from ``address``, closing one of its waiting ones if need be."""
         if self.connections.opened(address):
             return True
-        return self._close_oldest_waiting(address) and self.connections.opened(address)
+        return self._close_a_waiting(address) and self.connections.opened(address)
 
-    def _close_oldest_waiting(self, address: str) -> bool:
+    def _close_a_waiting(self, address: str) -> bool:
         """Close one of ``address``'s connections that hold no thread; False when all of them
         are being served.
 
@@ -245,12 +245,15 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         ]
         if not candidates:
             return False
-        waiting_bytes = [_peek(connection.sock) for _, connection in candidates]
-        chosen = next(
-            (index for index, waits in enumerate(waiting_bytes) if waits is None),
-            next((index for index, waits in enumerate(waiting_bytes) if waits == b""), 0),
-        )
-        waiting, connection = candidates[chosen]
+        chosen, idle = candidates[0], None
+        for candidate in candidates:
+            waits = _peek(candidate[1].sock)
+            if waits is None:  # its client has gone
+                chosen, idle = candidate, None
+                break
+            if waits == b"" and idle is None:
+                idle = candidate
+        waiting, connection = idle or chosen
         waiting.remove(connection)
         with contextlib.suppress(OSError, KeyError, ValueError):
             self.poller.unregister(connection.sock)
@@ -285,7 +288,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _admit(self, connection: TConn, address: str) -> bool:
         """Count this connection's request against its address's bound, or refuse it."""
-        if self._is_proxy(address):
+        if not isinstance(connection, _CountedConnection):  # from a PROXY sender (see accept)
             return self.deadlines.start(connection.sock, address, beyond_bound=True)
         if self.deadlines.start(connection.sock, address):
             return True

@@ -69,6 +69,7 @@ def gunicorn_options(
     settings: Settings, bind: str | None, workers: int | None, deadlines: ReadDeadlines
 ) -> dict[str, Any]:
     """gunicorn settings derived from ours; the command line may override bind and workers."""
+    proxy_senders = settings.server.proxy_protocol_senders()
     return {
         **tls_options(settings),
         "bind": [bind or settings.server.bind],
@@ -76,7 +77,7 @@ def gunicorn_options(
         "worker_class": guarded_worker_class(
             deadlines,
             settings.server.connections_per_address,
-            settings.server.proxy_protocol_senders(),
+            proxy_senders,
         ),
         "threads": WORKER_THREADS,
         "worker_connections": WORKER_CONNECTIONS,
@@ -97,8 +98,8 @@ def gunicorn_options(
         # configured senders may prefix a connection with a PROXY v1 line; gunicorn sets
         # REMOTE_ADDR from it. v1 only: v2's binary signature starts with the blank line the
         # guarded worker reads as the end of a request head.
-        "proxy_protocol": "v1" if settings.server.proxy_protocol_senders() else "off",
-        "proxy_allow_ips": ",".join(settings.server.proxy_protocol_senders()),
+        "proxy_protocol": "v1" if proxy_senders else "off",
+        "proxy_allow_ips": ",".join(proxy_senders),
         # gunicorn 27's runtime control socket is a management surface we do not offer.
         "control_socket_disable": True,
         "child_exit": lambda _server, worker: forget_worker(worker.pid),

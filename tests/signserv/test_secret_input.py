@@ -27,8 +27,17 @@ def test_empty_and_missing_sources_are_errors_naming_the_secret(tmp_path) -> Non
     empty.write_text("\n")
     with pytest.raises(SecretInputError, match="password is empty"):
         read_secret(str(empty), "password")
-    with pytest.raises(SecretInputError, match="cannot read password"):
+    with pytest.raises(SecretInputError, match="cannot read the password file") as missing:
         read_secret(str(tmp_path / "absent"), "password")
+    assert "absent" not in str(missing.value)  # the "path" may be the secret itself, pasted
+
+
+def test_a_secret_pasted_where_its_file_belongs_is_not_echoed() -> None:
+    pasted = "s3cr3t-pasted-in-place-of-a-path"
+    with pytest.raises(SecretInputError) as refused:
+        read_secret(pasted, "token", option="--token-file")
+    assert pasted not in str(refused.value)
+    assert "the token file given with --token-file" in str(refused.value)
 
 
 def test_no_prompt_without_a_terminal(monkeypatch) -> None:

@@ -53,29 +53,6 @@ def _from_environment(names: tuple[str, ...]) -> str | None:
     return next((os.environ[name] for name in names if os.environ.get(name)), None)
 
 
-def _read_secret_option(source: str, what: str, option: str) -> Secret[str]:
-    """A secret from ``option``'s file (or ``-``); errors name the option, never the path.
-
-    A user may paste the secret itself where the path goes.
-    """
-    if source == "-":
-        return read_secret(source, what)
-    try:
-        text = Path(source).read_bytes()
-    except OSError as exc:
-        raise CredentialUnavailable(
-            f"cannot read the {what} file given with {option}: {exc.strerror}"
-        ) from None
-    try:
-        value = text.decode("utf-8").removesuffix("\n").removesuffix("\r")
-    except UnicodeDecodeError:
-        # The decoder's message would quote a byte of the secret.
-        raise CredentialUnavailable(f"the {what} file given with {option} is not UTF-8") from None
-    if not value:
-        raise CredentialUnavailable(f"the {what} file given with {option} is empty")
-    return Secret(value)
-
-
 @dataclass
 class CloudOptions:
     """What the targeting and credential options said."""
@@ -97,12 +74,12 @@ class CloudOptions:
         key, then its access token, and last a no-echo prompt for an API key."""
         if self.access_token_file is not None:
             return IssuedAccessToken(
-                _read_secret_option(
-                    self.access_token_file, "IAM access token", "--access-token-file"
+                read_secret(
+                    self.access_token_file, "IAM access token", option="--access-token-file"
                 )
             )
         if self.api_key_file is not None:
-            api_key = _read_secret_option(self.api_key_file, "IBM Cloud API key", "--api-key-file")
+            api_key = read_secret(self.api_key_file, "IBM Cloud API key", option="--api-key-file")
         elif api_key_text := _from_environment(API_KEY_VARIABLES):
             api_key = Secret(api_key_text)
         elif token := _from_environment(ACCESS_TOKEN_VARIABLES):

@@ -86,7 +86,9 @@ def serve(
         raise UsageProblem("--certfile and --keyfile go together")
     access: AccessPolicy
     if access_token_file is not None:
-        access = FixedAccessToken(read_secret(access_token_file, "access token"))
+        access = FixedAccessToken(
+            read_secret(access_token_file, "access token", option="--access-token-file")
+        )
     elif iam_endpoint:
         access = IamAccessTokens(iam_endpoint)
     else:

@@ -46,6 +46,14 @@ def sign(service: RunningService, name: str, token: str) -> int:
     return sign_response(service, name, token).status_code
 
 
+def wait_until_signing(service: RunningService, name: str, token: str, seconds: float = 30) -> None:
+    """Poll until ``name`` signs again; fail if it does not within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while sign(service, name, token) != 200:
+        assert time.monotonic() < deadline, f"{name!r} did not sign again within {seconds} s"
+        time.sleep(0.2)  # poll interval, not a wait for an event
+
+
 def replica_home(
     directory: Path, database: PostgresDatabaseUrl, master_key_file: Path
 ) -> SignservHome:
@@ -340,10 +348,7 @@ def test_a_postgres_restart_under_load_answers_503_then_recovers_by_itself(
     ), during.text
     assert "Traceback" not in during.text and "signature" not in during.json()
     assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
-    deadline = time.monotonic() + 30
-    while sign(service, "resilient", token) != 200:
-        assert time.monotonic() < deadline, "the service did not recover after the restart"
-        time.sleep(0.2)
+    wait_until_signing(service, "resilient", token)
     assert requests.get(f"{service.url}/readyz", timeout=10).status_code == 200
     assert "verified" in home.run("audit", "verify").stdout
 
@@ -366,10 +371,7 @@ def test_a_worker_replaced_while_postgres_is_down_waits_for_it_and_the_service_l
         assert service.process.poll() is None
     finally:
         postgres_cluster.start()
-    deadline = time.monotonic() + 30
-    while sign(service, "patient", token) != 200:
-        assert time.monotonic() < deadline, "the service did not recover after the restart"
-        time.sleep(0.2)
+    wait_until_signing(service, "patient", token)
 
 
 def _make_read_only(cluster: PostgresCluster, url: str, read_only: bool) -> None:
@@ -410,10 +412,7 @@ def test_a_read_only_database_refuses_clearly_writes_nothing_and_service_resumes
     assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "is read-only" in refused.stderr and postgres_database.url not in refused.stderr
-    deadline = time.monotonic() + 30
-    while sign(service, "steady", token) != 200:
-        assert time.monotonic() < deadline, "the service did not resume"
-        time.sleep(0.2)
+    wait_until_signing(service, "steady", token)
     assert [key["name"] for key in json.loads(home.run("keys", "list", "--json").stdout)] == [
         "steady"
     ]
